@@ -1,0 +1,46 @@
+//! The store's error type.
+
+/// What can go wrong in the store. `AlreadyExists`, `NotFound`, `Conflict` and
+/// `Compacted` are expected outcomes the caller turns into API responses; the
+/// rest are failures of the store itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object already exists")]
+    AlreadyExists,
+    #[error("object not found")]
+    NotFound,
+    /// The caller's precondition revision is stale.
+    #[error("object has been modified; the stored revision is {current}")]
+    Conflict { current: u64 },
+    /// The requested start revision has been compacted away.
+    #[error("revision is too old: events at or below {compact_revision} have been compacted; list again")]
+    Compacted { compact_revision: u64 },
+    /// The transaction holding this write failed; the write did not happen.
+    #[error("cannot commit the write: {0}; check the data directory's disk space and permissions")]
+    CommitFailed(String),
+    #[error("store is shut down")]
+    Closed,
+    #[error("cannot access the database: {0}; check the data directory's disk space and permissions")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot decode a stored object under {key}: {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// A short stable label for logs and metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StoreError::AlreadyExists => "already_exists",
+            StoreError::NotFound => "not_found",
+            StoreError::Conflict { .. } => "conflict",
+            StoreError::Compacted { .. } => "compacted",
+            StoreError::Closed => "closed",
+            StoreError::CommitFailed(_) => "commit_failed",
+            StoreError::Sqlite(_) => "sqlite",
+            StoreError::Corrupt { .. } => "corrupt",
+        }
+    }
+}

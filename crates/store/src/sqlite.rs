@@ -1,0 +1,192 @@
+//! The SQL dialect: the schema and every statement the store runs, in one place.
+//!
+//! Two tables instead of kine's single log table: `objects` holds the current
+//! state keyed by name, so listing 40k objects or loading them at start-up is
+//! one sequential scan, and `events` is the append-only change log (row id =
+//! revision) that watches resume from and compaction trims.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
+
+use crate::record::{Event, EventType, Record};
+use crate::StoreError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    create_revision INTEGER NOT NULL,
+    mod_revision INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    revision INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    type INTEGER NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+const UPSERT_OBJECT: &str = "INSERT INTO objects (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision";
+const DELETE_OBJECT: &str = "DELETE FROM objects WHERE key = ?1";
+const INSERT_EVENT: &str = "INSERT INTO events (revision, key, type, value) VALUES (?1, ?2, ?3, ?4)";
+const SELECT_OBJECTS: &str = "SELECT key, value, create_revision, mod_revision FROM objects";
+const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) AS m FROM events UNION ALL SELECT MAX(mod_revision) FROM objects UNION ALL SELECT value FROM meta WHERE name = 'revision')";
+const COMPACT_REVISION: &str = "SELECT value FROM meta WHERE name = 'compact_revision'";
+const SET_META: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value";
+const COMPACT_BATCH: &str = "DELETE FROM events WHERE revision IN (SELECT revision FROM events WHERE revision <= ?1 ORDER BY revision LIMIT ?2)";
+const EVENTS_SINCE: &str = "SELECT revision, key, type, value FROM events WHERE revision > ?1 AND revision < ?2 AND key >= ?3 ORDER BY revision";
+
+/// Rows deleted per compaction transaction, so compaction never holds the
+/// write lock long enough to stall API writes.
+pub(crate) const COMPACT_BATCH_ROWS: i64 = 5_000;
+
+/// Opens the single read-write connection, creating the schema.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL lets the reader connection run beside the writer; NORMAL syncs the
+    // WAL at checkpoints only, which keeps every committed transaction across
+    // a process crash (kill -9), though not across an OS crash or power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection for history reads.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    Ok(conn)
+}
+
+/// Loads every object, the current revision and the compact revision.
+pub(crate) fn load(
+    conn: &Connection,
+) -> Result<(BTreeMap<String, Arc<Record>>, u64, u64), StoreError> {
+    let mut objects = BTreeMap::new();
+    let mut stmt = conn.prepare(SELECT_OBJECTS)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        let text: String = row.get(1)?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| StoreError::Corrupt {
+            key: key.clone(),
+            source,
+        })?;
+        let record = Record {
+            key: key.clone(),
+            value: Arc::new(value),
+            create_revision: row.get::<_, i64>(2)? as u64,
+            mod_revision: row.get::<_, i64>(3)? as u64,
+        };
+        objects.insert(key, Arc::new(record));
+    }
+    let revision: Option<i64> = conn.query_row(MAX_REVISION, [], |r| r.get(0))?;
+    let compact: Option<i64> = conn
+        .query_row(COMPACT_REVISION, [], |r| r.get(0))
+        .optional()?;
+    Ok((
+        objects,
+        revision.unwrap_or(0) as u64,
+        compact.unwrap_or(0) as u64,
+    ))
+}
+
+/// One change to persist.
+pub(crate) struct Change<'a> {
+    pub revision: u64,
+    pub kind: EventType,
+    pub record: &'a Record,
+    pub text: &'a str,
+}
+
+/// Writes a batch of changes in one transaction.
+pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_OBJECT)?;
+        let mut delete = tx.prepare_cached(DELETE_OBJECT)?;
+        let mut event = tx.prepare_cached(INSERT_EVENT)?;
+        for change in changes {
+            match change.kind {
+                EventType::Deleted => {
+                    delete.execute(params![change.record.key])?;
+                }
+                _ => {
+                    upsert.execute(params![
+                        change.record.key,
+                        change.text,
+                        change.record.create_revision as i64,
+                        change.record.mod_revision as i64
+                    ])?;
+                }
+            }
+            event.execute(params![
+                change.revision as i64,
+                change.record.key,
+                change.kind.code(),
+                change.text
+            ])?;
+        }
+        if let Some(last) = changes.last() {
+            // Kept so the revision never goes backwards, even when compaction
+            // has removed every event and the newest object was deleted.
+            tx.prepare_cached(SET_META)?
+                .execute(params!["revision", last.revision as i64])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Deletes events up to `target` in bounded transactions and records the new compact revision.
+pub(crate) fn compact_step(conn: &mut Connection, target: u64) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    let deleted = tx.execute(COMPACT_BATCH, params![target as i64, COMPACT_BATCH_ROWS])?;
+    tx.execute(SET_META, params!["compact_revision", target as i64])?;
+    tx.commit()?;
+    Ok(deleted as i64 == COMPACT_BATCH_ROWS)
+}
+
+/// Reads events with `after < revision < before` whose key starts with `prefix`.
+pub(crate) fn events_between(
+    conn: &Connection,
+    prefix: &str,
+    after: u64,
+    before: u64,
+) -> Result<Vec<Arc<Event>>, StoreError> {
+    let mut stmt = conn.prepare_cached(EVENTS_SINCE)?;
+    let mut rows = stmt.query(params![after as i64, before as i64, prefix])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(1)?;
+        if !key.starts_with(prefix) {
+            continue;
+        }
+        let text: String = row.get(3)?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| StoreError::Corrupt {
+            key: key.clone(),
+            source,
+        })?;
+        out.push(Arc::new(Event {
+            kind: EventType::from_code(row.get(2)?),
+            revision: row.get::<_, i64>(0)? as u64,
+            key,
+            object: Arc::new(value),
+            prev: None,
+        }));
+    }
+    Ok(out)
+}

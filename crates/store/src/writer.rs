@@ -1,0 +1,260 @@
+//! The single writer thread.
+//!
+//! All writes funnel through one thread so that revisions are assigned in
+//! commit order and preconditions are checked against exactly the state they
+//! will apply to. Requests that queue up while a transaction commits are taken
+//! together into the next transaction (group commit), which is what lets one
+//! SQLite connection keep up with many concurrent API clients.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::record::{stamp, Event, EventType, Record};
+use crate::sqlite::{self, Change};
+use crate::{lock, read, write, Shared, StoreError, HISTORY_IN_MEMORY};
+
+pub(crate) enum Op {
+    Create {
+        key: String,
+        value: Value,
+    },
+    Update {
+        key: String,
+        value: Value,
+        expected: Option<u64>,
+    },
+    Delete {
+        key: String,
+        expected: Option<u64>,
+    },
+}
+
+pub(crate) enum WriteRequest {
+    Write {
+        op: Op,
+        reply: oneshot::Sender<Result<Arc<Record>, StoreError>>,
+    },
+    Compact {
+        target: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+type Reply = oneshot::Sender<Result<Arc<Record>, StoreError>>;
+
+/// A write whose precondition held, waiting for its transaction.
+struct Planned {
+    reply: Reply,
+    record: Arc<Record>,
+    kind: EventType,
+    prev: Option<Arc<Value>>,
+}
+
+pub(crate) fn spawn(
+    conn: Connection,
+    shared: Arc<Shared>,
+    max_batch: usize,
+) -> Result<(Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(conn, shared, rx, max_batch.max(1)))
+        .map_err(|e| StoreError::CommitFailed(format!("cannot start the writer thread: {e}")))?;
+    Ok((tx, handle))
+}
+
+fn run(mut conn: Connection, shared: Arc<Shared>, rx: Receiver<WriteRequest>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut writes = Vec::new();
+        let mut compactions = Vec::new();
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                WriteRequest::Write { op, reply } => writes.push((op, reply)),
+                WriteRequest::Compact { target, reply } => compactions.push((target, reply)),
+            }
+            if writes.len() < max_batch {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !writes.is_empty() {
+            write_batch(&mut conn, &shared, writes);
+        }
+        for (target, reply) in compactions {
+            let _ = reply.send(compact(&mut conn, &shared, target));
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>) {
+    let mut planned = Vec::with_capacity(writes.len());
+    {
+        let state = read(&shared.state);
+        let mut revision = state.revision;
+        // Later writes in the batch must see earlier ones.
+        let mut overlay: HashMap<String, Option<Arc<Record>>> = HashMap::new();
+        for (op, reply) in writes {
+            let key = match &op {
+                Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => {
+                    key.clone()
+                }
+            };
+            let current = match overlay.get(&key) {
+                Some(entry) => entry.clone(),
+                None => state.objects.get(&key).cloned(),
+            };
+            match plan(op, current, revision + 1) {
+                Ok((record, kind, prev)) => {
+                    revision += 1;
+                    let stored = (kind != EventType::Deleted).then(|| record.clone());
+                    overlay.insert(key, stored);
+                    planned.push(Planned {
+                        reply,
+                        record,
+                        kind,
+                        prev,
+                    });
+                }
+                Err(err) => {
+                    let _ = reply.send(Err(err));
+                }
+            }
+        }
+    }
+    if planned.is_empty() {
+        return;
+    }
+
+    let texts: Vec<String> = planned.iter().map(|p| p.record.value.to_string()).collect();
+    let changes: Vec<Change<'_>> = planned
+        .iter()
+        .zip(&texts)
+        .map(|(p, text)| Change {
+            revision: p.record.mod_revision,
+            kind: p.kind,
+            record: &p.record,
+            text,
+        })
+        .collect();
+    if let Err(err) = sqlite::commit(conn, &changes) {
+        tracing::error!(error = %err, "cannot commit a write batch");
+        let message = err.to_string();
+        for p in planned {
+            let _ = p.reply.send(Err(StoreError::CommitFailed(message.clone())));
+        }
+        return;
+    }
+
+    let mut state = write(&shared.state);
+    let mut history = lock(&shared.history);
+    for p in &planned {
+        match p.kind {
+            EventType::Deleted => {
+                state.objects.remove(&p.record.key);
+            }
+            _ => {
+                state
+                    .objects
+                    .insert(p.record.key.clone(), p.record.clone());
+            }
+        }
+        state.revision = p.record.mod_revision;
+        let event = Arc::new(Event {
+            kind: p.kind,
+            revision: p.record.mod_revision,
+            key: p.record.key.clone(),
+            object: p.record.value.clone(),
+            prev: p.prev.clone(),
+        });
+        history.push_back(event.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = shared.events.send(event);
+    }
+    while history.len() > HISTORY_IN_MEMORY {
+        history.pop_front();
+    }
+    drop(history);
+    drop(state);
+    for p in planned {
+        let _ = p.reply.send(Ok(p.record));
+    }
+}
+
+type Plan = (Arc<Record>, EventType, Option<Arc<Value>>);
+
+fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, StoreError> {
+    let check = |current: &Record, expected: Option<u64>| match expected {
+        Some(e) if e != current.mod_revision => Err(StoreError::Conflict {
+            current: current.mod_revision,
+        }),
+        _ => Ok(()),
+    };
+    match op {
+        Op::Create { key, mut value } => {
+            if current.is_some() {
+                return Err(StoreError::AlreadyExists);
+            }
+            stamp(&mut value, revision);
+            let record = Record {
+                key,
+                value: Arc::new(value),
+                create_revision: revision,
+                mod_revision: revision,
+            };
+            Ok((Arc::new(record), EventType::Added, None))
+        }
+        Op::Update {
+            key,
+            mut value,
+            expected,
+        } => {
+            let current = current.ok_or(StoreError::NotFound)?;
+            check(&current, expected)?;
+            stamp(&mut value, revision);
+            let record = Record {
+                key,
+                value: Arc::new(value),
+                create_revision: current.create_revision,
+                mod_revision: revision,
+            };
+            Ok((Arc::new(record), EventType::Modified, Some(current.value.clone())))
+        }
+        Op::Delete { key, expected } => {
+            let current = current.ok_or(StoreError::NotFound)?;
+            check(&current, expected)?;
+            let mut last = (*current.value).clone();
+            stamp(&mut last, revision);
+            let record = Record {
+                key,
+                value: Arc::new(last),
+                create_revision: current.create_revision,
+                mod_revision: revision,
+            };
+            Ok((Arc::new(record), EventType::Deleted, Some(current.value.clone())))
+        }
+    }
+}
+
+fn compact(conn: &mut Connection, shared: &Shared, target: u64) -> Result<u64, StoreError> {
+    {
+        let mut state = write(&shared.state);
+        if target <= state.compact_revision {
+            return Ok(state.compact_revision);
+        }
+        // Raised before the rows go, so no watch can start reading a range
+        // that is being deleted underneath it.
+        state.compact_revision = target;
+        let mut history = lock(&shared.history);
+        while history.front().is_some_and(|e| e.revision <= target) {
+            history.pop_front();
+        }
+    }
+    while sqlite::compact_step(conn, target)? {}
+    Ok(target)
+}

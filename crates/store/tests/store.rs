@@ -1,0 +1,133 @@
+//! Store behaviour through its public API, on a real SQLite file.
+
+use serde_json::json;
+use store::{EventType, Options, Store, StoreError, WatchItem};
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("state.db"), Options::default()).expect("open store")
+}
+
+#[tokio::test]
+async fn create_update_delete_with_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = store.create("/g/r/a", json!({"metadata": {"name": "a"}})).await.unwrap();
+    assert_eq!(a.mod_revision, 1);
+    assert_eq!(a.value["metadata"]["resourceVersion"], "1");
+    assert!(matches!(
+        store.create("/g/r/a", json!({})).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let b = store.update("/g/r/a", json!({"v": 2}), Some(1)).await.unwrap();
+    assert_eq!((b.create_revision, b.mod_revision), (1, 2));
+    assert!(matches!(
+        store.update("/g/r/a", json!({"v": 3}), Some(1)).await,
+        Err(StoreError::Conflict { current: 2 })
+    ));
+    let gone = store.delete("/g/r/a", Some(2)).await.unwrap();
+    assert_eq!(gone.mod_revision, 3);
+    assert!(store.get("/g/r/a").is_none());
+    assert!(matches!(store.delete("/g/r/a", None).await, Err(StoreError::NotFound)));
+    assert_eq!(store.revision(), 3);
+}
+
+#[tokio::test]
+async fn list_pages_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 0..10 {
+        store.create(&format!("/g/r/ns/{i}"), json!({"i": i})).await.unwrap();
+    }
+    store.create("/g/other/x", json!({})).await.unwrap();
+    let page = store.list("/g/r/", None, 4, &|_| true);
+    assert_eq!(page.items.len(), 4);
+    assert_eq!(page.remaining, 6);
+    let last = page.items.last().unwrap().key.clone();
+    let next = store.list("/g/r/", Some(&last), 0, &|_| true);
+    assert_eq!(next.items.len(), 6);
+    assert_eq!(next.remaining, 0);
+    let odd = store.list("/g/r/", None, 0, &|r| r.value["i"].as_i64().unwrap_or(0) % 2 == 1);
+    assert_eq!(odd.items.len(), 5);
+}
+
+#[tokio::test]
+async fn state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        for i in 0..100 {
+            store.create(&format!("/g/r/{i:03}"), json!({"i": i})).await.unwrap();
+        }
+        store.delete("/g/r/000", None).await.unwrap();
+        store.close();
+    }
+    let store = open(&dir);
+    assert_eq!(store.len(), 99);
+    assert_eq!(store.revision(), 101);
+    let next = store.create("/g/r/new", json!({})).await.unwrap();
+    assert_eq!(next.mod_revision, 102);
+}
+
+#[tokio::test]
+async fn watch_resumes_from_revision_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        store.create("/g/r/a", json!({})).await.unwrap();
+        store.create("/g/x/b", json!({})).await.unwrap();
+        store.update("/g/r/a", json!({"v": 1}), None).await.unwrap();
+        store.close();
+    }
+    let store = open(&dir);
+    let mut watch = store.watch("/g/r/", 1).unwrap();
+    let store2 = store.clone();
+    tokio::spawn(async move {
+        store2.delete("/g/r/a", None).await.unwrap();
+    });
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        match watch.next().await.unwrap() {
+            WatchItem::Event(e) => seen.push((e.revision, e.kind)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, vec![(3, EventType::Modified), (4, EventType::Deleted)]);
+}
+
+#[tokio::test]
+async fn compaction_makes_old_revisions_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for i in 0..20 {
+        store.create(&format!("/g/r/{i}"), json!({})).await.unwrap();
+    }
+    let compacted = store.compact(5).await.unwrap();
+    assert_eq!(compacted, 15);
+    assert!(matches!(
+        store.watch("/g/r/", 3),
+        Err(StoreError::Compacted { compact_revision: 15 })
+    ));
+    let mut watch = store.watch("/g/r/", 15).unwrap();
+    match watch.next().await.unwrap() {
+        WatchItem::Event(e) => assert_eq!(e.revision, 16),
+        other => panic!("unexpected {other:?}"),
+    }
+    store.close();
+    let store = open(&dir);
+    assert_eq!(store.compact_revision(), 15);
+    assert!(store.watch("/g/r/", 10).is_err());
+}
+
+#[tokio::test]
+async fn list_and_watch_has_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.create("/g/r/a", json!({})).await.unwrap();
+    let (items, rev, mut watch) = store.list_and_watch("/g/r/");
+    assert_eq!((items.len(), rev), (1, 1));
+    store.create("/g/r/b", json!({})).await.unwrap();
+    match watch.next().await.unwrap() {
+        WatchItem::Event(e) => assert_eq!((e.revision, e.kind), (2, EventType::Added)),
+        other => panic!("unexpected {other:?}"),
+    }
+}
