@@ -1,1 +1,252 @@
+//! Test support: a real `plinth up` process in a temporary directory, and
+//! the real `kubectl` and `kube::Client` pointed at it.
+#![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Longest any single kubectl call may take before the test fails.
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `plinth up`.
+pub struct Plinth {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub url: String,
+    pub port: u16,
+    extra: Vec<String>,
+}
+
+/// Output of one kubectl run.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Plinth {
+    pub async fn start() -> Plinth {
+        Plinth::start_with(&[]).await
+    }
+
+    /// Starts with extra `plinth up` flags.
+    pub async fn start_with(extra: &[&str]) -> Plinth {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, url, kubeconfig) = spawn(dir.path(), "127.0.0.1:0", &extra).await;
+        let port = port_of(&url);
+        Plinth {
+            child: Some(child),
+            dir,
+            kubeconfig,
+            url,
+            port,
+            extra,
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Kills the server with SIGKILL: no chance to flush anything.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listen = format!("127.0.0.1:{}", self.port);
+        let (child, url, kubeconfig) = spawn(self.dir.path(), &listen, &self.extra).await;
+        self.child = Some(child);
+        self.url = url;
+        self.kubeconfig = kubeconfig;
+    }
+
+    /// Starts again after `kill9`.
+    pub async fn start_again(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let (child, url, kubeconfig) = spawn(self.dir.path(), &listen, &self.extra).await;
+        self.child = Some(child);
+        self.url = url;
+        self.kubeconfig = kubeconfig;
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// Runs the real kubectl against this server.
+    pub async fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_stdin(args, None).await
+    }
+
+    /// Runs kubectl with `input` on its standard input (for `-f -`).
+    pub async fn kubectl_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
+        let cache = self.dir.path().join("kubectl-cache");
+        let mut cmd = Command::new(kubectl_bin());
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("kubectl must be installed (see README)");
+        if let Some(text) = input {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(text.as_bytes()).await.expect("write stdin");
+            drop(stdin);
+        }
+        let output = tokio::time::timeout(KUBECTL_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {KUBECTL_TIMEOUT:?}"))
+            .expect("kubectl output");
+        Run {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub async fn kubectl_ok(&self, args: &[&str]) -> String {
+        let run = self.kubectl(args).await;
+        assert!(
+            run.ok,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
+            run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    /// kubectl with stdin that must succeed; returns stdout.
+    pub async fn apply_ok(&self, args: &[&str], manifest: &str) -> String {
+        let run = self.kubectl_stdin(args, Some(manifest)).await;
+        assert!(
+            run.ok,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nmanifest:\n{manifest}",
+            run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("client config");
+        kube::Client::try_from(config).expect("client")
+    }
+
+    /// A raw HTTPS client trusting the server's CA, with no token.
+    pub fn http(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.dir.path().join("ca.crt")).expect("ca.crt");
+        let cert = reqwest::Certificate::from_pem(&ca).expect("ca pem");
+        reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client")
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("token"))
+            .expect("token")
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Plinth {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// The plinth binary Cargo built for these tests.
+pub fn plinth_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_plinth"))
+}
+
+pub fn kubectl_bin() -> PathBuf {
+    std::env::var_os("KUBECTL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("kubectl"))
+}
+
+async fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, String, PathBuf) {
+    let mut child = Command::new(plinth_bin())
+        .args(["up", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("PLINTH_LOG", std::env::var("PLINTH_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start plinth up");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("plinth up ready within 30 s")
+        .expect("read stdout")
+        .expect("plinth up printed its ready line");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .expect("URL in ready line")
+        .to_string();
+    let kubeconfig = PathBuf::from(line.split("kubeconfig: ").nth(1).expect("kubeconfig path").trim());
+    (child, url, kubeconfig)
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in URL")
+}
+
+/// Polls `check` every 100 ms until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The CronTab CRD from the Kubernetes documentation, with printer columns,
+/// a status subresource, validation and a default (the README's example).
+pub const CRONTAB_CRD: &str = include_str!("../../examples/crontab-crd.yaml");

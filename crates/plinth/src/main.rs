@@ -1,1 +1,5 @@
-fn main() {}
+//! The `plinth` command; everything it does lives in the library.
+
+fn main() -> std::process::ExitCode {
+    plinth::cli::main()
+}

@@ -1,0 +1,372 @@
+//! The garbage collector: in embedded mode nothing else deletes dependents.
+//!
+//! It keeps an index of owner references from the store's event stream and:
+//! - deletes an object once every owner it names is gone (background cascade);
+//! - for an owner held by `foregroundDeletion`, deletes its dependents first,
+//!   then releases the owner;
+//! - for an owner held by `orphan`, strips the owner reference from its
+//!   dependents, then releases the owner;
+//! - empties a terminating namespace, then removes it;
+//! - deletes every custom resource of a deleted CRD, then removes the CRD.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use store::{EventType, Record, WatchItem};
+use tokio::sync::watch;
+
+use crate::builtin::Builtin;
+use crate::lifecycle::{self, DeleteOptions, Part, Propagation, WriteOptions};
+use crate::object::{self, meta};
+use crate::resource::Resource;
+use crate::{crd, Api};
+
+/// The field manager the collector writes as.
+const MANAGER: &str = "plinth-garbage-collector";
+
+/// How often objects that are being deleted are looked at again, in case an
+/// event that would have woken the collector was missed.
+const RESWEEP: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Index {
+    /// uid → storage key of every object.
+    keys: HashMap<String, String>,
+    /// key → uid and owner uids, to undo index entries on change.
+    owners: HashMap<String, (String, Vec<String>)>,
+    /// owner uid → keys of its dependents.
+    dependents: HashMap<String, BTreeSet<String>>,
+    /// Keys of objects that carry a deletionTimestamp.
+    deleting: BTreeSet<String>,
+}
+
+impl Index {
+    fn upsert(&mut self, key: &str, obj: &Value) {
+        self.remove(key);
+        let uid = object::uid(obj).to_string();
+        let owners = object::owner_uids(obj);
+        for owner in &owners {
+            self.dependents
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.to_string());
+        }
+        if object::is_deleting(obj) {
+            self.deleting.insert(key.to_string());
+        }
+        self.keys.insert(uid.clone(), key.to_string());
+        self.owners.insert(key.to_string(), (uid, owners));
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((uid, owners)) = self.owners.remove(key) {
+            for owner in owners {
+                if let Some(set) = self.dependents.get_mut(&owner) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.dependents.remove(&owner);
+                    }
+                }
+            }
+            if self.keys.get(&uid).map(String::as_str) == Some(key) {
+                self.keys.remove(&uid);
+            }
+        }
+        self.deleting.remove(key);
+    }
+}
+
+pub async fn run(api: Arc<Api>, mut stopped: watch::Receiver<bool>) {
+    let (items, _, mut events) = api.store.list_and_watch("/");
+    let mut index = Index::default();
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    for record in &items {
+        index.upsert(&record.key, &record.value);
+        if !object::owner_uids(&record.value).is_empty() || object::is_deleting(&record.value) {
+            pending.insert(record.key.clone());
+        }
+    }
+    drop(items);
+    let mut resweep = tokio::time::interval(RESWEEP);
+    loop {
+        while let Some(key) = pending.pop_first() {
+            if let Some(record) = api.store.get(&key) {
+                examine(&api, &index, &record, &mut pending).await;
+            }
+            // Drain events between items so the index stays current.
+            while let Some(item) = futures::FutureExt::now_or_never(events.next()) {
+                match item {
+                    Some(item) => absorb(&api, &mut index, item, &mut pending),
+                    None => return,
+                }
+            }
+        }
+        tokio::select! {
+            item = events.next() => match item {
+                Some(item) => absorb(&api, &mut index, item, &mut pending),
+                None => return,
+            },
+            _ = resweep.tick() => pending.extend(index.deleting.iter().cloned()),
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+fn absorb(api: &Api, index: &mut Index, item: WatchItem, pending: &mut BTreeSet<String>) {
+    let event = match item {
+        WatchItem::Event(event) => event,
+        WatchItem::Compacted { .. } => {
+            // Cannot happen for a live watch that keeps up; rebuild to be safe.
+            let page = api.store.list("/", None, 0, &|_| true);
+            *index = Index::default();
+            for record in page.items {
+                index.upsert(&record.key, &record.value);
+                pending.insert(record.key.clone());
+            }
+            return;
+        }
+    };
+    match event.kind {
+        EventType::Deleted => {
+            let uid = object::uid(&event.object).to_string();
+            let owners = object::owner_uids(&event.object);
+            index.remove(&event.key);
+            // Dependents may now be orphaned; owners may now be free to go.
+            if let Some(deps) = index.dependents.get(&uid) {
+                pending.extend(deps.iter().cloned());
+            }
+            for owner in owners {
+                if let Some(owner_key) = index.keys.get(&owner) {
+                    pending.insert(owner_key.clone());
+                }
+            }
+            pending.extend(index.deleting.iter().cloned());
+        }
+        _ => {
+            index.upsert(&event.key, &event.object);
+            if object::is_deleting(&event.object) || !object::owner_uids(&event.object).is_empty() {
+                pending.insert(event.key.clone());
+            }
+            if object::is_deleting(&event.object) {
+                if let Some(deps) = index.dependents.get(object::uid(&event.object)) {
+                    pending.extend(deps.iter().cloned());
+                }
+            }
+        }
+    }
+}
+
+async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeSet<String>) {
+    let Some(res) = resource_of(api, &record.key) else {
+        return;
+    };
+    let obj = &record.value;
+    let ns = namespace_of(&res, &record.key);
+
+    // As a dependent: follow what its owners ask for.
+    let owners = object::owner_uids(obj);
+    if !owners.is_empty() {
+        let live: Vec<Arc<Record>> = owners
+            .iter()
+            .filter_map(|uid| index.keys.get(uid))
+            .filter_map(|key| api.store.get(key))
+            .collect();
+        if live.is_empty() {
+            if !object::is_deleting(obj) {
+                delete(api, &res, ns.as_deref(), obj, Propagation::Background).await;
+            }
+            return;
+        }
+        let orphaning: Vec<String> = live
+            .iter()
+            .filter(|o| object::is_deleting(&o.value) && object::finalizers(&o.value).iter().any(|f| f == meta::ORPHAN))
+            .map(|o| object::uid(&o.value).to_string())
+            .collect();
+        if !orphaning.is_empty() {
+            strip_owners(api, &res, ns.as_deref(), obj, &orphaning).await;
+            return;
+        }
+        let foreground = live.iter().any(|o| {
+            object::is_deleting(&o.value)
+                && object::finalizers(&o.value).iter().any(|f| f == meta::FOREGROUND_DELETION)
+        });
+        if foreground && !object::is_deleting(obj) {
+            delete(api, &res, ns.as_deref(), obj, Propagation::Foreground).await;
+        }
+    }
+
+    if !object::is_deleting(obj) {
+        return;
+    }
+    let uid = object::uid(obj);
+    let finalizers = object::finalizers(obj);
+    let dependents: Vec<String> = index
+        .dependents
+        .get(uid)
+        .map(|d| d.iter().cloned().collect())
+        .unwrap_or_default();
+    if finalizers.iter().any(|f| f == meta::ORPHAN) {
+        if dependents.is_empty() {
+            release(api, &res, ns.as_deref(), obj, meta::ORPHAN).await;
+        } else {
+            pending.extend(dependents);
+        }
+    } else if finalizers.iter().any(|f| f == meta::FOREGROUND_DELETION) {
+        if dependents.is_empty() {
+            release(api, &res, ns.as_deref(), obj, meta::FOREGROUND_DELETION).await;
+        } else {
+            pending.extend(dependents);
+        }
+    }
+    match res.builtin {
+        Some(Builtin::Namespace) => empty_namespace(api, obj).await,
+        Some(Builtin::CustomResourceDefinition) => empty_crd(api, obj).await,
+        _ => {}
+    }
+}
+
+async fn delete(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, propagation: Propagation) {
+    let name = object::name(obj);
+    let options = DeleteOptions {
+        propagation: Some(propagation),
+        precondition_uid: Some(object::uid(obj).to_string()),
+        ..DeleteOptions::background()
+    };
+    match lifecycle::delete(api, res, ns, name, &options).await {
+        Ok(_) => tracing::debug!(kind = %res.kind, name, "garbage collected"),
+        Err(e) if e.code == 404 || e.code == 409 => {}
+        Err(e) => tracing::warn!(kind = %res.kind, name, error = %e, "cannot garbage collect"),
+    }
+}
+
+/// Removes owner references to `uids` from a dependent.
+async fn strip_owners(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, uids: &[String]) {
+    let name = object::name(obj).to_string();
+    let opts = WriteOptions::system(MANAGER);
+    let result = lifecycle::update_with(api, res, ns, &name, Part::Main, &opts, |current| {
+        let mut next = current.clone();
+        if let Some(meta) = object::metadata_mut(&mut next) {
+            if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
+                refs.retain(|r| {
+                    !r.get("uid")
+                        .and_then(Value::as_str)
+                        .is_some_and(|u| uids.iter().any(|x| x == u))
+                });
+                if refs.is_empty() {
+                    meta.remove("ownerReferences");
+                }
+            }
+            meta.remove("resourceVersion");
+        }
+        Ok(next)
+    })
+    .await;
+    if let Err(e) = result {
+        if e.code != 404 {
+            tracing::warn!(kind = %res.kind, name, error = %e, "cannot orphan dependent");
+        }
+    }
+}
+
+/// Removes one finalizer (the deletion completes if it was the last).
+async fn release(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, finalizer: &str) {
+    let name = object::name(obj).to_string();
+    let opts = WriteOptions::system(MANAGER);
+    let result = lifecycle::update_with(api, res, ns, &name, Part::Main, &opts, |current| {
+        let mut next = current.clone();
+        let remaining: Vec<String> = object::finalizers(current)
+            .into_iter()
+            .filter(|f| f != finalizer)
+            .collect();
+        object::set_finalizers(&mut next, &remaining);
+        if let Some(meta) = object::metadata_mut(&mut next) {
+            meta.remove("resourceVersion");
+        }
+        Ok(next)
+    })
+    .await;
+    if let Err(e) = result {
+        if e.code != 404 {
+            tracing::warn!(kind = %res.kind, name, error = %e, finalizer, "cannot release finalizer");
+        }
+    }
+}
+
+/// Deletes everything in a terminating namespace, then lets it go.
+async fn empty_namespace(api: &Api, ns_obj: &Value) {
+    let ns = object::name(ns_obj).to_string();
+    let mut remaining = 0;
+    let mut seen = HashSet::new();
+    for res in api.registry.all() {
+        if !res.namespaced || !seen.insert((res.group.clone(), res.plural.clone())) {
+            continue;
+        }
+        let page = api.store.list(&res.key_prefix(Some(&ns)), None, 0, &|_| true);
+        for record in page.items {
+            remaining += 1;
+            if !object::is_deleting(&record.value) {
+                delete(api, &res, Some(&ns), &record.value, Propagation::Background).await;
+            }
+        }
+    }
+    if remaining == 0 {
+        let namespaces = api.namespaces();
+        let opts = WriteOptions::system(MANAGER);
+        let result = lifecycle::update_with(api, namespaces, None, &ns, Part::Main, &opts, |current| {
+            let mut next = current.clone();
+            next["spec"] = json!({"finalizers": []});
+            if let Some(meta) = object::metadata_mut(&mut next) {
+                meta.remove("resourceVersion");
+            }
+            Ok(next)
+        })
+        .await;
+        if let Err(e) = result {
+            if e.code != 404 {
+                tracing::warn!(namespace = %ns, error = %e, "cannot finish deleting namespace");
+            }
+        }
+    }
+}
+
+/// Deletes every instance of a deleted CRD, then lets the CRD go.
+async fn empty_crd(api: &Api, crd_obj: &Value) {
+    if !object::finalizers(crd_obj).iter().any(|f| f == crd::CLEANUP_FINALIZER) {
+        return;
+    }
+    let group = crd_obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
+    let plural = crd_obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+    let mut remaining = 0;
+    if let Some(res) = api.registry.storage(group, plural) {
+        let page = api.store.list(&res.key_prefix(None), None, 0, &|_| true);
+        for record in page.items {
+            remaining += 1;
+            if !object::is_deleting(&record.value) {
+                let ns = namespace_of(&res, &record.key);
+                delete(api, &res, ns.as_deref(), &record.value, Propagation::Background).await;
+            }
+        }
+    }
+    if remaining == 0 {
+        let crds = Builtin::CustomResourceDefinition.resource();
+        release(api, &crds, None, crd_obj, crd::CLEANUP_FINALIZER).await;
+    }
+}
+
+/// The served type that stores `key` (`/{group}/{plural}/...`).
+fn resource_of(api: &Api, key: &str) -> Option<Arc<Resource>> {
+    let mut parts = key.trim_start_matches('/').splitn(3, '/');
+    let group = parts.next()?;
+    let plural = parts.next()?;
+    let group = if group == "core" { "" } else { group };
+    api.registry.storage(group, plural)
+}
+
+fn namespace_of(res: &Resource, key: &str) -> Option<String> {
+    if !res.namespaced {
+        return None;
+    }
+    key.trim_start_matches('/').split('/').nth(2).map(String::from)
+}

@@ -1,0 +1,264 @@
+//! Request handlers, one file per verb, all of the same shape: parse and
+//! check the request, call the store (through `lifecycle` for writes), encode
+//! the response. This module holds the dispatcher and what they share.
+
+mod create;
+mod delete;
+mod discovery;
+mod filter;
+mod get;
+mod list;
+mod openapi;
+mod patch;
+mod update;
+mod watch;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Response, StatusCode};
+use serde_json::Value;
+
+use crate::lifecycle::{FieldValidation, Part, WriteOptions};
+use crate::request::{field_manager, Query, ResourcePath, Route};
+use crate::resource::Resource;
+use crate::status::{reason, ApiError};
+use crate::Api;
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// One request, read whole (bodies are small: the limit is 3 MiB).
+pub struct Ctx {
+    pub method: Method,
+    pub path: String,
+    pub query: Query,
+    pub accept: String,
+    pub content_type: String,
+    pub user_agent: Option<String>,
+    pub body: Bytes,
+    /// Flips to true when the server shuts down, ending open watches.
+    pub stopped: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// True when the client asked for `meta.k8s.io` Table output.
+    pub fn wants_table(&self) -> bool {
+        self.accept
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=Table"))
+    }
+
+    /// Refuses clients that accept nothing we can produce.
+    pub fn check_accept(&self) -> Result<(), ApiError> {
+        if self.accept.is_empty() {
+            return Ok(());
+        }
+        let ok = self.accept.split(',').any(|t| {
+            let t = t.trim();
+            t.starts_with("application/json") || t.starts_with("*/*") || t.starts_with("application/*")
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                406,
+                reason::NOT_ACCEPTABLE,
+                format!(
+                    "only the following media types are accepted: application/json (asked for {})",
+                    self.accept
+                ),
+            ))
+        }
+    }
+
+    /// Options common to every write.
+    pub fn write_options(&self) -> Result<WriteOptions, ApiError> {
+        let field_validation = match self.query.get("fieldValidation") {
+            None | Some("Warn") => FieldValidation::Warn,
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            Some(other) => {
+                return Err(ApiError::unsupported(
+                    "fieldValidation",
+                    format!("Unsupported value: {other:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""),
+                ))
+            }
+        };
+        Ok(WriteOptions {
+            dry_run: self.query.dry_run()?,
+            field_manager: field_manager(&self.query, self.user_agent.as_deref())?,
+            field_validation,
+        })
+    }
+
+    /// Decodes a JSON or YAML body into one object.
+    pub fn decode_body(&self) -> Result<Value, ApiError> {
+        decode(&self.body, &self.content_type)
+    }
+}
+
+/// Decodes JSON, or YAML when the content type says so.
+pub fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty; send a JSON or YAML object"));
+    }
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let value: Value = if media.ends_with("yaml") {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8 YAML"))?;
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+    } else if media.is_empty() || media.contains("json") {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?
+    } else {
+        return Err(ApiError::new(
+            415,
+            reason::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body of the request was in an unknown format ({media}); accepted media types include: application/json, application/yaml"),
+        ));
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
+    }
+    Ok(value)
+}
+
+pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> {
+    let result = match route {
+        Route::Health(name) => Ok(health(api, name)),
+        Route::Version => Ok(json(StatusCode::OK, &discovery::version())),
+        Route::CoreVersions => Ok(json(StatusCode::OK, &discovery::core_versions())),
+        Route::Groups => Ok(json(StatusCode::OK, &discovery::groups(api))),
+        Route::Group(group) => discovery::group(api, &group).map(|v| json(StatusCode::OK, &v)),
+        Route::ResourceList { group, version } => {
+            discovery::resources(api, &group, &version).map(|v| json(StatusCode::OK, &v))
+        }
+        Route::OpenApiV3Index => Ok(json(StatusCode::OK, &openapi::index(api))),
+        Route::OpenApiV3 { group, version } => {
+            openapi::group_version(api, &group, &version).map(|v| json(StatusCode::OK, &v))
+        }
+        Route::OpenApiV2 => Err(ApiError::new(
+            404,
+            reason::NOT_FOUND,
+            "OpenAPI v2 is not served; use /openapi/v3",
+        )),
+        Route::Resource(path) => resource(api, ctx, path).await,
+        Route::Unknown => Err(ApiError::unknown_resource(&ctx.path)),
+    };
+    result.unwrap_or_else(|e| error(&e))
+}
+
+async fn resource(api: &Arc<Api>, ctx: Ctx, path: ResourcePath) -> Result<Response<Body>, ApiError> {
+    ctx.check_accept()?;
+    let res = api
+        .registry
+        .get(&path.group, &path.version, &path.plural)
+        .ok_or_else(|| ApiError::unknown_resource(&ctx.path))?;
+    if path.namespace.is_some() && !res.namespaced {
+        return Err(ApiError::unknown_resource(&ctx.path));
+    }
+    let part = match path.subresource.as_deref() {
+        None => Part::Main,
+        Some("status") if res.status_subresource => Part::Status,
+        Some(other) => {
+            return Err(ApiError::new(
+                404,
+                reason::NOT_FOUND,
+                format!("{} has no subresource {other:?}", res.plural),
+            ))
+        }
+    };
+    let watching = path.legacy_watch || ctx.query.flag("watch")?;
+    match (&ctx.method, path.name.as_deref()) {
+        (&Method::GET, Some(name)) if watching => {
+            watch::handle(api, &ctx, &res, &path, Some(name)).await
+        }
+        (&Method::GET, None) if watching => watch::handle(api, &ctx, &res, &path, None).await,
+        (&Method::GET, Some(name)) => get::handle(api, &ctx, &res, &path, name),
+        (&Method::GET, None) => list::handle(api, &ctx, &res, &path),
+        (&Method::POST, None) => create::handle(api, &ctx, &res, &path).await,
+        (&Method::PUT, Some(name)) => update::handle(api, &ctx, &res, &path, name, part).await,
+        (&Method::PATCH, Some(name)) => patch::handle(api, &ctx, &res, &path, name, part).await,
+        (&Method::DELETE, Some(name)) if part == Part::Main => {
+            delete::handle(api, &ctx, &res, &path, name).await
+        }
+        (&Method::DELETE, None) => delete::collection(api, &ctx, &res, &path).await,
+        (method, _) => Err(ApiError::new(
+            405,
+            reason::METHOD_NOT_ALLOWED,
+            format!("{method} is not supported on {}", ctx.path),
+        )),
+    }
+}
+
+fn health(api: &Api, name: &str) -> Response<Body> {
+    let ready = name != "readyz" || api.is_ready();
+    let (status, text) = if ready {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: bootstrapping")
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(full(Bytes::from_static(text.as_bytes())))
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
+}
+
+pub fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).boxed_unsync()
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
+    raw_json(status, Bytes::from(value.to_string()), &[])
+}
+
+/// A JSON response from bytes already encoded, with `Warning` headers.
+pub fn raw_json(status: StatusCode, body: Bytes, warnings: &[String]) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache, private");
+    for w in warnings {
+        // RFC 7234 warn-code 299 is what kube-apiserver uses for its warnings.
+        let value = format!("299 - \"{}\"", w.replace('"', "'"));
+        builder = builder.header("warning", value);
+    }
+    builder
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
+}
+
+pub fn error(err: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &err.to_status())
+}
+
+/// The object as a client reading through `res`'s version sees it.
+pub fn for_version<'a>(res: &Resource, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
+    let api_version = res.api_version();
+    if obj.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
+        std::borrow::Cow::Borrowed(obj)
+    } else {
+        let mut copy = obj.clone();
+        copy["apiVersion"] = Value::String(api_version);
+        std::borrow::Cow::Owned(copy)
+    }
+}
+
+/// The namespace a request is scoped to, checked against the resource's scope.
+pub fn namespace<'a>(res: &Resource, path: &'a ResourcePath) -> Option<&'a str> {
+    if res.namespaced {
+        path.namespace.as_deref()
+    } else {
+        None
+    }
+}

@@ -1,0 +1,138 @@
+//! `patch`: JSON patch, JSON merge patch, strategic merge patch (built-in
+//! kinds only, as upstream) and server-side apply.
+
+use std::sync::Arc;
+
+use apimachinery::smp;
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::Value;
+
+use super::{decode, for_version, namespace, raw_json, Body, Ctx};
+use crate::lifecycle::{self, Part};
+use crate::request::ResourcePath;
+use crate::resource::Resource;
+use crate::status::{reason, ApiError};
+use crate::Api;
+
+/// The patch media types.
+const JSON_PATCH: &str = "application/json-patch+json";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+const APPLY_PATCH_CBOR: &str = "application/apply-patch+cbor";
+
+pub async fn handle(
+    api: &Arc<Api>,
+    ctx: &Ctx,
+    res: &Arc<Resource>,
+    path: &ResourcePath,
+    name: &str,
+    part: Part,
+) -> Result<Response<Body>, ApiError> {
+    let media = ctx.content_type.split(';').next().unwrap_or("").trim();
+    let opts = ctx.write_options()?;
+    let ns = namespace(res, path);
+    let written = match media {
+        APPLY_PATCH => {
+            if ctx.query.get("fieldManager").is_none() {
+                return Err(ApiError::unsupported(
+                    "fieldManager",
+                    "PATCH, application/apply-patch+yaml requires the fieldManager query parameter",
+                ));
+            }
+            let applied = decode(&ctx.body, "application/yaml")?;
+            let force = ctx.query.flag("force")?;
+            lifecycle::apply(api, res, ns, name, applied, part, force, &opts).await?
+        }
+        JSON_PATCH => {
+            let patch: json_patch::Patch = serde_json::from_slice(&ctx.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the JSON patch is not a valid list of operations: {e}"
+                ))
+            })?;
+            lifecycle::update_with(api, res, ns, name, part, &opts, |current| {
+                let mut doc = current.clone();
+                json_patch::patch(&mut doc, &patch).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        reason::INVALID,
+                        format!("the JSON patch could not be applied: {e}"),
+                    )
+                })?;
+                Ok(doc)
+            })
+            .await?
+        }
+        MERGE_PATCH => {
+            let patch = parse_object(&ctx.body)?;
+            lifecycle::update_with(api, res, ns, name, part, &opts, |current| {
+                let mut doc = current.clone();
+                json_patch::merge(&mut doc, &patch);
+                Ok(doc)
+            })
+            .await?
+        }
+        STRATEGIC_MERGE_PATCH => {
+            let Some(builtin) = res.builtin.filter(|_| res.supports_strategic_merge()) else {
+                return Err(ApiError::new(
+                    415,
+                    reason::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "strategic merge patch is not supported for custom resources ({}); use {MERGE_PATCH}, {JSON_PATCH} or {APPLY_PATCH}",
+                        res.kind
+                    ),
+                ));
+            };
+            let patch = parse_object(&ctx.body)?;
+            let meta = smp::builtin_patch_meta(builtin.kind());
+            lifecycle::update_with(api, res, ns, name, part, &opts, |current| {
+                smp::strategic_merge(current, &patch, meta.as_ref()).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        reason::INVALID,
+                        format!("the strategic merge patch could not be applied: {e}"),
+                    )
+                })
+            })
+            .await?
+        }
+        APPLY_PATCH_CBOR => {
+            return Err(ApiError::new(
+                415,
+                reason::UNSUPPORTED_MEDIA_TYPE,
+                format!("{APPLY_PATCH_CBOR} is not supported; send {APPLY_PATCH}"),
+            ))
+        }
+        other => {
+            return Err(ApiError::new(
+                415,
+                reason::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body of the request was in an unknown format ({other:?}) - accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}{}",
+                    if res.supports_strategic_merge() {
+                        format!(", {STRATEGIC_MERGE_PATCH}")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ))
+        }
+    };
+    let obj = for_version(res, &written.object);
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(raw_json(status, Bytes::from(obj.to_string()), &written.warnings))
+}
+
+fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the patch must be a JSON object"));
+    }
+    Ok(value)
+}

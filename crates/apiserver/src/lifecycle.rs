@@ -1,0 +1,923 @@
+//! The life of an object: create, update and delete with every rule the API
+//! server enforces — system metadata, schema defaulting and validation,
+//! generation, field ownership, finalizers and deletion.
+//!
+//! The HTTP handlers and the garbage collector both go through here, so an
+//! object deleted by cascade obeys the same finalizers as one deleted by a user.
+
+use apimachinery::fieldmanager::{self, Manager, Operation};
+use apimachinery::{CauseType, FieldError, TypeInfo, Untyped};
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use store::{Record, StoreError};
+
+use crate::builtin::Builtin;
+use crate::object::{self, meta};
+use crate::resource::Resource;
+use crate::status::{reason, ApiError};
+use crate::{crd, Api};
+
+/// How many times a write without a client precondition is retried after
+/// losing a race with another writer before the client sees 409.
+const MAX_RETRIES: usize = 16;
+
+/// The `fieldValidation` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+/// Per-request write options.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: String,
+    pub field_validation: FieldValidation,
+}
+
+impl WriteOptions {
+    /// Options for writes the server makes on its own behalf.
+    pub fn system(manager: &str) -> WriteOptions {
+        WriteOptions {
+            dry_run: false,
+            field_manager: manager.to_string(),
+            field_validation: FieldValidation::Ignore,
+        }
+    }
+}
+
+/// A successful write.
+#[derive(Debug)]
+pub struct Written {
+    pub object: Value,
+    pub created: bool,
+    /// `Warning` headers to send (unknown fields under `fieldValidation=Warn`).
+    pub warnings: Vec<String>,
+}
+
+/// Which part of an object a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+}
+
+/// How field ownership is recorded for a write.
+enum Tracking<'a> {
+    /// An ordinary write by this manager.
+    Update(&'a str),
+    /// Server-side apply already computed `managedFields`.
+    Applied,
+}
+
+// === create ===
+
+pub async fn create(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    body: Value,
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    let (obj, warnings) = prepare_create(api, res, namespace, body, Tracking::Update(&opts.field_manager), opts)?;
+    store_create(api, res, namespace, obj, warnings, opts).await
+}
+
+fn prepare_create(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    body: Value,
+    tracking: Tracking<'_>,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let mut obj = body;
+    check_type_meta(res, &mut obj)?;
+    set_namespace(api, res, namespace, &mut obj)?;
+    let name = object::name(&obj).to_string();
+    let name = if name.is_empty() {
+        let prefix = object::meta_str(&obj, "generateName").to_string();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(
+                &res.group,
+                &res.kind,
+                "",
+                vec![FieldError::new(
+                    CauseType::Required,
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                )],
+            ));
+        }
+        generate_name(&prefix)
+    } else {
+        name
+    };
+    let now = object::now();
+    let Some(meta) = object::metadata_mut(&mut obj) else {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    };
+    meta.insert("name".into(), json!(name));
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now));
+    meta.insert("generation".into(), json!(1));
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(field);
+    }
+    if matches!(tracking, Tracking::Update(_)) {
+        meta.remove("managedFields");
+    }
+    if res.status_subresource && res.builtin.is_none() {
+        // Status is written through its subresource only.
+        if let Some(map) = obj.as_object_mut() {
+            map.remove("status");
+        }
+    }
+    let warnings = normalize(res, None, &mut obj, opts)?;
+    if let Tracking::Update(manager) = tracking {
+        track(res, None, &mut obj, manager, Part::Main);
+    }
+    Ok((obj, warnings))
+}
+
+async fn store_create(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    obj: Value,
+    warnings: Vec<String>,
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    let name = object::name(&obj).to_string();
+    let key = res.key(namespace, &name);
+    if opts.dry_run {
+        if api.store.get(&key).is_some() {
+            return Err(ApiError::already_exists(&res.group, &res.plural, &name));
+        }
+        return Ok(Written {
+            object: obj,
+            created: true,
+            warnings,
+        });
+    }
+    match api.store.create(&key, obj).await {
+        Ok(record) => {
+            after_write(api, res, &record.value, false);
+            Ok(Written {
+                object: (*record.value).clone(),
+                created: true,
+                warnings,
+            })
+        }
+        Err(StoreError::AlreadyExists) => {
+            Err(ApiError::already_exists(&res.group, &res.plural, &name))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+// === update ===
+
+/// PUT: replaces the object (or its status).
+pub async fn update(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    body: Value,
+    part: Part,
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    check_body_name(&body, name)?;
+    let precondition = object::resource_version(&body)
+        .map_err(|e| ApiError::invalid(&res.group, &res.kind, name, vec![e]))?;
+    let key = res.key(namespace, name);
+    for _ in 0..MAX_RETRIES {
+        let current = api
+            .store
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        if precondition.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(ApiError::conflict(&res.group, &res.plural, name));
+        }
+        let (new, warnings) = prepare_update(
+            res,
+            &current.value,
+            body.clone(),
+            part,
+            Tracking::Update(&opts.field_manager),
+            opts,
+        )?;
+        match commit_update(api, res, &current, new, warnings, opts).await {
+            Err(Retry) if precondition.is_none() => continue,
+            Err(Retry) => return Err(ApiError::conflict(&res.group, &res.plural, name)),
+            Ok(result) => return result,
+        }
+    }
+    Err(ApiError::conflict(&res.group, &res.plural, name))
+}
+
+/// Read-modify-write: `mutate` turns the current object into the new one;
+/// lost races are retried against the newer object.
+pub async fn update_with<F>(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    part: Part,
+    opts: &WriteOptions,
+    mut mutate: F,
+) -> Result<Written, ApiError>
+where
+    F: FnMut(&Value) -> Result<Value, ApiError>,
+{
+    let key = res.key(namespace, name);
+    for _ in 0..MAX_RETRIES {
+        let current = api
+            .store
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        let desired = mutate(&current.value)?;
+        check_body_name(&desired, name)?;
+        let precondition = object::resource_version(&desired)
+            .map_err(|e| ApiError::invalid(&res.group, &res.kind, name, vec![e]))?;
+        if precondition.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(ApiError::conflict(&res.group, &res.plural, name));
+        }
+        let (new, warnings) = prepare_update(
+            res,
+            &current.value,
+            desired,
+            part,
+            Tracking::Update(&opts.field_manager),
+            opts,
+        )?;
+        match commit_update(api, res, &current, new, warnings, opts).await {
+            Err(Retry) => continue,
+            Ok(result) => return result,
+        }
+    }
+    Err(ApiError::conflict(&res.group, &res.plural, name))
+}
+
+/// Server-side apply (`application/apply-patch+yaml`).
+pub async fn apply(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    applied: Value,
+    part: Part,
+    force: bool,
+    opts: &WriteOptions,
+) -> Result<Written, ApiError> {
+    let mut applied = applied;
+    check_type_meta(res, &mut applied)?;
+    check_body_name(&applied, name)?;
+    if let Some(meta) = object::metadata_mut(&mut applied) {
+        meta.insert("name".into(), json!(name));
+        meta.remove("managedFields");
+    }
+    let key = res.key(namespace, name);
+    let api_version = res.api_version();
+    let time = object::now();
+    let manager = Manager {
+        name: &opts.field_manager,
+        operation: Operation::Apply,
+        subresource: (part == Part::Status).then_some("status"),
+        api_version: &api_version,
+        time: &time,
+    };
+    let types = type_info(res);
+    for _ in 0..MAX_RETRIES {
+        let Some(current) = api.store.get(&key) else {
+            let merged = fieldmanager::apply(None, &applied, &manager, force, types)
+                .map_err(|e| apply_error(res, name, e))?;
+            let (obj, warnings) = prepare_create(api, res, namespace, merged, Tracking::Applied, opts)?;
+            match store_create(api, res, namespace, obj, warnings, opts).await {
+                Err(e) if e.reason == reason::ALREADY_EXISTS => continue,
+                other => return other,
+            }
+        };
+        let merged = fieldmanager::apply(Some(&current.value), &applied, &manager, force, types)
+            .map_err(|e| apply_error(res, name, e))?;
+        let (new, warnings) =
+            prepare_update(res, &current.value, merged, part, Tracking::Applied, opts)?;
+        match commit_update(api, res, &current, new, warnings, opts).await {
+            Err(Retry) => continue,
+            Ok(result) => return result,
+        }
+    }
+    Err(ApiError::conflict(&res.group, &res.plural, name))
+}
+
+fn apply_error(res: &Resource, name: &str, err: fieldmanager::ApplyError) -> ApiError {
+    match err {
+        fieldmanager::ApplyError::Conflicts(conflicts) => {
+            let mut e = ApiError::new(409, reason::CONFLICT, fieldmanager::conflict_message(&conflicts));
+            e.causes = fieldmanager::conflict_causes(&conflicts);
+            e.subject = Some(crate::status::Subject {
+                group: res.group.clone(),
+                kind: res.plural.clone(),
+                name: name.to_string(),
+            });
+            e
+        }
+        fieldmanager::ApplyError::Invalid(cause) => {
+            ApiError::invalid(&res.group, &res.kind, name, vec![cause])
+        }
+    }
+}
+
+/// The store moved on under us; read again and retry.
+struct Retry;
+
+fn prepare_update(
+    res: &Resource,
+    old: &Value,
+    body: Value,
+    part: Part,
+    tracking: Tracking<'_>,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let mut body = body;
+    check_type_meta(res, &mut body)?;
+    let mut new = match part {
+        Part::Status => {
+            // A status write changes status and nothing else.
+            let mut merged = old.clone();
+            if let Some(map) = merged.as_object_mut() {
+                match body.get("status") {
+                    Some(status) if !status.is_null() => {
+                        map.insert("status".into(), status.clone());
+                    }
+                    _ => {
+                        map.remove("status");
+                    }
+                }
+            }
+            if let Tracking::Applied = tracking {
+                if let (Some(meta), Some(fields)) = (
+                    object::metadata_mut(&mut merged),
+                    object::metadata(&body).and_then(|m| m.get("managedFields")),
+                ) {
+                    meta.insert("managedFields".into(), fields.clone());
+                }
+            }
+            merged
+        }
+        Part::Main => {
+            if res.status_subresource {
+                if let Some(map) = body.as_object_mut() {
+                    match old.get("status") {
+                        Some(status) => {
+                            map.insert("status".into(), status.clone());
+                        }
+                        None => {
+                            map.remove("status");
+                        }
+                    }
+                }
+            }
+            body
+        }
+    };
+    let old_meta = object::metadata(old).cloned().unwrap_or_default();
+    let Some(meta) = object::metadata_mut(&mut new) else {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    };
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    meta.insert(
+        "resourceVersion".into(),
+        old_meta.get("resourceVersion").cloned().unwrap_or(Value::Null),
+    );
+    meta.remove("selfLink");
+    if let Tracking::Update(_) = tracking {
+        match old_meta.get("managedFields") {
+            Some(v) => meta.insert("managedFields".into(), v.clone()),
+            None => meta.remove("managedFields"),
+        };
+    }
+    if object::is_deleting(old) {
+        let before = object::finalizers(old);
+        if let Some(added) = object::finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+            return Err(ApiError::invalid(
+                &res.group,
+                &res.kind,
+                object::name(old),
+                vec![FieldError::new(
+                    CauseType::Forbidden,
+                    "metadata.finalizers",
+                    format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers [{added:?}]"),
+                )],
+            ));
+        }
+    }
+    let warnings = normalize(res, Some(old), &mut new, opts)?;
+    if spec_changed(res, old, &new) {
+        let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        if let Some(meta) = object::metadata_mut(&mut new) {
+            meta.insert("generation".into(), json!(generation + 1));
+        }
+    }
+    if let Tracking::Update(manager) = tracking {
+        track(res, Some(old), &mut new, manager, part);
+    }
+    Ok((new, warnings))
+}
+
+async fn commit_update(
+    api: &Api,
+    res: &Resource,
+    current: &Record,
+    new: Value,
+    warnings: Vec<String>,
+    opts: &WriteOptions,
+) -> Result<Result<Written, ApiError>, Retry> {
+    if unchanged(&current.value, &new) {
+        return Ok(Ok(Written {
+            object: (*current.value).clone(),
+            created: false,
+            warnings,
+        }));
+    }
+    if object::is_deleting(&new) && pending_finalizers(res, &new).is_empty() {
+        // The last finalizer is gone: the deletion completes now.
+        if opts.dry_run {
+            return Ok(Ok(Written {
+                object: new,
+                created: false,
+                warnings,
+            }));
+        }
+        return match api.store.delete(&current.key, Some(current.mod_revision)).await {
+            Ok(record) => {
+                after_write(api, res, &record.value, true);
+                Ok(Ok(Written {
+                    object: (*record.value).clone(),
+                    created: false,
+                    warnings,
+                }))
+            }
+            Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound) => Err(Retry),
+            Err(err) => Ok(Err(err.into())),
+        };
+    }
+    if opts.dry_run {
+        return Ok(Ok(Written {
+            object: new,
+            created: false,
+            warnings,
+        }));
+    }
+    match api
+        .store
+        .update(&current.key, new, Some(current.mod_revision))
+        .await
+    {
+        Ok(record) => {
+            after_write(api, res, &record.value, false);
+            Ok(Ok(Written {
+                object: (*record.value).clone(),
+                created: false,
+                warnings,
+            }))
+        }
+        Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound) => Err(Retry),
+        Err(err) => Ok(Err(err.into())),
+    }
+}
+
+// === delete ===
+
+/// `propagationPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+/// Parsed `DeleteOptions`.
+#[derive(Debug, Clone)]
+pub struct DeleteOptions {
+    pub propagation: Option<Propagation>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    pub fn background() -> DeleteOptions {
+        DeleteOptions {
+            propagation: Some(Propagation::Background),
+            precondition_uid: None,
+            precondition_resource_version: None,
+            dry_run: false,
+        }
+    }
+}
+
+/// What a delete did.
+pub enum Deleted {
+    /// The object is gone; this was its last state.
+    Gone(Value),
+    /// Finalizers hold it; it now carries `deletionTimestamp`.
+    Pending(Value),
+}
+
+pub async fn delete(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+    options: &DeleteOptions,
+) -> Result<Deleted, ApiError> {
+    let key = res.key(namespace, name);
+    for _ in 0..MAX_RETRIES {
+        let current = api
+            .store
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
+        if let Some(uid) = &options.precondition_uid {
+            if uid != object::uid(&current.value) {
+                return Err(ApiError::new(
+                    409,
+                    reason::CONFLICT,
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        object::uid(&current.value)
+                    ),
+                ));
+            }
+        }
+        if let Some(rv) = &options.precondition_resource_version {
+            if *rv != current.mod_revision.to_string() {
+                return Err(ApiError::new(
+                    409,
+                    reason::CONFLICT,
+                    format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        current.mod_revision
+                    ),
+                ));
+            }
+        }
+        let mut desired = (*current.value).clone();
+        let mut finalizers = object::finalizers(&desired);
+        let wanted = match options.propagation {
+            Some(Propagation::Foreground) => Some(meta::FOREGROUND_DELETION),
+            Some(Propagation::Orphan) => Some(meta::ORPHAN),
+            _ => None,
+        };
+        if let Some(f) = wanted {
+            if !object::is_deleting(&desired) || !finalizers.is_empty() {
+                let opposite = if f == meta::ORPHAN {
+                    meta::FOREGROUND_DELETION
+                } else {
+                    meta::ORPHAN
+                };
+                finalizers.retain(|x| x != opposite);
+                if !finalizers.iter().any(|x| x == f) {
+                    finalizers.push(f.to_string());
+                }
+                object::set_finalizers(&mut desired, &finalizers);
+            }
+        }
+        if pending_finalizers(res, &desired).is_empty() {
+            if options.dry_run {
+                return Ok(Deleted::Gone(desired));
+            }
+            match api.store.delete(&key, Some(current.mod_revision)).await {
+                Ok(record) => {
+                    after_write(api, res, &record.value, true);
+                    return Ok(Deleted::Gone((*record.value).clone()));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound) => {
+                    return Err(ApiError::not_found(&res.group, &res.plural, name))
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if let Some(meta) = object::metadata_mut(&mut desired) {
+            if !meta.contains_key("deletionTimestamp") {
+                meta.insert("deletionTimestamp".into(), json!(object::now()));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+        }
+        if res.builtin == Some(Builtin::Namespace) {
+            desired["status"] = json!({"phase": "Terminating"});
+        }
+        if unchanged(&current.value, &desired) {
+            return Ok(Deleted::Pending(desired));
+        }
+        if options.dry_run {
+            return Ok(Deleted::Pending(desired));
+        }
+        match api
+            .store
+            .update(&key, desired, Some(current.mod_revision))
+            .await
+        {
+            Ok(record) => {
+                after_write(api, res, &record.value, false);
+                return Ok(Deleted::Pending((*record.value).clone()));
+            }
+            Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::conflict(&res.group, &res.plural, name))
+}
+
+/// Finalizers that still hold a deleting object.
+pub fn pending_finalizers(res: &Resource, obj: &Value) -> Vec<String> {
+    let mut out = object::finalizers(obj);
+    if res.builtin == Some(Builtin::Namespace) {
+        if let Some(spec) = obj.pointer("/spec/finalizers").and_then(Value::as_array) {
+            out.extend(spec.iter().filter_map(Value::as_str).map(String::from));
+        }
+    }
+    out
+}
+
+// === shared rules ===
+
+/// Checks `apiVersion` and `kind` against the URL, filling them in when absent.
+fn check_type_meta(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
+    };
+    let api_version = res.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), json!(api_version));
+        }
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            // Another served version of the same kind is written as this one.
+            let same_group = v.split_once('/').map(|(g, _)| g).unwrap_or("") == res.group;
+            if !same_group {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+            map.insert("apiVersion".into(), json!(api_version));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), json!(res.kind));
+        }
+        Some(k) if k == res.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({}) for this URL",
+                res.kind
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
+    let body_name = object::name(body);
+    if !body_name.is_empty() && body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(())
+}
+
+fn set_namespace(
+    api: &Api,
+    res: &Resource,
+    namespace: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    let body_ns = object::meta_str(obj, "namespace").to_string();
+    let Some(meta) = object::metadata_mut(obj) else {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    };
+    if !res.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let Some(ns) = namespace else {
+        return Err(ApiError::bad_request(format!(
+            "{} is namespaced: create it under /namespaces/<namespace>/",
+            res.plural
+        )));
+    };
+    if !body_ns.is_empty() && body_ns != ns {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+        )));
+    }
+    meta.insert("namespace".into(), json!(ns));
+    let ns_res = api.namespaces();
+    match api.store.get(&ns_res.key(None, ns)) {
+        None => Err(ApiError::not_found("", "namespaces", ns)),
+        Some(record) if object::is_deleting(&record.value) => Err(ApiError::new(
+            403,
+            reason::FORBIDDEN,
+            format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                res.plural,
+                object::name(obj)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Defaults, prunes and validates an object about to be stored.
+fn normalize(
+    res: &Resource,
+    old: Option<&Value>,
+    obj: &mut Value,
+    opts: &WriteOptions,
+) -> Result<Vec<String>, ApiError> {
+    let name = object::name(obj).to_string();
+    let mut errors = object::validate_metadata(
+        obj,
+        res.builtin.is_some_and(Builtin::requires_dns_label),
+    );
+    let mut warnings = Vec::new();
+    if let Some(schema) = &res.schema {
+        let unknown = schema.prune(obj);
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+            match opts.field_validation {
+                FieldValidation::Strict => {
+                    let mut err = ApiError::bad_request(format!(
+                        "{} in body is invalid: strict decoding error: {}",
+                        res.kind,
+                        list.join(", ")
+                    ));
+                    for p in &unknown {
+                        err = err.with_cause(FieldError::new(
+                            CauseType::Unknown,
+                            p.clone(),
+                            format!("unknown field \"{p}\""),
+                        ));
+                    }
+                    return Err(err);
+                }
+                FieldValidation::Warn => warnings.extend(list),
+                FieldValidation::Ignore => {}
+            }
+        }
+        schema.apply_defaults(obj);
+        errors.extend(schema.validate(obj));
+    }
+    if let Some(builtin) = res.builtin {
+        normalize_builtin(builtin, old, obj);
+        errors.extend(builtin.validate(obj));
+        if builtin == Builtin::CustomResourceDefinition {
+            if let Err(mut errs) = crd::resources(obj) {
+                errors.append(&mut errs);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(ApiError::invalid(&res.group, &res.kind, &name, errors))
+    }
+}
+
+fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value) {
+    match builtin {
+        Builtin::Namespace => {
+            if old.is_none() {
+                obj["spec"] = json!({"finalizers": [meta::NAMESPACE_FINALIZER]});
+                obj["status"] = json!({"phase": "Active"});
+            }
+        }
+        Builtin::Secret => {
+            use base64::Engine;
+            let string_data = obj
+                .as_object_mut()
+                .and_then(|m| m.remove("stringData"))
+                .and_then(|v| v.as_object().cloned());
+            if let Some(string_data) = string_data {
+                let mut data = obj
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                for (k, v) in string_data {
+                    let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                    data.insert(
+                        k,
+                        json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                    );
+                }
+                obj["data"] = Value::Object(data);
+            }
+            if obj.get("type").is_none_or(Value::is_null) {
+                obj["type"] = json!("Opaque");
+            }
+        }
+        Builtin::CustomResourceDefinition => {
+            let now = object::now();
+            obj["status"] = crd::established_status(obj, &now);
+            if old.is_none() {
+                let mut finalizers = object::finalizers(obj);
+                if !finalizers.iter().any(|f| f == crd::CLEANUP_FINALIZER) {
+                    finalizers.push(crd::CLEANUP_FINALIZER.to_string());
+                    object::set_finalizers(obj, &finalizers);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// True when anything but metadata (and status, where it is a subresource) changed.
+fn spec_changed(res: &Resource, old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Map<String, Value> {
+        let mut map = v.as_object().cloned().unwrap_or_default();
+        map.remove("metadata");
+        if res.status_subresource {
+            map.remove("status");
+        }
+        map
+    };
+    strip(old) != strip(new)
+}
+
+fn unchanged(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(meta) = object::metadata_mut(&mut v) {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+        v
+    };
+    strip(old) == strip(new)
+}
+
+fn track(res: &Resource, old: Option<&Value>, new: &mut Value, manager: &str, part: Part) {
+    let api_version = res.api_version();
+    let time = object::now();
+    let m = Manager {
+        name: manager,
+        operation: Operation::Update,
+        subresource: (part == Part::Status).then_some("status"),
+        api_version: &api_version,
+        time: &time,
+    };
+    fieldmanager::track_update(old, new, &m, type_info(res));
+}
+
+fn type_info(res: &Resource) -> &(dyn TypeInfo + Sync) {
+    match &res.schema {
+        Some(schema) => schema.as_ref(),
+        None => &Untyped,
+    }
+}
+
+/// Keeps the server's own view in step with what was just stored.
+fn after_write(api: &Api, res: &Resource, obj: &Value, removed: bool) {
+    if res.builtin == Some(Builtin::CustomResourceDefinition) {
+        api.sync_crd(obj, removed);
+    }
+}
+
+/// `prefix` plus five random characters from the alphabet upstream uses
+/// (no vowels, so generated names never spell words).
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}

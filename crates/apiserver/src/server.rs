@@ -1,0 +1,287 @@
+//! The HTTPS listener: TLS (HTTP/2 and HTTP/1.1), bearer-token
+//! authentication, the request body limit, routing to handlers, and the
+//! background tasks that live as long as the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::handlers::{self, Body, Ctx};
+use crate::request::{route, Query, Route};
+use crate::status::{reason, ApiError};
+use crate::{gc, pki, Api};
+
+/// Largest request body accepted, as kube-apiserver's default.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the server is run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// How often old watch history is compacted.
+    pub compaction_interval: Duration,
+    /// How many recent revisions compaction keeps.
+    pub compaction_keep: u64,
+    /// How often watches that asked for bookmarks get one.
+    pub bookmark_interval: Duration,
+}
+
+/// A server that is accepting requests.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub url: String,
+    api: Arc<Api>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, ends open watches, and closes the store after its
+    /// last commit.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.accept).await;
+        let store = self.api.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+/// Opens the store, prepares credentials, binds the listener and starts serving.
+pub async fn run(config: Config) -> Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    restrict_dir(&config.data_dir)?;
+    let creds = pki::load_or_create(&config.data_dir, config.listen)?;
+    let db = config.data_dir.join("state.db");
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&db, store::Options::default()))
+        .await
+        .context("store open task failed")?
+        .context("cannot open the store")?;
+    let api = Arc::new(Api::new(store, creds.token.clone(), config.bookmark_interval));
+    api.bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bootstrap the store: {e}"))?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another server using it?", config.listen))?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    let url = format!("https://{host}:{}", addr.port());
+    let kubeconfig = pki::write_kubeconfig(&config.data_dir, &url, &creds)?;
+    let acceptor = tls_acceptor(&creds)?;
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(gc::run(api.clone(), stopped.clone()));
+    tokio::spawn(compactor(api.clone(), config.clone(), stopped.clone()));
+    let accept = tokio::spawn(accept_loop(listener, acceptor, api.clone(), stopped));
+    Ok(Running {
+        addr,
+        kubeconfig,
+        url,
+        api,
+        stop,
+        accept,
+    })
+}
+
+fn restrict_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict permissions of {}", dir.display()))
+}
+
+fn tls_acceptor(creds: &pki::Credentials) -> Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![
+        CertificateDer::from_pem_slice(creds.server_cert_pem.as_bytes())
+            .context("cannot parse the serving certificate")?,
+        CertificateDer::from_pem_slice(creds.ca_pem.as_bytes()).context("cannot parse the CA")?,
+    ];
+    let key = PrivateKeyDer::from_pem_slice(creds.server_key_pem.as_bytes())
+        .context("cannot parse the serving key")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot select TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("cannot use the serving certificate")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    api: Arc<Api>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let api = api.clone();
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            // A plain-HTTP client fails here: it gets a TLS alert, never a response.
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                let stopped = stopped.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(api, req, stopped).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(err) = builder.serve_connection(TokioIo::new(tls), service).await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle(api: Arc<Api>, req: Request<Incoming>, stopped: watch::Receiver<bool>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let route = route(&path);
+    let public = matches!(route, Route::Health(_) | Route::Version);
+    if !public && !authorized(&api, &parts.headers) {
+        return handlers::error(&ApiError::unauthorized());
+    }
+    let body = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(err) => return handlers::error(&err),
+    };
+    let header = |name: hyper::header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    let ctx = Ctx {
+        method: parts.method.clone(),
+        path: path.clone(),
+        query: Query::parse(parts.uri.query()),
+        accept: header(hyper::header::ACCEPT).unwrap_or_default(),
+        content_type: header(hyper::header::CONTENT_TYPE).unwrap_or_default(),
+        user_agent: header(hyper::header::USER_AGENT),
+        body,
+        stopped,
+    };
+    let started = std::time::Instant::now();
+    let response = handlers::dispatch(&api, ctx, route).await;
+    tracing::debug!(method = %parts.method, path = %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+/// Bodies past the limit are still read (up to this much) before the 413 is
+/// sent, so an HTTP/1.1 client that is still writing sees the response
+/// rather than a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+        reason::REQUEST_ENTITY_TOO_LARGE,
+        format!("the request body is larger than the {MAX_BODY_BYTES}-byte limit"),
+    )
+}
+
+fn authorized(api: &Api, headers: &hyper::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return false;
+    };
+    constant_time_eq(token.trim().as_bytes(), api.token.as_bytes())
+}
+
+/// Compares without an early exit, so response timing does not reveal how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn compactor(api: Arc<Api>, config: Config, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(config.compaction_interval) => {}
+            _ = stopped.changed() => return,
+        }
+        match api.store.compact(config.compaction_keep).await {
+            Ok(rev) => tracing::debug!(compact_revision = rev, "compacted watch history"),
+            Err(err) => tracing::warn!(error = %err, "compaction failed"),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Argument parsing and dispatch for the `plinth` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+/// Plinth: a multicloud control plane in the style of Crossplane.
+#[derive(Parser, Debug)]
+#[command(name = "plinth", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the embedded control plane: a Kubernetes-compatible API server on loopback.
+    Up(UpArgs),
+    /// Print the admin kubeconfig of a data directory.
+    Kubeconfig(DataDirArgs),
+    /// Run a benchmark and print its figures.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataDirArgs {
+    /// Where state, credentials and the kubeconfig live
+    /// [default: $XDG_DATA_HOME/plinth, else ~/.local/share/plinth].
+    #[arg(long, env = "PLINTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Address to serve the API on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+    /// How often old watch history is compacted.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub compaction_interval: Duration,
+    /// How many of the newest revisions compaction keeps for resuming watches.
+    #[arg(long, default_value_t = 100_000)]
+    pub compaction_keep: u64,
+    /// How often watches that allow bookmarks receive one.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub bookmark_interval: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub target: BenchTarget,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum BenchTarget {
+    /// The API server: writes, reads, lists, watch fan-out and restart time.
+    Api(crate::bench::ApiBenchArgs),
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 500ms, 30s, 5m or 1h"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?} has an unknown unit; use ms, s, m or h")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("{s:?} must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl DataDirArgs {
+    /// The data directory, from the flag or the XDG default.
+    pub fn resolve(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(xdg).join("plinth"));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .context("neither --data-dir, XDG_DATA_HOME nor HOME is set; pass --data-dir")?;
+        Ok(PathBuf::from(home).join(".local/share/plinth"))
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("plinth: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => crate::up::run(args).await,
+            Command::Kubeconfig(args) => print_kubeconfig(&args),
+            Command::Bench(args) => match args.target {
+                BenchTarget::Api(args) => crate::bench::run_api(args).await,
+            },
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("plinth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_kubeconfig(args: &DataDirArgs) -> Result<()> {
+    let dir = args.resolve()?;
+    let path = dir.join(apiserver::pki::KUBECONFIG);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}; run `plinth up --data-dir {}` first",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    print!("{text}");
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PLINTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,358 @@
+//! The API contract through kube-rs and raw HTTPS: watch across restarts and
+//! compaction, optimistic concurrency, durability under kill -9,
+//! authentication, and a corpus of bad requests.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use serde_json::{json, Value};
+use support::{eventually, Plinth};
+
+fn configmap(name: &str, value: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": value}})).expect("configmap")
+}
+
+async fn server_view(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
+    api.list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|cm| {
+            let name = cm.metadata.name.clone().unwrap_or_default();
+            let v = cm.data.and_then(|d| d.get("v").cloned()).unwrap_or_default();
+            (name, v)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_stays_accurate_across_restart_and_compaction() {
+    let mut plinth = Plinth::start_with(&["--compaction-interval", "300ms", "--compaction-keep", "3", "--bookmark-interval", "1s"]).await;
+    let client = plinth.client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..5 {
+        api.create(&PostParams::default(), &configmap(&format!("cm-{i}"), "a")).await.expect("create");
+    }
+
+    // A reflector over its own client, so it reconnects on its own.
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let watched: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let stream = reflector(writer, watcher(watched, watcher::Config::default()))
+        .default_backoff()
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while stream.next().await.is_some() {}
+    });
+    let view = |reader: reflector::Store<ConfigMap>| {
+        reader
+            .state()
+            .iter()
+            .map(|cm| {
+                (
+                    cm.metadata.name.clone().unwrap_or_default(),
+                    cm.data.as_ref().and_then(|d| d.get("v").cloned()).unwrap_or_default(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let expected = server_view(&api).await;
+    eventually(Duration::from_secs(20), "initial view", || {
+        let reader = reader.clone();
+        let expected = expected.clone();
+        async move { view(reader) == expected }
+    })
+    .await;
+
+    // Restart the server underneath the watcher, then change things.
+    plinth.restart().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    api.delete("cm-0", &Default::default()).await.expect("delete");
+    api.create(&PostParams::default(), &configmap("after-restart", "b")).await.expect("create");
+    let expected = server_view(&api).await;
+    eventually(Duration::from_secs(30), "view after restart", || {
+        let reader = reader.clone();
+        let expected = expected.clone();
+        async move { view(reader) == expected }
+    })
+    .await;
+
+    // Many changes while compaction keeps only the last few revisions.
+    for i in 0..40 {
+        let mut cm = configmap(&format!("churn-{}", i % 4), &i.to_string());
+        cm.metadata.name = Some(format!("churn-{}", i % 4));
+        let _ = api.delete(&format!("churn-{}", i % 4), &Default::default()).await;
+        api.create(&PostParams::default(), &cm).await.expect("create churn");
+    }
+    let expected = server_view(&api).await;
+    eventually(Duration::from_secs(30), "view after compaction", || {
+        let reader = reader.clone();
+        let expected = expected.clone();
+        async move { view(reader) == expected }
+    })
+    .await;
+    task.abort();
+
+    // A watch from a compacted revision gets 410 Gone, as kube-rs expects.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let url = format!("{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1&timeoutSeconds=5", plinth.url);
+    let body = plinth
+        .http()
+        .get(url)
+        .bearer_auth(plinth.token())
+        .send()
+        .await
+        .expect("watch request")
+        .text()
+        .await
+        .expect("watch body");
+    let event: Value = serde_json::from_str(body.lines().next().expect("one event")).expect("json event");
+    assert_eq!(event["type"], "ERROR", "{body}");
+    assert_eq!(event["object"]["code"], 410, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_resource_version_exactly_one_update_wins() {
+    let plinth = Plinth::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let created = api.create(&PostParams::default(), &configmap("race", "0")).await.expect("create");
+    for round in 0..10 {
+        let current = api.get("race").await.expect("get");
+        let mut a = current.clone();
+        let mut b = current.clone();
+        a.data = Some([("v".to_string(), format!("a{round}"))].into());
+        b.data = Some([("v".to_string(), format!("b{round}"))].into());
+        let pp = PostParams::default();
+        let (ra, rb) = tokio::join!(api.replace("race", &pp, &a), api.replace("race", &pp, &b));
+        let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {ra:?} / {rb:?}");
+        let loser = if ra.is_err() { ra } else { rb };
+        match loser {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 409);
+                assert_eq!(status.reason, "Conflict");
+            }
+            other => panic!("expected 409, got {other:?}"),
+        }
+    }
+    assert_ne!(created.metadata.resource_version, api.get("race").await.expect("get").metadata.resource_version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9() {
+    let mut plinth = Plinth::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    // 1,000 acknowledged writes, sixteen at a time, then SIGKILL at once.
+    let acked = futures::stream::iter(0..1000)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &configmap(&format!("d-{i}"), "x"))
+                    .await
+                    .map(|_| i)
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(acked.iter().all(|r| r.is_ok()), "every write acknowledged");
+    plinth.kill9().await;
+
+    // And writes in flight when the process dies: every acknowledged one stays.
+    plinth.start_again().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            for i in 0..100_000 {
+                if api
+                    .create(&PostParams::default(), &configmap(&format!("f-{i}"), "y"))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                if tx.send(i).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let mut in_flight_acked = Vec::new();
+    while in_flight_acked.len() < 300 {
+        in_flight_acked.push(rx.recv().await.expect("acked write"));
+    }
+    plinth.kill9().await;
+    while let Ok(i) = rx.try_recv() {
+        in_flight_acked.push(i);
+    }
+    writer.abort();
+
+    plinth.start_again().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let names: std::collections::HashSet<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|cm| cm.metadata.name)
+        .collect();
+    for i in 0..1000 {
+        assert!(names.contains(&format!("d-{i}")), "acknowledged write d-{i} lost");
+    }
+    for i in in_flight_acked {
+        assert!(names.contains(&format!("f-{i}")), "acknowledged write f-{i} lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_or_tls_are_refused() {
+    let plinth = Plinth::start().await;
+    let http = plinth.http();
+    let url = format!("{}/api/v1/namespaces", plinth.url);
+    let none = http.get(&url).send().await.expect("request");
+    assert_eq!(none.status().as_u16(), 401);
+    let status: Value = none.json().await.expect("status body");
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["reason"], "Unauthorized");
+    let wrong = http.get(&url).bearer_auth("not-the-token").send().await.expect("request");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let right = http.get(&url).bearer_auth(plinth.token()).send().await.expect("request");
+    assert_eq!(right.status().as_u16(), 200);
+
+    // Plain HTTP gets nothing usable.
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+        .get(format!("http://127.0.0.1:{}/api/v1/namespaces", plinth.port))
+        .send()
+        .await;
+    match plain {
+        Err(_) => {}
+        Ok(response) => panic!("plain HTTP got a response: {}", response.status()),
+    }
+
+    // Health needs no token; files holding secrets are private.
+    let ready = http.get(format!("{}/readyz", plinth.url)).send().await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["kubeconfig", "token", "ca.key"] {
+        let mode = std::fs::metadata(plinth.dir.path().join(file)).expect("file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} mode {mode:o}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
+    let plinth = Plinth::start().await;
+    plinth.apply_ok(&["apply", "-f", "-"], support::CRONTAB_CRD).await;
+    let http = plinth.http();
+    let token = plinth.token();
+    let cm = "/api/v1/namespaces/default/configmaps";
+    let ct = "/apis/stable.example.com/v1/namespaces/default/crontabs";
+    let good_ct = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"ok"},"spec":{"cronSpec":"* * * * *"}}"#;
+    let big = format!(r#"{{"metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "a".repeat(3 * 1024 * 1024 + 10));
+    // (method, path, content type, body, expected status, text the message must contain)
+    let corpus: Vec<(&str, String, &str, String, u16, &str)> = vec![
+        ("POST", cm.into(), "application/json", "{".into(), 400, "JSON"),
+        ("POST", cm.into(), "application/json", "[1,2]".into(), 400, "object"),
+        ("POST", cm.into(), "application/json", "".into(), 400, "empty"),
+        ("POST", cm.into(), "application/json", "null".into(), 400, "object"),
+        ("POST", cm.into(), "application/yaml", "a: [".into(), 400, "YAML"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{}}"#.into(), 422, "metadata.name"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"Bad_Name"}}"#.into(), 422, "metadata.name"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x","labels":{"a b":"c"}}}"#.into(), 422, "metadata.labels"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x"},"data":{"k":1}}"#.into(), 422, "data[k]"),
+        ("POST", cm.into(), "application/json", r#"{"kind":"Secret","metadata":{"name":"x"}}"#.into(), 400, "kind"),
+        ("POST", cm.into(), "application/json", r#"{"apiVersion":"apps/v1","metadata":{"name":"x"}}"#.into(), 400, "API version"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x","namespace":"other"}}"#.into(), 400, "namespace"),
+        ("POST", cm.into(), "text/plain", "hello".into(), 415, "format"),
+        ("POST", cm.into(), "application/json", big, 413, "limit"),
+        ("POST", "/api/v1/namespaces/nope/configmaps".into(), "application/json", r#"{"metadata":{"name":"x"}}"#.into(), 404, "nope"),
+        ("GET", "/api/v1/namespaces/default/widgets".into(), "", "".into(), 404, "could not find"),
+        ("GET", "/apis/no.such.group/v1/things".into(), "", "".into(), 404, "could not find"),
+        ("GET", format!("{cm}/missing"), "", "".into(), 404, "missing"),
+        ("GET", format!("{cm}?labelSelector=a%20in%20(b"), "", "".into(), 400, "labelSelector"),
+        ("GET", format!("{cm}?fieldSelector=spec.foo%3Dbar"), "", "".into(), 400, "field label not supported"),
+        ("GET", format!("{cm}?limit=-1"), "", "".into(), 400, "limit"),
+        ("GET", format!("{cm}?limit=abc"), "", "".into(), 400, "limit"),
+        ("GET", format!("{cm}?continue=garbage!"), "", "".into(), 400, "continue"),
+        ("GET", format!("{cm}?watch=true&resourceVersion=xyz"), "", "".into(), 400, "resourceVersion"),
+        ("PUT", format!("{cm}/absent"), "application/json", r#"{"metadata":{"name":"absent"}}"#.into(), 404, "absent"),
+        ("PUT", format!("{cm}/a"), "application/json", r#"{"metadata":{"name":"b"}}"#.into(), 400, "does not match"),
+        ("PATCH", format!("{cm}/absent"), "application/merge-patch+json", "{}".into(), 404, "absent"),
+        ("PATCH", format!("{cm}/x"), "application/xml", "<a/>".into(), 415, "unknown format"),
+        ("PATCH", format!("{cm}/x"), "application/apply-patch+yaml", "data: {}".into(), 400, "fieldManager"),
+        ("DELETE", format!("{cm}/absent"), "", "".into(), 404, "absent"),
+        ("DELETE", format!("{cm}/x?propagationPolicy=Sometimes"), "", "".into(), 400, "propagationPolicy"),
+        ("POST", format!("{cm}?dryRun=Some"), "application/json", r#"{"metadata":{"name":"x"}}"#.into(), 400, "dryRun"),
+        ("POST", format!("{cm}?fieldValidation=Loose"), "application/json", r#"{"metadata":{"name":"x"}}"#.into(), 400, "fieldValidation"),
+        ("POST", ct.into(), "application/json", r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad"},"spec":{"cronSpec":5,"replicas":"many"}}"#.into(), 422, "spec.replicas"),
+        ("POST", ct.into(), "application/json", r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad"},"spec":{}}"#.into(), 422, "spec.cronSpec"),
+        ("POST", format!("{ct}?fieldValidation=Strict"), "application/json", r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad"},"spec":{"cronSpec":"* * * * *","colour":"blue"}}"#.into(), 400, "spec.colour"),
+        ("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions".into(), "application/json", r#"{"metadata":{"name":"things.example.com"},"spec":{"group":"example.com","names":{"plural":"things","kind":"Thing"},"scope":"Galactic","versions":[]}}"#.into(), 422, "spec.scope"),
+        ("POST", ct.into(), "application/json", good_ct.into(), 201, ""),
+        ("POST", ct.into(), "application/json", good_ct.into(), 409, "already exists"),
+        ("PATCH", format!("{ct}/ok"), "application/strategic-merge-patch+json", "{}".into(), 415, "strategic merge patch"),
+        ("PATCH", format!("{ct}/ok"), "application/json-patch+json", r#"{"op":"add"}"#.into(), 400, "JSON patch"),
+        ("PATCH", format!("{ct}/ok"), "application/json-patch+json", r#"[{"op":"test","path":"/spec/cronSpec","value":"nope"}]"#.into(), 422, "JSON patch"),
+        ("PUT", format!("{ct}/ok"), "application/json", r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"ok","resourceVersion":"1"},"spec":{"cronSpec":"* * * * *"}}"#.into(), 409, "modified"),
+        ("GET", format!("{ct}/ok/scale"), "", "".into(), 404, "subresource"),
+    ];
+    assert!(corpus.len() >= 25);
+    for (method, path, content_type, body, expected, text) in corpus {
+        let mut request = http
+            .request(method.parse().expect("method"), format!("{}{path}", plinth.url))
+            .bearer_auth(&token);
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.body(body).send().await.expect("response");
+        let code = response.status().as_u16();
+        let status: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(code, expected, "{method} {path}: {status}");
+        if expected >= 400 {
+            assert_eq!(status["kind"], "Status", "{method} {path}: {status}");
+            assert_eq!(status["code"], expected, "{method} {path}: {status}");
+            let message = status["message"].as_str().unwrap_or("");
+            assert!(message.contains(text), "{method} {path}: message {message:?} lacks {text:?}");
+        }
+        if expected == 422 {
+            let causes = status["details"]["causes"].as_array().cloned().unwrap_or_default();
+            assert!(!causes.is_empty(), "{method} {path}: 422 without causes: {status}");
+        }
+    }
+    // The 422 for a CR names every offending field.
+    let response = http
+        .post(format!("{}{ct}", plinth.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"bad2"},"spec":{"cronSpec":"nope","replicas":99,"size":"huge"}}"#)
+        .send()
+        .await
+        .expect("response");
+    let status: Value = response.json().await.expect("status");
+    let fields: Vec<&str> = status["details"]["causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .filter_map(|c| c["field"].as_str())
+        .collect();
+    for field in ["spec.cronSpec", "spec.replicas", "spec.size"] {
+        assert!(fields.contains(&field), "{field} missing from {status}");
+    }
+    let ready = http.get(format!("{}/readyz", plinth.url)).send().await.expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    api.create(&PostParams::default(), &configmap("still-works", "1")).await.expect("server still serves");
+}
