@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use support::{eventually, Plinth};
 
 fn configmap(name: &str, value: &str) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": value}})).expect("configmap")
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": value}}))
+        .expect("configmap")
 }
 
 async fn server_view(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
@@ -26,7 +27,10 @@ async fn server_view(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
         .into_iter()
         .map(|cm| {
             let name = cm.metadata.name.clone().unwrap_or_default();
-            let v = cm.data.and_then(|d| d.get("v").cloned()).unwrap_or_default();
+            let v = cm
+                .data
+                .and_then(|d| d.get("v").cloned())
+                .unwrap_or_default();
             (name, v)
         })
         .collect()
@@ -34,11 +38,21 @@ async fn server_view(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_stays_accurate_across_restart_and_compaction() {
-    let mut plinth = Plinth::start_with(&["--compaction-interval", "300ms", "--compaction-keep", "3", "--bookmark-interval", "1s"]).await;
+    let mut plinth = Plinth::start_with(&[
+        "--compaction-interval",
+        "300ms",
+        "--compaction-keep",
+        "3",
+        "--bookmark-interval",
+        "1s",
+    ])
+    .await;
     let client = plinth.client().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..5 {
-        api.create(&PostParams::default(), &configmap(&format!("cm-{i}"), "a")).await.expect("create");
+        api.create(&PostParams::default(), &configmap(&format!("cm-{i}"), "a"))
+            .await
+            .expect("create");
     }
 
     // A reflector over its own client, so it reconnects on its own.
@@ -58,7 +72,10 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
             .map(|cm| {
                 (
                     cm.metadata.name.clone().unwrap_or_default(),
-                    cm.data.as_ref().and_then(|d| d.get("v").cloned()).unwrap_or_default(),
+                    cm.data
+                        .as_ref()
+                        .and_then(|d| d.get("v").cloned())
+                        .unwrap_or_default(),
                 )
             })
             .collect::<BTreeMap<_, _>>()
@@ -74,8 +91,12 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
     // Restart the server underneath the watcher, then change things.
     plinth.restart().await;
     let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
-    api.delete("cm-0", &Default::default()).await.expect("delete");
-    api.create(&PostParams::default(), &configmap("after-restart", "b")).await.expect("create");
+    api.delete("cm-0", &Default::default())
+        .await
+        .expect("delete");
+    api.create(&PostParams::default(), &configmap("after-restart", "b"))
+        .await
+        .expect("create");
     let expected = server_view(&api).await;
     eventually(Duration::from_secs(30), "view after restart", || {
         let reader = reader.clone();
@@ -88,8 +109,12 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
     for i in 0..40 {
         let mut cm = configmap(&format!("churn-{}", i % 4), &i.to_string());
         cm.metadata.name = Some(format!("churn-{}", i % 4));
-        let _ = api.delete(&format!("churn-{}", i % 4), &Default::default()).await;
-        api.create(&PostParams::default(), &cm).await.expect("create churn");
+        let _ = api
+            .delete(&format!("churn-{}", i % 4), &Default::default())
+            .await;
+        api.create(&PostParams::default(), &cm)
+            .await
+            .expect("create churn");
     }
     let expected = server_view(&api).await;
     eventually(Duration::from_secs(30), "view after compaction", || {
@@ -102,7 +127,10 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
 
     // A watch from a compacted revision gets 410 Gone, as kube-rs expects.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let url = format!("{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1&timeoutSeconds=5", plinth.url);
+    let url = format!(
+        "{}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1&timeoutSeconds=5",
+        plinth.url
+    );
     let body = plinth
         .http()
         .get(url)
@@ -113,7 +141,8 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
         .text()
         .await
         .expect("watch body");
-    let event: Value = serde_json::from_str(body.lines().next().expect("one event")).expect("json event");
+    let event: Value =
+        serde_json::from_str(body.lines().next().expect("one event")).expect("json event");
     assert_eq!(event["type"], "ERROR", "{body}");
     assert_eq!(event["object"]["code"], 410, "{body}");
 }
@@ -122,7 +151,10 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
 async fn same_resource_version_exactly_one_update_wins() {
     let plinth = Plinth::start().await;
     let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
-    let created = api.create(&PostParams::default(), &configmap("race", "0")).await.expect("create");
+    let created = api
+        .create(&PostParams::default(), &configmap("race", "0"))
+        .await
+        .expect("create");
     for round in 0..10 {
         let current = api.get("race").await.expect("get");
         let mut a = current.clone();
@@ -142,7 +174,14 @@ async fn same_resource_version_exactly_one_update_wins() {
             other => panic!("expected 409, got {other:?}"),
         }
     }
-    assert_ne!(created.metadata.resource_version, api.get("race").await.expect("get").metadata.resource_version);
+    assert_ne!(
+        created.metadata.resource_version,
+        api.get("race")
+            .await
+            .expect("get")
+            .metadata
+            .resource_version
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,10 +246,16 @@ async fn acknowledged_writes_survive_kill_9() {
         .filter_map(|cm| cm.metadata.name)
         .collect();
     for i in 0..1000 {
-        assert!(names.contains(&format!("d-{i}")), "acknowledged write d-{i} lost");
+        assert!(
+            names.contains(&format!("d-{i}")),
+            "acknowledged write d-{i} lost"
+        );
     }
     for i in in_flight_acked {
-        assert!(names.contains(&format!("f-{i}")), "acknowledged write f-{i} lost");
+        assert!(
+            names.contains(&format!("f-{i}")),
+            "acknowledged write f-{i} lost"
+        );
     }
 }
 
@@ -224,9 +269,19 @@ async fn requests_without_a_valid_token_or_tls_are_refused() {
     let status: Value = none.json().await.expect("status body");
     assert_eq!(status["kind"], "Status");
     assert_eq!(status["reason"], "Unauthorized");
-    let wrong = http.get(&url).bearer_auth("not-the-token").send().await.expect("request");
+    let wrong = http
+        .get(&url)
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(wrong.status().as_u16(), 401);
-    let right = http.get(&url).bearer_auth(plinth.token()).send().await.expect("request");
+    let right = http
+        .get(&url)
+        .bearer_auth(plinth.token())
+        .send()
+        .await
+        .expect("request");
     assert_eq!(right.status().as_u16(), 200);
 
     // Plain HTTP gets nothing usable.
@@ -234,7 +289,10 @@ async fn requests_without_a_valid_token_or_tls_are_refused() {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client")
-        .get(format!("http://127.0.0.1:{}/api/v1/namespaces", plinth.port))
+        .get(format!(
+            "http://127.0.0.1:{}/api/v1/namespaces",
+            plinth.port
+        ))
         .send()
         .await;
     match plain {
@@ -243,11 +301,18 @@ async fn requests_without_a_valid_token_or_tls_are_refused() {
     }
 
     // Health needs no token; files holding secrets are private.
-    let ready = http.get(format!("{}/readyz", plinth.url)).send().await.expect("readyz");
+    let ready = http
+        .get(format!("{}/readyz", plinth.url))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
     use std::os::unix::fs::PermissionsExt;
     for file in ["kubeconfig", "token", "ca.key"] {
-        let mode = std::fs::metadata(plinth.dir.path().join(file)).expect("file").permissions().mode();
+        let mode = std::fs::metadata(plinth.dir.path().join(file))
+            .expect("file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file} mode {mode:o}");
     }
 }
@@ -255,13 +320,18 @@ async fn requests_without_a_valid_token_or_tls_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
     let plinth = Plinth::start().await;
-    plinth.apply_ok(&["apply", "-f", "-"], support::CRONTAB_CRD).await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], support::CRONTAB_CRD)
+        .await;
     let http = plinth.http();
     let token = plinth.token();
     let cm = "/api/v1/namespaces/default/configmaps";
     let ct = "/apis/stable.example.com/v1/namespaces/default/crontabs";
     let good_ct = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"ok"},"spec":{"cronSpec":"* * * * *"}}"#;
-    let big = format!(r#"{{"metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "a".repeat(3 * 1024 * 1024 + 10));
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#,
+        "a".repeat(3 * 1024 * 1024 + 10)
+    );
     // (method, path, content type, body, expected status, text the message must contain)
     let corpus: Vec<(&str, String, &str, String, u16, &str)> = vec![
         ("POST", cm.into(), "application/json", "{".into(), 400, "JSON"),
@@ -312,7 +382,10 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
     assert!(corpus.len() >= 25);
     for (method, path, content_type, body, expected, text) in corpus {
         let mut request = http
-            .request(method.parse().expect("method"), format!("{}{path}", plinth.url))
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", plinth.url),
+            )
             .bearer_auth(&token);
         if !content_type.is_empty() {
             request = request.header("content-type", content_type);
@@ -325,11 +398,20 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
             assert_eq!(status["kind"], "Status", "{method} {path}: {status}");
             assert_eq!(status["code"], expected, "{method} {path}: {status}");
             let message = status["message"].as_str().unwrap_or("");
-            assert!(message.contains(text), "{method} {path}: message {message:?} lacks {text:?}");
+            assert!(
+                message.contains(text),
+                "{method} {path}: message {message:?} lacks {text:?}"
+            );
         }
         if expected == 422 {
-            let causes = status["details"]["causes"].as_array().cloned().unwrap_or_default();
-            assert!(!causes.is_empty(), "{method} {path}: 422 without causes: {status}");
+            let causes = status["details"]["causes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                !causes.is_empty(),
+                "{method} {path}: 422 without causes: {status}"
+            );
         }
     }
     // The 422 for a CR names every offending field.
@@ -351,8 +433,14 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
     for field in ["spec.cronSpec", "spec.replicas", "spec.size"] {
         assert!(fields.contains(&field), "{field} missing from {status}");
     }
-    let ready = http.get(format!("{}/readyz", plinth.url)).send().await.expect("readyz");
+    let ready = http
+        .get(format!("{}/readyz", plinth.url))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
     let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
-    api.create(&PostParams::default(), &configmap("still-works", "1")).await.expect("server still serves");
+    api.create(&PostParams::default(), &configmap("still-works", "1"))
+        .await
+        .expect("server still serves");
 }

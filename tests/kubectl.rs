@@ -38,15 +38,26 @@ async fn kubectl_walkthrough() {
 
     // The namespaces every cluster starts with.
     let ns = plinth.kubectl_ok(&["get", "ns"]).await;
-    assert!(ns.contains("default") && ns.contains("plinth-system"), "{ns}");
+    assert!(
+        ns.contains("default") && ns.contains("plinth-system"),
+        "{ns}"
+    );
 
     // 1. apply a CRD, then a custom resource.
     plinth.apply_ok(&["apply", "-f", "-"], CRONTAB_CRD).await;
     plinth
-        .kubectl_ok(&["wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=10s"])
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/crontabs.stable.example.com",
+            "--timeout=10s",
+        ])
         .await;
     let out = plinth.apply_ok(&["apply", "-f", "-"], CRONTAB).await;
-    assert!(out.contains("crontab.stable.example.com/my-cron created"), "{out}");
+    assert!(
+        out.contains("crontab.stable.example.com/my-cron created"),
+        "{out}"
+    );
 
     // 2. get with printer columns, get -o yaml, describe.
     let table = plinth.kubectl_ok(&["get", "crontabs"]).await;
@@ -54,19 +65,39 @@ async fn kubectl_walkthrough() {
     for column in ["NAME", "SPEC", "REPLICAS", "READY", "AGE"] {
         assert!(header.contains(column), "missing column {column}: {table}");
     }
-    assert!(table.contains("my-cron") && table.contains("* * * * */5"), "{table}");
-    let yaml = plinth.kubectl_ok(&["get", "ct", "my-cron", "-o", "yaml"]).await;
-    assert!(yaml.contains("replicas: 1"), "the schema default was not applied:\n{yaml}");
-    assert!(yaml.contains("uid:") && yaml.contains("resourceVersion:"), "{yaml}");
+    assert!(
+        table.contains("my-cron") && table.contains("* * * * */5"),
+        "{table}"
+    );
+    let yaml = plinth
+        .kubectl_ok(&["get", "ct", "my-cron", "-o", "yaml"])
+        .await;
+    assert!(
+        yaml.contains("replicas: 1"),
+        "the schema default was not applied:\n{yaml}"
+    );
+    assert!(
+        yaml.contains("uid:") && yaml.contains("resourceVersion:"),
+        "{yaml}"
+    );
     let described = plinth.kubectl_ok(&["describe", "crontab", "my-cron"]).await;
-    assert!(described.contains("my-cron") && described.contains("Cron Spec"), "{described}");
+    assert!(
+        described.contains("my-cron") && described.contains("Cron Spec"),
+        "{described}"
+    );
 
     // 3. apply again with a change: client-side three-way merge.
     let changed = CRONTAB.replace("my-image", "my-image:v2") + "  replicas: 3\n";
     let out = plinth.apply_ok(&["apply", "-f", "-"], &changed).await;
     assert!(out.contains("configured"), "{out}");
     let image = plinth
-        .kubectl_ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.image}/{.spec.replicas}"])
+        .kubectl_ok(&[
+            "get",
+            "ct",
+            "my-cron",
+            "-o",
+            "jsonpath={.spec.image}/{.spec.replicas}",
+        ])
         .await;
     assert_eq!(image, "my-image:v2/3");
 
@@ -79,38 +110,83 @@ async fn kubectl_walkthrough() {
     assert!(run.stderr.contains("conflict"), "{}", run.stderr);
     assert!(run.stderr.contains(".spec.image"), "{}", run.stderr);
     plinth
-        .apply_ok(&["apply", "--server-side", "--force-conflicts", "-f", "-"], &ssa)
+        .apply_ok(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            &ssa,
+        )
         .await;
-    let image = plinth.kubectl_ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.image}"]).await;
+    let image = plinth
+        .kubectl_ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.image}"])
+        .await;
     assert_eq!(image, "my-image:v3");
     let managers = plinth
-        .kubectl_ok(&["get", "ct", "my-cron", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"])
+        .kubectl_ok(&[
+            "get",
+            "ct",
+            "my-cron",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
         .await;
     assert!(managers.contains("kubectl"), "{managers}");
 
     // 5. patch (merge and JSON), label, annotate.
     plinth
-        .kubectl_ok(&["patch", "ct", "my-cron", "--type=merge", "-p", r#"{"spec":{"replicas":5}}"#])
+        .kubectl_ok(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":5}}"#,
+        ])
         .await;
     plinth
-        .kubectl_ok(&["patch", "ct", "my-cron", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/size","value":"large"}]"#])
+        .kubectl_ok(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/spec/size","value":"large"}]"#,
+        ])
         .await;
-    plinth.kubectl_ok(&["label", "ct", "my-cron", "tier=gold"]).await;
-    plinth.kubectl_ok(&["annotate", "ct", "my-cron", "note=hello"]).await;
+    plinth
+        .kubectl_ok(&["label", "ct", "my-cron", "tier=gold"])
+        .await;
+    plinth
+        .kubectl_ok(&["annotate", "ct", "my-cron", "note=hello"])
+        .await;
     let got = plinth
         .kubectl_ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas}/{.spec.size}/{.metadata.labels.tier}/{.metadata.annotations.note}"])
         .await;
     assert_eq!(got, "5/large/gold/hello");
-    let selected = plinth.kubectl_ok(&["get", "ct", "-l", "tier=gold", "-o", "name"]).await;
+    let selected = plinth
+        .kubectl_ok(&["get", "ct", "-l", "tier=gold", "-o", "name"])
+        .await;
     assert_eq!(selected.trim(), "crontab.stable.example.com/my-cron");
-    let none = plinth.kubectl_ok(&["get", "ct", "-l", "tier=silver", "-o", "name"]).await;
+    let none = plinth
+        .kubectl_ok(&["get", "ct", "-l", "tier=silver", "-o", "name"])
+        .await;
     assert_eq!(none.trim(), "");
 
     // A merge patch that breaks the schema is refused with the field named.
     let run = plinth
-        .kubectl(&["patch", "ct", "my-cron", "--type=merge", "-p", r#"{"spec":{"replicas":50}}"#])
+        .kubectl(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":50}}"#,
+        ])
         .await;
-    assert!(!run.ok && run.stderr.contains("spec.replicas"), "{}", run.stderr);
+    assert!(
+        !run.ok && run.stderr.contains("spec.replicas"),
+        "{}",
+        run.stderr
+    );
 
     // 6. kubectl wait for a condition the test sets through kube-rs.
     let client = plinth.client().await;
@@ -124,7 +200,12 @@ async fn kubectl_walkthrough() {
                 .arg(kubeconfig)
                 .arg("--cache-dir")
                 .arg(cache)
-                .args(["wait", "--for=condition=Ready", "crontab/my-cron", "--timeout=30s"])
+                .args([
+                    "wait",
+                    "--for=condition=Ready",
+                    "crontab/my-cron",
+                    "--timeout=30s",
+                ])
                 .output()
                 .await
                 .expect("kubectl wait")
@@ -136,7 +217,11 @@ async fn kubectl_walkthrough() {
         .await
         .expect("patch status");
     let waited = waiter.await.expect("join");
-    assert!(waited.status.success(), "kubectl wait failed: {}", String::from_utf8_lossy(&waited.stderr));
+    assert!(
+        waited.status.success(),
+        "kubectl wait failed: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     let table = plinth.kubectl_ok(&["get", "ct", "my-cron"]).await;
     assert!(table.contains("True"), "READY column: {table}");
 
@@ -146,7 +231,14 @@ async fn kubectl_walkthrough() {
         .arg(&plinth.kubeconfig)
         .arg("--cache-dir")
         .arg(plinth.dir.path().join("kubectl-cache"))
-        .args(["get", "ct", "my-cron", "-w", "-o", "jsonpath={.spec.image}{\"\\n\"}"])
+        .args([
+            "get",
+            "ct",
+            "my-cron",
+            "-w",
+            "-o",
+            "jsonpath={.spec.image}{\"\\n\"}",
+        ])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -158,7 +250,14 @@ async fn kubectl_walkthrough() {
         .expect("read");
     assert_eq!(first.as_deref(), Some("my-image:v3"));
     plinth
-        .kubectl_ok(&["patch", "ct", "my-cron", "--type=merge", "-p", r#"{"spec":{"image":"watched"}}"#])
+        .kubectl_ok(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"image":"watched"}}"#,
+        ])
         .await;
     let next = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
         .await
@@ -169,7 +268,14 @@ async fn kubectl_walkthrough() {
 
     // 8. delete --wait, with a finalizer held and then released.
     plinth
-        .kubectl_ok(&["patch", "ct", "my-cron", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#])
+        .kubectl_ok(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+        ])
         .await;
     let deleter = {
         let kubeconfig = plinth.kubeconfig.clone();
@@ -193,15 +299,29 @@ async fn kubectl_walkthrough() {
             .unwrap_or(false)
     })
     .await;
-    assert!(!deleter.is_finished(), "kubectl delete --wait returned while a finalizer held the object");
+    assert!(
+        !deleter.is_finished(),
+        "kubectl delete --wait returned while a finalizer held the object"
+    );
     plinth
-        .kubectl_ok(&["patch", "ct", "my-cron", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#])
+        .kubectl_ok(&[
+            "patch",
+            "ct",
+            "my-cron",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ])
         .await;
     let deleted = tokio::time::timeout(Duration::from_secs(30), deleter)
         .await
         .expect("delete finished")
         .expect("join");
-    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
     let run = plinth.kubectl(&["get", "ct", "my-cron"]).await;
     assert!(!run.ok && run.stderr.contains("NotFound"), "{}", run.stderr);
 
@@ -211,10 +331,19 @@ async fn kubectl_walkthrough() {
         .lines()
         .find(|l| l.starts_with("crontabs"))
         .unwrap_or_else(|| panic!("crontabs not listed:\n{resources}"));
-    assert!(line.contains("ct") && line.contains("stable.example.com/v1") && line.contains("CronTab"), "{line}");
-    assert!(resources.contains("configmaps") && resources.contains("leases"), "{resources}");
+    assert!(
+        line.contains("ct") && line.contains("stable.example.com/v1") && line.contains("CronTab"),
+        "{line}"
+    );
+    assert!(
+        resources.contains("configmaps") && resources.contains("leases"),
+        "{resources}"
+    );
     let explained = plinth.kubectl_ok(&["explain", "crontab.spec"]).await;
-    assert!(explained.contains("cronSpec") && explained.contains("When to run"), "{explained}");
+    assert!(
+        explained.contains("cronSpec") && explained.contains("When to run"),
+        "{explained}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,16 +351,32 @@ async fn kubectl_rejects_invalid_objects_with_the_field_named() {
     let plinth = Plinth::start().await;
     plinth.apply_ok(&["apply", "-f", "-"], CRONTAB_CRD).await;
     let bad = CRONTAB.replace("* * * * */5", "every minute") + "  replicas: 0\n  size: huge\n";
-    let run = plinth.kubectl_stdin(&["apply", "-f", "-"], Some(&bad)).await;
+    let run = plinth
+        .kubectl_stdin(&["apply", "-f", "-"], Some(&bad))
+        .await;
     assert!(!run.ok);
     for field in ["spec.cronSpec", "spec.replicas", "spec.size"] {
-        assert!(run.stderr.contains(field), "{field} not named: {}", run.stderr);
+        assert!(
+            run.stderr.contains(field),
+            "{field} not named: {}",
+            run.stderr
+        );
     }
     let unknown = CRONTAB.to_string() + "  colour: blue\n";
-    let run = plinth.kubectl_stdin(&["apply", "-f", "-"], Some(&unknown)).await;
-    assert!(!run.ok && run.stderr.contains("colour"), "strict validation: {}", run.stderr);
+    let run = plinth
+        .kubectl_stdin(&["apply", "-f", "-"], Some(&unknown))
+        .await;
+    assert!(
+        !run.ok && run.stderr.contains("colour"),
+        "strict validation: {}",
+        run.stderr
+    );
     let run = plinth.kubectl(&["get", "nosuchthings"]).await;
-    assert!(!run.ok && run.stderr.contains("nosuchthings"), "{}", run.stderr);
+    assert!(
+        !run.ok && run.stderr.contains("nosuchthings"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,15 +384,41 @@ async fn kubectl_builtin_kinds_and_cascading_delete() {
     let plinth = Plinth::start().await;
     plinth.kubectl_ok(&["create", "namespace", "team-a"]).await;
     plinth
-        .kubectl_ok(&["-n", "team-a", "create", "configmap", "owner", "--from-literal=a=1"])
+        .kubectl_ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "configmap",
+            "owner",
+            "--from-literal=a=1",
+        ])
         .await;
     plinth
-        .kubectl_ok(&["-n", "team-a", "create", "secret", "generic", "creds", "--from-literal=password=s3cret"])
+        .kubectl_ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "--from-literal=password=s3cret",
+        ])
         .await;
     let secrets = plinth.kubectl_ok(&["-n", "team-a", "get", "secrets"]).await;
-    assert!(secrets.contains("creds") && secrets.contains("Opaque"), "{secrets}");
+    assert!(
+        secrets.contains("creds") && secrets.contains("Opaque"),
+        "{secrets}"
+    );
     let owner_uid = plinth
-        .kubectl_ok(&["-n", "team-a", "get", "cm", "owner", "-o", "jsonpath={.metadata.uid}"])
+        .kubectl_ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "cm",
+            "owner",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
         .await;
     let dependent = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dependent\n  namespace: team-a\n  ownerReferences:\n  - apiVersion: v1\n    kind: ConfigMap\n    name: owner\n    uid: {owner_uid}\ndata:\n  b: \"2\"\n"
@@ -255,14 +426,32 @@ async fn kubectl_builtin_kinds_and_cascading_delete() {
     plinth.apply_ok(&["apply", "-f", "-"], &dependent).await;
     // Strategic merge patch on a built-in kind.
     plinth
-        .kubectl_ok(&["-n", "team-a", "patch", "cm", "owner", "-p", r#"{"data":{"c":"3"}}"#])
+        .kubectl_ok(&[
+            "-n",
+            "team-a",
+            "patch",
+            "cm",
+            "owner",
+            "-p",
+            r#"{"data":{"c":"3"}}"#,
+        ])
         .await;
     let data = plinth
-        .kubectl_ok(&["-n", "team-a", "get", "cm", "owner", "-o", "jsonpath={.data.a}{.data.c}"])
+        .kubectl_ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "cm",
+            "owner",
+            "-o",
+            "jsonpath={.data.a}{.data.c}",
+        ])
         .await;
     assert_eq!(data, "13");
     // Background cascade: deleting the owner removes the dependent.
-    plinth.kubectl_ok(&["-n", "team-a", "delete", "cm", "owner"]).await;
+    plinth
+        .kubectl_ok(&["-n", "team-a", "delete", "cm", "owner"])
+        .await;
     let client = plinth.client().await;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "team-a");
     eventually(Duration::from_secs(10), "dependent collected", || async {
@@ -270,9 +459,13 @@ async fn kubectl_builtin_kinds_and_cascading_delete() {
     })
     .await;
     // Deleting the namespace removes what is in it, then the namespace.
-    plinth.kubectl_ok(&["delete", "namespace", "team-a", "--timeout=30s"]).await;
+    plinth
+        .kubectl_ok(&["delete", "namespace", "team-a", "--timeout=30s"])
+        .await;
     let run = plinth.kubectl(&["get", "namespace", "team-a"]).await;
     assert!(!run.ok, "namespace still there: {}", run.stdout);
-    let run = plinth.kubectl(&["-n", "team-a", "get", "secret", "creds"]).await;
+    let run = plinth
+        .kubectl(&["-n", "team-a", "get", "secret", "creds"])
+        .await;
     assert!(!run.ok, "secret survived its namespace: {}", run.stdout);
 }

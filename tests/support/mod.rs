@@ -108,7 +108,11 @@ impl Plinth {
             .arg("--cache-dir")
             .arg(&cache)
             .args(args)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -203,7 +207,10 @@ async fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, String, Pa
         .args(["up", "--listen", listen, "--data-dir"])
         .arg(dir)
         .args(extra)
-        .env("PLINTH_LOG", std::env::var("PLINTH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "PLINTH_LOG",
+            std::env::var("PLINTH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -223,12 +230,20 @@ async fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, String, Pa
         .find(|w| w.starts_with("https://"))
         .expect("URL in ready line")
         .to_string();
-    let kubeconfig = PathBuf::from(line.split("kubeconfig: ").nth(1).expect("kubeconfig path").trim());
+    let kubeconfig = PathBuf::from(
+        line.split("kubeconfig: ")
+            .nth(1)
+            .expect("kubeconfig path")
+            .trim(),
+    );
     (child, url, kubeconfig)
 }
 
 fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in URL")
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in URL")
 }
 
 /// Polls `check` every 100 ms until it returns true or `limit` passes.
@@ -242,7 +257,10 @@ where
         if check().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

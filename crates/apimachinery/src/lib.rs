@@ -6,8 +6,22 @@
 //!
 //! Layout:
 //! - `field`: field paths, field errors and list/map type information.
+//! - `schema`: structural OpenAPI v3 schemas: defaulting, pruning, validation.
+//! - `fieldmanager`: `managedFields` and server-side apply.
+//! - `smp`: strategic merge patch for the built-in kinds.
+//! - `selector`: label and field selectors.
+//! - `printer`: Table columns, JSONPath and ages.
+//! - `protobuf`: the Kubernetes protobuf envelope kubectl sends built-in kinds in.
 #![forbid(unsafe_code)]
 
 pub mod field;
+pub mod fieldmanager;
+pub mod printer;
+// pub mod protobuf;
+pub mod schema;
+pub mod selector;
+pub mod smp;
 
-pub use field::{render_path, CauseType, FieldError, ListType, MapType, PathElement, TypeInfo, Untyped};
+pub use field::{
+    render_path, CauseType, FieldError, ListType, MapType, PathElement, TypeInfo, Untyped,
+};

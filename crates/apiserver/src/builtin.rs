@@ -49,8 +49,22 @@ impl Builtin {
             Builtin::Secret => ("", "secrets", "secret", vec![], true, false),
             Builtin::ConfigMap => ("", "configmaps", "configmap", vec!["cm"], true, false),
             Builtin::Event => ("", "events", "event", vec!["ev"], true, false),
-            Builtin::ServiceAccount => ("", "serviceaccounts", "serviceaccount", vec!["sa"], true, false),
-            Builtin::Lease => ("coordination.k8s.io", "leases", "lease", vec![], true, false),
+            Builtin::ServiceAccount => (
+                "",
+                "serviceaccounts",
+                "serviceaccount",
+                vec!["sa"],
+                true,
+                false,
+            ),
+            Builtin::Lease => (
+                "coordination.k8s.io",
+                "leases",
+                "lease",
+                vec![],
+                true,
+                false,
+            ),
             Builtin::CustomResourceDefinition => (
                 "apiextensions.k8s.io",
                 "customresourcedefinitions",
@@ -94,32 +108,49 @@ impl Builtin {
         }
         let age = col("Age", "string", |o, now| {
             json!(apimachinery::printer::age(
-                o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or(""),
+                o.pointer("/metadata/creationTimestamp")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
                 now
             ))
         });
         match self {
             Builtin::Namespace => vec![
-                col("Status", "string", |o, _| o.pointer("/status/phase").cloned().unwrap_or(json!("Active"))),
+                col("Status", "string", |o, _| {
+                    o.pointer("/status/phase")
+                        .cloned()
+                        .unwrap_or(json!("Active"))
+                }),
                 age,
             ],
             Builtin::Secret => vec![
-                col("Type", "string", |o, _| o.get("type").cloned().unwrap_or(json!("Opaque"))),
+                col("Type", "string", |o, _| {
+                    o.get("type").cloned().unwrap_or(json!("Opaque"))
+                }),
                 col("Data", "integer", |o, _| json!(count_keys(o, &["data"]))),
                 age,
             ],
             Builtin::ConfigMap => vec![
-                col("Data", "integer", |o, _| json!(count_keys(o, &["data", "binaryData"]))),
+                col("Data", "integer", |o, _| {
+                    json!(count_keys(o, &["data", "binaryData"]))
+                }),
                 age,
             ],
             Builtin::ServiceAccount => vec![
                 col("Secrets", "integer", |o, _| {
-                    json!(o.get("secrets").and_then(Value::as_array).map_or(0, Vec::len))
+                    json!(o
+                        .get("secrets")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len))
                 }),
                 age,
             ],
             Builtin::Lease => vec![
-                col("Holder", "string", |o, _| o.pointer("/spec/holderIdentity").cloned().unwrap_or(json!(""))),
+                col("Holder", "string", |o, _| {
+                    o.pointer("/spec/holderIdentity")
+                        .cloned()
+                        .unwrap_or(json!(""))
+                }),
                 age,
             ],
             Builtin::Event => vec![
@@ -127,21 +158,38 @@ impl Builtin {
                     let ts = ["lastTimestamp", "eventTime", "firstTimestamp"]
                         .iter()
                         .find_map(|f| o.get(*f).and_then(Value::as_str))
-                        .or_else(|| o.pointer("/metadata/creationTimestamp").and_then(Value::as_str))
+                        .or_else(|| {
+                            o.pointer("/metadata/creationTimestamp")
+                                .and_then(Value::as_str)
+                        })
                         .unwrap_or("");
                     json!(apimachinery::printer::age(ts, now))
                 }),
-                col("Type", "string", |o, _| o.get("type").cloned().unwrap_or(json!(""))),
-                col("Reason", "string", |o, _| o.get("reason").cloned().unwrap_or(json!(""))),
+                col("Type", "string", |o, _| {
+                    o.get("type").cloned().unwrap_or(json!(""))
+                }),
+                col("Reason", "string", |o, _| {
+                    o.get("reason").cloned().unwrap_or(json!(""))
+                }),
                 col("Object", "string", |o, _| {
-                    let kind = o.pointer("/involvedObject/kind").and_then(Value::as_str).unwrap_or("");
-                    let name = o.pointer("/involvedObject/name").and_then(Value::as_str).unwrap_or("");
+                    let kind = o
+                        .pointer("/involvedObject/kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let name = o
+                        .pointer("/involvedObject/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     json!(format!("{}/{}", kind.to_lowercase(), name))
                 }),
-                col("Message", "string", |o, _| o.get("message").cloned().unwrap_or(json!(""))),
+                col("Message", "string", |o, _| {
+                    o.get("message").cloned().unwrap_or(json!(""))
+                }),
             ],
             Builtin::CustomResourceDefinition => vec![col("Created At", "date", |o, _| {
-                o.pointer("/metadata/creationTimestamp").cloned().unwrap_or(json!(""))
+                o.pointer("/metadata/creationTimestamp")
+                    .cloned()
+                    .unwrap_or(json!(""))
             })],
         }
     }

@@ -25,8 +25,16 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 pub fn resources(crd: &Value) -> Result<Vec<Resource>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let spec = crd.get("spec").cloned().unwrap_or(Value::Null);
-    let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    let text = |path: &str| spec.pointer(path).and_then(Value::as_str).unwrap_or("").to_string();
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let text = |path: &str| {
+        spec.pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let group = text("/group");
     let plural = text("/names/plural");
     let kind = text("/names/kind");
@@ -86,7 +94,9 @@ pub fn resources(crd: &Value) -> Result<Vec<Resource>, Vec<FieldError>> {
             errors.push(FieldError::new(
                 CauseType::NotSupported,
                 "spec.scope",
-                format!("Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""),
+                format!(
+                    "Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""
+                ),
             ));
             true
         }
@@ -94,7 +104,11 @@ pub fn resources(crd: &Value) -> Result<Vec<Resource>, Vec<FieldError>> {
     let short_names = string_list(spec.pointer("/names/shortNames"));
     let categories = string_list(spec.pointer("/names/categories"));
 
-    let versions = spec.get("versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
         errors.push(required("spec.versions"));
     }
@@ -190,7 +204,10 @@ pub fn resources(crd: &Value) -> Result<Vec<Resource>, Vec<FieldError>> {
         if printer.is_empty() {
             columns.push(age_column());
         }
-        let served = version.get("served").and_then(Value::as_bool).unwrap_or(false);
+        let served = version
+            .get("served")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if !served {
             continue;
         }
@@ -227,9 +244,15 @@ pub fn established_status(crd: &Value, now: &str) -> Value {
     let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
     let mut accepted = names.clone();
     if let Some(map) = accepted.as_object_mut() {
-        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-        map.entry("singular").or_insert_with(|| json!(kind.to_lowercase()));
-        map.entry("listKind").or_insert_with(|| json!(format!("{kind}List")));
+        let kind = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        map.entry("singular")
+            .or_insert_with(|| json!(kind.to_lowercase()));
+        map.entry("listKind")
+            .or_insert_with(|| json!(format!("{kind}List")));
     }
     let stored: Vec<Value> = crd
         .pointer("/spec/versions")
@@ -254,7 +277,10 @@ pub fn established_status(crd: &Value, now: &str) -> Value {
     let previous = |t: &str| -> String {
         crd.pointer("/status/conditions")
             .and_then(Value::as_array)
-            .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t)))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            })
             .and_then(|c| c.get("lastTransitionTime"))
             .and_then(Value::as_str)
             .unwrap_or(now)
@@ -300,7 +326,12 @@ fn age_column() -> Column {
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -320,7 +351,8 @@ fn invalid_name(field: &str, value: &str) -> FieldError {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }

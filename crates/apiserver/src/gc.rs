@@ -24,7 +24,7 @@ use crate::resource::Resource;
 use crate::{crd, Api};
 
 /// The field manager the collector writes as.
-const MANAGER: &str = "plinth-garbage-collector";
+const MANAGER: &str = lifecycle::NAMESPACE_CLEANUP_MANAGER;
 
 /// How often objects that are being deleted are looked at again, in case an
 /// event that would have woken the collector was missed.
@@ -181,7 +181,12 @@ async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeS
         }
         let orphaning: Vec<String> = live
             .iter()
-            .filter(|o| object::is_deleting(&o.value) && object::finalizers(&o.value).iter().any(|f| f == meta::ORPHAN))
+            .filter(|o| {
+                object::is_deleting(&o.value)
+                    && object::finalizers(&o.value)
+                        .iter()
+                        .any(|f| f == meta::ORPHAN)
+            })
             .map(|o| object::uid(&o.value).to_string())
             .collect();
         if !orphaning.is_empty() {
@@ -190,7 +195,9 @@ async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeS
         }
         let foreground = live.iter().any(|o| {
             object::is_deleting(&o.value)
-                && object::finalizers(&o.value).iter().any(|f| f == meta::FOREGROUND_DELETION)
+                && object::finalizers(&o.value)
+                    .iter()
+                    .any(|f| f == meta::FOREGROUND_DELETION)
         });
         if foreground && !object::is_deleting(obj) {
             delete(api, &res, ns.as_deref(), obj, Propagation::Foreground).await;
@@ -227,7 +234,13 @@ async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeS
     }
 }
 
-async fn delete(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, propagation: Propagation) {
+async fn delete(
+    api: &Api,
+    res: &Resource,
+    ns: Option<&str>,
+    obj: &Value,
+    propagation: Propagation,
+) {
     let name = object::name(obj);
     let options = DeleteOptions {
         propagation: Some(propagation),
@@ -303,7 +316,9 @@ async fn empty_namespace(api: &Api, ns_obj: &Value) {
         if !res.namespaced || !seen.insert((res.group.clone(), res.plural.clone())) {
             continue;
         }
-        let page = api.store.list(&res.key_prefix(Some(&ns)), None, 0, &|_| true);
+        let page = api
+            .store
+            .list(&res.key_prefix(Some(&ns)), None, 0, &|_| true);
         for record in page.items {
             remaining += 1;
             if !object::is_deleting(&record.value) {
@@ -314,15 +329,16 @@ async fn empty_namespace(api: &Api, ns_obj: &Value) {
     if remaining == 0 {
         let namespaces = api.namespaces();
         let opts = WriteOptions::system(MANAGER);
-        let result = lifecycle::update_with(api, namespaces, None, &ns, Part::Main, &opts, |current| {
-            let mut next = current.clone();
-            next["spec"] = json!({"finalizers": []});
-            if let Some(meta) = object::metadata_mut(&mut next) {
-                meta.remove("resourceVersion");
-            }
-            Ok(next)
-        })
-        .await;
+        let result =
+            lifecycle::update_with(api, namespaces, None, &ns, Part::Main, &opts, |current| {
+                let mut next = current.clone();
+                next["spec"] = json!({"finalizers": []});
+                if let Some(meta) = object::metadata_mut(&mut next) {
+                    meta.remove("resourceVersion");
+                }
+                Ok(next)
+            })
+            .await;
         if let Err(e) = result {
             if e.code != 404 {
                 tracing::warn!(namespace = %ns, error = %e, "cannot finish deleting namespace");
@@ -333,11 +349,20 @@ async fn empty_namespace(api: &Api, ns_obj: &Value) {
 
 /// Deletes every instance of a deleted CRD, then lets the CRD go.
 async fn empty_crd(api: &Api, crd_obj: &Value) {
-    if !object::finalizers(crd_obj).iter().any(|f| f == crd::CLEANUP_FINALIZER) {
+    if !object::finalizers(crd_obj)
+        .iter()
+        .any(|f| f == crd::CLEANUP_FINALIZER)
+    {
         return;
     }
-    let group = crd_obj.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-    let plural = crd_obj.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+    let group = crd_obj
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let plural = crd_obj
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut remaining = 0;
     if let Some(res) = api.registry.storage(group, plural) {
         let page = api.store.list(&res.key_prefix(None), None, 0, &|_| true);
@@ -345,7 +370,14 @@ async fn empty_crd(api: &Api, crd_obj: &Value) {
             remaining += 1;
             if !object::is_deleting(&record.value) {
                 let ns = namespace_of(&res, &record.key);
-                delete(api, &res, ns.as_deref(), &record.value, Propagation::Background).await;
+                delete(
+                    api,
+                    &res,
+                    ns.as_deref(),
+                    &record.value,
+                    Propagation::Background,
+                )
+                .await;
             }
         }
     }
@@ -368,5 +400,8 @@ fn namespace_of(res: &Resource, key: &str) -> Option<String> {
     if !res.namespaced {
         return None;
     }
-    key.trim_start_matches('/').split('/').nth(2).map(String::from)
+    key.trim_start_matches('/')
+        .split('/')
+        .nth(2)
+        .map(String::from)
 }

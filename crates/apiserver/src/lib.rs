@@ -111,7 +111,8 @@ impl Api {
         }
         for ns in object::meta::DEFAULT_NAMESPACES {
             if self.store.get(&self.namespaces.key(None, ns)).is_none() {
-                let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let body =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 let opts = lifecycle::WriteOptions::system("plinth");
                 match lifecycle::create(self, &self.namespaces, None, body, &opts).await {
                     Ok(_) => {}

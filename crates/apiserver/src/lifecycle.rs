@@ -17,6 +17,10 @@ use crate::resource::Resource;
 use crate::status::{reason, ApiError};
 use crate::{crd, Api};
 
+/// The field manager of the only writer allowed to change a namespace's
+/// `spec.finalizers`: the garbage collector, once the namespace is empty.
+pub const NAMESPACE_CLEANUP_MANAGER: &str = "plinth-garbage-collector";
+
 /// How many times a write without a client precondition is retried after
 /// losing a race with another writer before the client sees 409.
 const MAX_RETRIES: usize = 16;
@@ -81,7 +85,14 @@ pub async fn create(
     body: Value,
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
-    let (obj, warnings) = prepare_create(api, res, namespace, body, Tracking::Update(&opts.field_manager), opts)?;
+    let (obj, warnings) = prepare_create(
+        api,
+        res,
+        namespace,
+        body,
+        Tracking::Update(&opts.field_manager),
+        opts,
+    )?;
     store_create(api, res, namespace, obj, warnings, opts).await
 }
 
@@ -117,7 +128,9 @@ fn prepare_create(
     };
     let now = object::now();
     let Some(meta) = object::metadata_mut(&mut obj) else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     meta.insert("name".into(), json!(name));
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -267,18 +280,26 @@ where
     Err(ApiError::conflict(&res.group, &res.plural, name))
 }
 
+/// An applied configuration and whether it may take fields from other managers.
+pub struct Applied {
+    pub config: Value,
+    pub force: bool,
+}
+
 /// Server-side apply (`application/apply-patch+yaml`).
 pub async fn apply(
     api: &Api,
     res: &Resource,
     namespace: Option<&str>,
     name: &str,
-    applied: Value,
+    applied: Applied,
     part: Part,
-    force: bool,
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {
-    let mut applied = applied;
+    let Applied {
+        config: mut applied,
+        force,
+    } = applied;
     check_type_meta(res, &mut applied)?;
     check_body_name(&applied, name)?;
     if let Some(meta) = object::metadata_mut(&mut applied) {
@@ -300,7 +321,8 @@ pub async fn apply(
         let Some(current) = api.store.get(&key) else {
             let merged = fieldmanager::apply(None, &applied, &manager, force, types)
                 .map_err(|e| apply_error(res, name, e))?;
-            let (obj, warnings) = prepare_create(api, res, namespace, merged, Tracking::Applied, opts)?;
+            let (obj, warnings) =
+                prepare_create(api, res, namespace, merged, Tracking::Applied, opts)?;
             match store_create(api, res, namespace, obj, warnings, opts).await {
                 Err(e) if e.reason == reason::ALREADY_EXISTS => continue,
                 other => return other,
@@ -321,13 +343,17 @@ pub async fn apply(
 fn apply_error(res: &Resource, name: &str, err: fieldmanager::ApplyError) -> ApiError {
     match err {
         fieldmanager::ApplyError::Conflicts(conflicts) => {
-            let mut e = ApiError::new(409, reason::CONFLICT, fieldmanager::conflict_message(&conflicts));
+            let mut e = ApiError::new(
+                409,
+                reason::CONFLICT,
+                fieldmanager::conflict_message(&conflicts),
+            );
             e.causes = fieldmanager::conflict_causes(&conflicts);
-            e.subject = Some(crate::status::Subject {
+            e.subject = Some(Box::new(crate::status::Subject {
                 group: res.group.clone(),
                 kind: res.plural.clone(),
                 name: name.to_string(),
-            });
+            }));
             e
         }
         fieldmanager::ApplyError::Invalid(cause) => {
@@ -391,7 +417,9 @@ fn prepare_update(
     };
     let old_meta = object::metadata(old).cloned().unwrap_or_default();
     let Some(meta) = object::metadata_mut(&mut new) else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     for field in [
         "name",
@@ -409,7 +437,10 @@ fn prepare_update(
     }
     meta.insert(
         "resourceVersion".into(),
-        old_meta.get("resourceVersion").cloned().unwrap_or(Value::Null),
+        old_meta
+            .get("resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null),
     );
     meta.remove("selfLink");
     if let Tracking::Update(_) = tracking {
@@ -420,7 +451,10 @@ fn prepare_update(
     }
     if object::is_deleting(old) {
         let before = object::finalizers(old);
-        if let Some(added) = object::finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+        if let Some(added) = object::finalizers(&new)
+            .into_iter()
+            .find(|f| !before.contains(f))
+        {
             return Err(ApiError::invalid(
                 &res.group,
                 &res.kind,
@@ -435,7 +469,10 @@ fn prepare_update(
     }
     let warnings = normalize(res, Some(old), &mut new, opts)?;
     if spec_changed(res, old, &new) {
-        let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if let Some(meta) = object::metadata_mut(&mut new) {
             meta.insert("generation".into(), json!(generation + 1));
         }
@@ -470,7 +507,11 @@ async fn commit_update(
                 warnings,
             }));
         }
-        return match api.store.delete(&current.key, Some(current.mod_revision)).await {
+        return match api
+            .store
+            .delete(&current.key, Some(current.mod_revision))
+            .await
+        {
             Ok(record) => {
                 after_write(api, res, &record.value, true);
                 Ok(Ok(Written {
@@ -721,7 +762,9 @@ fn set_namespace(
 ) -> Result<(), ApiError> {
     let body_ns = object::meta_str(obj, "namespace").to_string();
     let Some(meta) = object::metadata_mut(obj) else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     if !res.namespaced {
         meta.remove("namespace");
@@ -763,15 +806,16 @@ fn normalize(
     opts: &WriteOptions,
 ) -> Result<Vec<String>, ApiError> {
     let name = object::name(obj).to_string();
-    let mut errors = object::validate_metadata(
-        obj,
-        res.builtin.is_some_and(Builtin::requires_dns_label),
-    );
+    let mut errors =
+        object::validate_metadata(obj, res.builtin.is_some_and(Builtin::requires_dns_label));
     let mut warnings = Vec::new();
     if let Some(schema) = &res.schema {
         let unknown = schema.prune(obj);
         if !unknown.is_empty() {
-            let list: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|p| format!("unknown field \"{p}\""))
+                .collect();
             match opts.field_validation {
                 FieldValidation::Strict => {
                     let mut err = ApiError::bad_request(format!(
@@ -796,7 +840,7 @@ fn normalize(
         errors.extend(schema.validate(obj));
     }
     if let Some(builtin) = res.builtin {
-        normalize_builtin(builtin, old, obj);
+        normalize_builtin(builtin, old, obj, opts);
         errors.extend(builtin.validate(obj));
         if builtin == Builtin::CustomResourceDefinition {
             if let Err(mut errs) = crd::resources(obj) {
@@ -811,14 +855,26 @@ fn normalize(
     }
 }
 
-fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value) {
+fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value, opts: &WriteOptions) {
     match builtin {
-        Builtin::Namespace => {
-            if old.is_none() {
+        Builtin::Namespace => match old {
+            None => {
                 obj["spec"] = json!({"finalizers": [meta::NAMESPACE_FINALIZER]});
                 obj["status"] = json!({"phase": "Active"});
             }
-        }
+            // Upstream changes spec.finalizers only through the /finalize
+            // subresource; here only the namespace cleanup may change them,
+            // so a client cannot skip emptying a namespace on deletion.
+            Some(old) if opts.field_manager != NAMESPACE_CLEANUP_MANAGER => match old.get("spec") {
+                Some(spec) => obj["spec"] = spec.clone(),
+                None => {
+                    if let Some(map) = obj.as_object_mut() {
+                        map.remove("spec");
+                    }
+                }
+            },
+            Some(_) => {}
+        },
         Builtin::Secret => {
             use base64::Engine;
             let string_data = obj
@@ -832,7 +888,10 @@ fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value) {
                     .cloned()
                     .unwrap_or_default();
                 for (k, v) in string_data {
-                    let text = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                    let text = v
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string());
                     data.insert(
                         k,
                         json!(base64::engine::general_purpose::STANDARD.encode(text)),

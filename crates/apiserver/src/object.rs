@@ -18,7 +18,9 @@ pub mod meta {
 
 /// The current time as Kubernetes writes timestamps (RFC 3339, seconds, UTC).
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub fn metadata(obj: &Value) -> Option<&Map<String, Value>> {
@@ -60,7 +62,12 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     metadata(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -134,7 +141,13 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
             ));
         }
     }
-    for field in ["name", "generateName", "namespace", "resourceVersion", "uid"] {
+    for field in [
+        "name",
+        "generateName",
+        "namespace",
+        "resourceVersion",
+        "uid",
+    ] {
         if let Some(v) = meta.get(field) {
             if !v.is_string() && !v.is_null() {
                 errors.push(FieldError::new(
@@ -200,7 +213,9 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
         match v.as_array() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let ok = item.as_str().is_some_and(|s| check_qualified_name(s).is_ok());
+                    let ok = item
+                        .as_str()
+                        .is_some_and(|s| check_qualified_name(s).is_ok());
                     if !ok {
                         errors.push(FieldError::new(
                             CauseType::Invalid,
@@ -223,7 +238,10 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
             Some(refs) => {
                 for (i, r) in refs.iter().enumerate() {
                     for field in ["apiVersion", "kind", "name", "uid"] {
-                        if r.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+                        if r.get(field)
+                            .and_then(Value::as_str)
+                            .is_none_or(str::is_empty)
+                        {
                             errors.push(FieldError::new(
                                 CauseType::Required,
                                 format!("metadata.ownerReferences[{i}].{field}"),

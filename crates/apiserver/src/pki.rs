@@ -69,7 +69,11 @@ pub fn load_or_create(dir: &Path, listen: SocketAddr) -> Result<Credentials> {
     };
 
     let issuer = Issuer::new(ca_params(), ca_key);
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut sans = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let ip = listen.ip();
     if !ip.is_unspecified() && !sans.contains(&ip.to_string()) {
         sans.push(ip.to_string());
@@ -151,7 +155,10 @@ current-context: plinth
 /// Writes the kubeconfig into the data directory; returns its path.
 pub fn write_kubeconfig(dir: &Path, server: &str, creds: &Credentials) -> Result<PathBuf> {
     let path = dir.join(KUBECONFIG);
-    write_private(&path, kubeconfig(server, &creds.ca_pem, &creds.token).as_bytes())?;
+    write_private(
+        &path,
+        kubeconfig(server, &creds.ca_pem, &creds.token).as_bytes(),
+    )?;
     Ok(path)
 }
 

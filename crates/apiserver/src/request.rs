@@ -30,9 +30,15 @@ pub enum Route {
     /// `/apis/{group}`
     Group(String),
     /// `/api/v1` or `/apis/{group}/{version}`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     OpenApiV3Index,
-    OpenApiV3 { group: String, version: String },
+    OpenApiV3 {
+        group: String,
+        version: String,
+    },
     OpenApiV2,
     Resource(ResourcePath),
     Unknown,
@@ -91,7 +97,10 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
         rest = &rest[1..];
     }
     let mut namespace = None;
-    if rest.first() == Some(&"namespaces") && rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+    if rest.first() == Some(&"namespaces")
+        && rest.len() > 2
+        && !NAMESPACE_SUBRESOURCES.contains(&rest[2])
+    {
         namespace = Some(rest[1].to_string());
         rest = &rest[2..];
     }
@@ -130,7 +139,10 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
@@ -200,14 +212,23 @@ mod tests {
     fn namespaced_and_cluster_paths() {
         let r = res("/api/v1/namespaces/default/configmaps/x");
         assert_eq!(r.namespace.as_deref(), Some("default"));
-        assert_eq!((r.plural.as_str(), r.name.as_deref()), ("configmaps", Some("x")));
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref()),
+            ("configmaps", Some("x"))
+        );
         let r = res("/api/v1/namespaces/default");
-        assert_eq!((r.plural.as_str(), r.name.as_deref(), r.namespace), ("namespaces", Some("default"), None));
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref(), r.namespace),
+            ("namespaces", Some("default"), None)
+        );
         let r = res("/api/v1/namespaces/foo/status");
         assert_eq!(r.subresource.as_deref(), Some("status"));
         assert_eq!(r.name.as_deref(), Some("foo"));
         let r = res("/apis/stable.example.com/v1/namespaces/ns/crontabs/a/status");
-        assert_eq!((r.group.as_str(), r.subresource.as_deref()), ("stable.example.com", Some("status")));
+        assert_eq!(
+            (r.group.as_str(), r.subresource.as_deref()),
+            ("stable.example.com", Some("status"))
+        );
         let r = res("/apis/stable.example.com/v1/crontabs");
         assert_eq!((r.namespace, r.name), (None, None));
         let r = res("/api/v1/watch/namespaces/default/events");
@@ -227,7 +248,10 @@ mod tests {
     #[test]
     fn manager_from_user_agent() {
         let q = Query::parse(None);
-        assert_eq!(field_manager(&q, Some("kubectl/v1.32.4 (linux/amd64)")).unwrap(), "kubectl");
+        assert_eq!(
+            field_manager(&q, Some("kubectl/v1.32.4 (linux/amd64)")).unwrap(),
+            "kubectl"
+        );
         let q = Query::parse(Some("fieldManager=me"));
         assert_eq!(field_manager(&q, None).unwrap(), "me");
     }

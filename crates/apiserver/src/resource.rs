@@ -74,7 +74,11 @@ impl Resource {
 
     /// The storage prefix of every object of this type, optionally in one namespace.
     pub fn key_prefix(&self, namespace: Option<&str>) -> String {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
         match namespace {
             Some(ns) if self.namespaced => format!("/{group}/{}/{ns}/", self.plural),
             _ => format!("/{group}/{}/", self.plural),
@@ -197,7 +201,10 @@ impl Registry {
     }
 
     pub fn generation(&self) -> u64 {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).generation
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
     }
 
     /// Groups and their versions, core first, then built-in groups, then the rest by name.

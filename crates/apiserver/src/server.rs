@@ -69,19 +69,29 @@ pub async fn run(config: Config) -> Result<Running> {
     restrict_dir(&config.data_dir)?;
     let creds = pki::load_or_create(&config.data_dir, config.listen)?;
     let db = config.data_dir.join("state.db");
-    let store = tokio::task::spawn_blocking(move || store::Store::open(&db, store::Options::default()))
-        .await
-        .context("store open task failed")?
-        .context("cannot open the store")?;
-    let api = Arc::new(Api::new(store, creds.token.clone(), config.bookmark_interval));
+    let store =
+        tokio::task::spawn_blocking(move || store::Store::open(&db, store::Options::default()))
+            .await
+            .context("store open task failed")?
+            .context("cannot open the store")?;
+    let api = Arc::new(Api::new(
+        store,
+        creds.token.clone(),
+        config.bookmark_interval,
+    ));
     api.bootstrap()
         .await
         .map_err(|e| anyhow::anyhow!("cannot bootstrap the store: {e}"))?;
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is another server using it?", config.listen))?;
-    let addr = listener.local_addr().context("cannot read the bound address")?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another server using it?",
+            config.listen
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else if addr.is_ipv6() {
@@ -179,7 +189,11 @@ async fn accept_loop(
     }
 }
 
-async fn handle(api: Arc<Api>, req: Request<Incoming>, stopped: watch::Receiver<bool>) -> Response<Body> {
+async fn handle(
+    api: Arc<Api>,
+    req: Request<Incoming>,
+    stopped: watch::Receiver<bool>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let route = route(&path);

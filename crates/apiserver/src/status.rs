@@ -39,7 +39,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub subject: Option<Subject>,
+    /// Boxed so results carrying an error stay small.
+    pub subject: Option<Box<Subject>>,
     pub causes: Vec<FieldError>,
 }
 
@@ -61,7 +62,7 @@ impl ApiError {
     /// A request field the server does not implement: refused loudly, never ignored.
     pub fn unsupported(field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
-        let mut err = ApiError::bad_request(message.clone());
+        let mut err = ApiError::bad_request(format!("{field}: {message}"));
         err.causes.push(FieldError::new(
             apimachinery::CauseType::NotSupported,
             field,
@@ -90,23 +91,27 @@ impl ApiError {
     pub fn not_found(group: &str, plural: &str, name: &str) -> ApiError {
         let resource = qualified(plural, group);
         ApiError {
-            subject: Some(Subject {
+            subject: Some(Box::new(Subject {
                 group: group.to_string(),
                 kind: plural.to_string(),
                 name: name.to_string(),
-            }),
-            ..ApiError::new(404, reason::NOT_FOUND, format!("{resource} \"{name}\" not found"))
+            })),
+            ..ApiError::new(
+                404,
+                reason::NOT_FOUND,
+                format!("{resource} \"{name}\" not found"),
+            )
         }
     }
 
     pub fn already_exists(group: &str, plural: &str, name: &str) -> ApiError {
         let resource = qualified(plural, group);
         ApiError {
-            subject: Some(Subject {
+            subject: Some(Box::new(Subject {
                 group: group.to_string(),
                 kind: plural.to_string(),
                 name: name.to_string(),
-            }),
+            })),
             ..ApiError::new(
                 409,
                 reason::ALREADY_EXISTS,
@@ -118,11 +123,11 @@ impl ApiError {
     pub fn conflict(group: &str, plural: &str, name: &str) -> ApiError {
         let resource = qualified(plural, group);
         ApiError {
-            subject: Some(Subject {
+            subject: Some(Box::new(Subject {
                 group: group.to_string(),
                 kind: plural.to_string(),
                 name: name.to_string(),
-            }),
+            })),
             ..ApiError::new(
                 409,
                 reason::CONFLICT,
@@ -146,11 +151,11 @@ impl ApiError {
         };
         let qualified_kind = qualified(kind, group);
         ApiError {
-            subject: Some(Subject {
+            subject: Some(Box::new(Subject {
                 group: group.to_string(),
                 kind: kind.to_string(),
                 name: name.to_string(),
-            }),
+            })),
             causes,
             ..ApiError::new(
                 422,
@@ -196,7 +201,9 @@ impl ApiError {
             let causes: Vec<Value> = self
                 .causes
                 .iter()
-                .map(|c| json!({"reason": c.cause.as_str(), "message": c.message, "field": c.field}))
+                .map(
+                    |c| json!({"reason": c.cause.as_str(), "message": c.message, "field": c.field}),
+                )
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }

@@ -61,7 +61,10 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
         namespaces.create(&PostParams::default(), &body).await?;
     }
 
-    eprintln!("create / get / update: {} ops each, {} clients", args.ops, args.clients);
+    eprintln!(
+        "create / get / update: {} ops each, {} clients",
+        args.ops, args.clients
+    );
     let rw: Api<ConfigMap> = Api::namespaced(client.clone(), "bench-rw");
     for phase in ["create", "get", "update"] {
         let (rate, hist) = phase_run(&rw, phase, args.ops, args.clients).await?;
@@ -100,7 +103,10 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
         target: Some("well under 1000 ms".into()),
     });
 
-    eprintln!("watch fan-out: {} watchers × {} events", args.watchers, args.watch_events);
+    eprintln!(
+        "watch fan-out: {} watchers × {} events",
+        args.watchers, args.watch_events
+    );
     let (delivered_rate, fanout_hist, fanout_total) =
         fanout(&client, args.watchers, args.watch_events).await?;
     figures.push(Figure {
@@ -135,7 +141,9 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
     });
     let client = crate::bench::client(&kubeconfig).await?;
     let started = Instant::now();
-    Api::<ConfigMap>::all(client).list(&ListParams::default().limit(1)).await?;
+    Api::<ConfigMap>::all(client)
+        .list(&ListParams::default().limit(1))
+        .await?;
     figures.push(Figure {
         name: "first request after restart".into(),
         value: started.elapsed().as_secs_f64() * 1000.0,
@@ -177,7 +185,7 @@ async fn phase_run(
                 if i >= ops {
                     break;
                 }
-                let name = format!("{}-{i}", api_prefix(&phase));
+                let name = format!("obj-{i}");
                 let t = Instant::now();
                 match phase.as_str() {
                     "create" => {
@@ -191,14 +199,14 @@ async fn phase_run(
                         api.get(&format!("obj-{i}")).await?;
                     }
                     _ => {
-                        let mut cm = api.get(&format!("obj-{i}")).await?;
-                        cm.data
-                            .get_or_insert_with(Default::default)
-                            .insert("updated".into(), "yes".into());
-                        let t2 = Instant::now();
-                        api.replace(&format!("obj-{i}"), &PostParams::default(), &cm).await?;
-                        hist.record(t2.elapsed().as_micros() as u64)?;
-                        continue;
+                        // Unconditional replace (no resourceVersion), so the
+                        // phase measures writes only.
+                        let cm: ConfigMap = serde_json::from_value(json!({
+                            "metadata": {"name": format!("obj-{i}"), "labels": {"bench": "true"}},
+                            "data": {"index": i.to_string(), "payload": "y".repeat(200)},
+                        }))?;
+                        api.replace(&format!("obj-{i}"), &PostParams::default(), &cm)
+                            .await?;
                     }
                 }
                 hist.record(t.elapsed().as_micros() as u64)?;
@@ -214,13 +222,18 @@ async fn phase_run(
     Ok((rate, total))
 }
 
-fn api_prefix(_phase: &str) -> &'static str {
-    "obj"
-}
-
-async fn fanout(client: &Client, watchers: usize, events: usize) -> Result<(f64, Histogram<u64>, f64)> {
+async fn fanout(
+    client: &Client,
+    watchers: usize,
+    events: usize,
+) -> Result<(f64, Histogram<u64>, f64)> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "bench-watch");
-    let version = api.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let version = api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let origin = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..watchers {
@@ -228,7 +241,10 @@ async fn fanout(client: &Client, watchers: usize, events: usize) -> Result<(f64,
         let version = version.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3)?;
-            let mut stream = api.watch(&WatchParams::default().timeout(290), &version).await?.boxed();
+            let mut stream = api
+                .watch(&WatchParams::default().timeout(290), &version)
+                .await?
+                .boxed();
             let mut seen = 0;
             while seen < events {
                 match stream.try_next().await? {
@@ -320,7 +336,10 @@ async fn stop(child: &mut Child) {
 }
 
 fn print_table(figures: &[Figure]) {
-    println!("{:<42} {:>14}  {:<20} target", "measurement", "value", "unit");
+    println!(
+        "{:<42} {:>14}  {:<20} target",
+        "measurement", "value", "unit"
+    );
     for f in figures {
         println!(
             "{:<42} {:>14.2}  {:<20} {}",

@@ -20,7 +20,9 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("store is shut down")]
     Closed,
-    #[error("cannot access the database: {0}; check the data directory's disk space and permissions")]
+    #[error(
+        "cannot access the database: {0}; check the data directory's disk space and permissions"
+    )]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot decode a stored object under {key}: {source}")]
     Corrupt {

@@ -111,7 +111,11 @@ impl Store {
     /// Opens (or creates) the store in `path`, loading every object into memory.
     pub fn open(path: &Path, options: Options) -> Result<Store, StoreError> {
         let conn = sqlite::open_writer(path)?;
-        let (objects, revision, compact_revision) = sqlite::load(&conn)?;
+        let sqlite::Loaded {
+            objects,
+            revision,
+            compact_revision,
+        } = sqlite::load(&conn)?;
         let history = VecDeque::new();
         let reader = sqlite::open_reader(path)?;
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
@@ -222,7 +226,11 @@ impl Store {
     }
 
     /// Deletes `key`, returning the final state stamped with the deletion's revision.
-    pub async fn delete(&self, key: &str, expected: Option<u64>) -> Result<Arc<Record>, StoreError> {
+    pub async fn delete(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+    ) -> Result<Arc<Record>, StoreError> {
         self.submit(Op::Delete {
             key: key.to_string(),
             expected,

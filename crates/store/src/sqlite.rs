@@ -34,10 +34,12 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 ";
 
-const UPSERT_OBJECT: &str = "INSERT INTO objects (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?4)
+const UPSERT_OBJECT: &str =
+    "INSERT INTO objects (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision";
 const DELETE_OBJECT: &str = "DELETE FROM objects WHERE key = ?1";
-const INSERT_EVENT: &str = "INSERT INTO events (revision, key, type, value) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_EVENT: &str =
+    "INSERT INTO events (revision, key, type, value) VALUES (?1, ?2, ?3, ?4)";
 const SELECT_OBJECTS: &str = "SELECT key, value, create_revision, mod_revision FROM objects";
 const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) AS m FROM events UNION ALL SELECT MAX(mod_revision) FROM objects UNION ALL SELECT value FROM meta WHERE name = 'revision')";
 const COMPACT_REVISION: &str = "SELECT value FROM meta WHERE name = 'compact_revision'";
@@ -71,10 +73,15 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// What is on disk when the store opens.
+pub(crate) struct Loaded {
+    pub objects: BTreeMap<String, Arc<Record>>,
+    pub revision: u64,
+    pub compact_revision: u64,
+}
+
 /// Loads every object, the current revision and the compact revision.
-pub(crate) fn load(
-    conn: &Connection,
-) -> Result<(BTreeMap<String, Arc<Record>>, u64, u64), StoreError> {
+pub(crate) fn load(conn: &Connection) -> Result<Loaded, StoreError> {
     let mut objects = BTreeMap::new();
     let mut stmt = conn.prepare(SELECT_OBJECTS)?;
     let mut rows = stmt.query([])?;
@@ -97,11 +104,11 @@ pub(crate) fn load(
     let compact: Option<i64> = conn
         .query_row(COMPACT_REVISION, [], |r| r.get(0))
         .optional()?;
-    Ok((
+    Ok(Loaded {
         objects,
-        revision.unwrap_or(0) as u64,
-        compact.unwrap_or(0) as u64,
-    ))
+        revision: revision.unwrap_or(0) as u64,
+        compact_revision: compact.unwrap_or(0) as u64,
+    })
 }
 
 /// One change to persist.

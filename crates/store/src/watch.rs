@@ -19,7 +19,9 @@ use crate::{lock, read, sqlite, Shared, StoreError};
 pub enum WatchItem {
     Event(Arc<Event>),
     /// The watch fell behind compaction and cannot continue.
-    Compacted { compact_revision: u64 },
+    Compacted {
+        compact_revision: u64,
+    },
 }
 
 /// A stream of changes under one key prefix.

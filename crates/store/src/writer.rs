@@ -159,9 +159,7 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
                 state.objects.remove(&p.record.key);
             }
             _ => {
-                state
-                    .objects
-                    .insert(p.record.key.clone(), p.record.clone());
+                state.objects.insert(p.record.key.clone(), p.record.clone());
             }
         }
         state.revision = p.record.mod_revision;
@@ -223,7 +221,11 @@ fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, Sto
                 create_revision: current.create_revision,
                 mod_revision: revision,
             };
-            Ok((Arc::new(record), EventType::Modified, Some(current.value.clone())))
+            Ok((
+                Arc::new(record),
+                EventType::Modified,
+                Some(current.value.clone()),
+            ))
         }
         Op::Delete { key, expected } => {
             let current = current.ok_or(StoreError::NotFound)?;
@@ -236,7 +238,11 @@ fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, Sto
                 create_revision: current.create_revision,
                 mod_revision: revision,
             };
-            Ok((Arc::new(record), EventType::Deleted, Some(current.value.clone())))
+            Ok((
+                Arc::new(record),
+                EventType::Deleted,
+                Some(current.value.clone()),
+            ))
         }
     }
 }

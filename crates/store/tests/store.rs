@@ -11,14 +11,20 @@ fn open(dir: &tempfile::TempDir) -> Store {
 async fn create_update_delete_with_revisions() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let a = store.create("/g/r/a", json!({"metadata": {"name": "a"}})).await.unwrap();
+    let a = store
+        .create("/g/r/a", json!({"metadata": {"name": "a"}}))
+        .await
+        .unwrap();
     assert_eq!(a.mod_revision, 1);
     assert_eq!(a.value["metadata"]["resourceVersion"], "1");
     assert!(matches!(
         store.create("/g/r/a", json!({})).await,
         Err(StoreError::AlreadyExists)
     ));
-    let b = store.update("/g/r/a", json!({"v": 2}), Some(1)).await.unwrap();
+    let b = store
+        .update("/g/r/a", json!({"v": 2}), Some(1))
+        .await
+        .unwrap();
     assert_eq!((b.create_revision, b.mod_revision), (1, 2));
     assert!(matches!(
         store.update("/g/r/a", json!({"v": 3}), Some(1)).await,
@@ -27,7 +33,10 @@ async fn create_update_delete_with_revisions() {
     let gone = store.delete("/g/r/a", Some(2)).await.unwrap();
     assert_eq!(gone.mod_revision, 3);
     assert!(store.get("/g/r/a").is_none());
-    assert!(matches!(store.delete("/g/r/a", None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete("/g/r/a", None).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(store.revision(), 3);
 }
 
@@ -36,7 +45,10 @@ async fn list_pages_by_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     for i in 0..10 {
-        store.create(&format!("/g/r/ns/{i}"), json!({"i": i})).await.unwrap();
+        store
+            .create(&format!("/g/r/ns/{i}"), json!({"i": i}))
+            .await
+            .unwrap();
     }
     store.create("/g/other/x", json!({})).await.unwrap();
     let page = store.list("/g/r/", None, 4, &|_| true);
@@ -46,7 +58,9 @@ async fn list_pages_by_prefix() {
     let next = store.list("/g/r/", Some(&last), 0, &|_| true);
     assert_eq!(next.items.len(), 6);
     assert_eq!(next.remaining, 0);
-    let odd = store.list("/g/r/", None, 0, &|r| r.value["i"].as_i64().unwrap_or(0) % 2 == 1);
+    let odd = store.list("/g/r/", None, 0, &|r| {
+        r.value["i"].as_i64().unwrap_or(0) % 2 == 1
+    });
     assert_eq!(odd.items.len(), 5);
 }
 
@@ -56,7 +70,10 @@ async fn state_survives_reopen() {
     {
         let store = open(&dir);
         for i in 0..100 {
-            store.create(&format!("/g/r/{i:03}"), json!({"i": i})).await.unwrap();
+            store
+                .create(&format!("/g/r/{i:03}"), json!({"i": i}))
+                .await
+                .unwrap();
         }
         store.delete("/g/r/000", None).await.unwrap();
         store.close();
@@ -91,7 +108,10 @@ async fn watch_resumes_from_revision_and_after_reopen() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(seen, vec![(3, EventType::Modified), (4, EventType::Deleted)]);
+    assert_eq!(
+        seen,
+        vec![(3, EventType::Modified), (4, EventType::Deleted)]
+    );
 }
 
 #[tokio::test]
@@ -105,7 +125,9 @@ async fn compaction_makes_old_revisions_gone() {
     assert_eq!(compacted, 15);
     assert!(matches!(
         store.watch("/g/r/", 3),
-        Err(StoreError::Compacted { compact_revision: 15 })
+        Err(StoreError::Compacted {
+            compact_revision: 15
+        })
     ));
     let mut watch = store.watch("/g/r/", 15).unwrap();
     match watch.next().await.unwrap() {

@@ -86,7 +86,11 @@ fn delete_options(ctx: &Ctx) -> Result<DeleteOptions, ApiError> {
         .query
         .get("propagationPolicy")
         .map(String::from)
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(String::from));
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
     let propagation = match policy.as_deref() {
         None => None,
         Some("Background") => Some(Propagation::Background),

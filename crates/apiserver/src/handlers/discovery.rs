@@ -74,7 +74,9 @@ pub fn resources(api: &Api, group: &str, version: &str) -> Result<Value, ApiErro
         format!("{group}/{version}")
     };
     if resources.is_empty() {
-        return Err(ApiError::unknown_resource(&format!("/apis/{group_version}")));
+        return Err(ApiError::unknown_resource(&format!(
+            "/apis/{group_version}"
+        )));
     }
     let mut list = Vec::new();
     for r in &resources {

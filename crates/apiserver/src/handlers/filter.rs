@@ -66,14 +66,16 @@ impl Filter {
         let pinned = format!("metadata.name={name}");
         let combined = match &self.fields {
             None => pinned,
-            Some(_) => return Err(ApiError::bad_request(
-                "a watch on a single object cannot also carry a fieldSelector",
-            )),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "a watch on a single object cannot also carry a fieldSelector",
+                ))
+            }
         };
-        self.fields = Some(
-            FieldSelector::parse(&combined)
-                .map_err(|e| ApiError::bad_request(format!("invalid object name {name:?}: {e}")))?,
-        );
+        self.fields =
+            Some(FieldSelector::parse(&combined).map_err(|e| {
+                ApiError::bad_request(format!("invalid object name {name:?}: {e}"))
+            })?);
         Ok(self)
     }
 

@@ -38,12 +38,18 @@ pub fn handle(
         None => None,
         Some(token) => Some(decode_continue(api, token, &prefix)?),
     };
-    let page = api.store.list(&prefix, start_after.as_deref(), limit, &|record| {
-        filter.is_empty() || filter.matches(&record.value)
-    });
+    let page = api
+        .store
+        .list(&prefix, start_after.as_deref(), limit, &|record| {
+            filter.is_empty() || filter.matches(&record.value)
+        });
     let revision = page.revision.to_string();
     let continue_token = (page.remaining > 0)
-        .then(|| page.items.last().map(|r| encode_continue(page.revision, &r.key)))
+        .then(|| {
+            page.items
+                .last()
+                .map(|r| encode_continue(page.revision, &r.key))
+        })
         .flatten();
     let remaining = (page.remaining > 0).then_some(page.remaining);
 
@@ -69,7 +75,8 @@ pub fn handle(
         metadata["remainingItemCount"] = json!(n);
     }
     let mut out = Vec::with_capacity(128 + page.items.len() * 512);
-    let head = json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata});
+    let head =
+        json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata});
     let head = head.to_string();
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     out.extend_from_slice(b",\"items\":[");

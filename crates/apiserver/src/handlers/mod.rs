@@ -59,7 +59,9 @@ impl Ctx {
         }
         let ok = self.accept.split(',').any(|t| {
             let t = t.trim();
-            t.starts_with("application/json") || t.starts_with("*/*") || t.starts_with("application/*")
+            t.starts_with("application/json")
+                || t.starts_with("*/*")
+                || t.starts_with("application/*")
         });
         if ok {
             Ok(())
@@ -101,20 +103,25 @@ impl Ctx {
     }
 }
 
-/// Decodes JSON, or YAML when the content type says so.
+/// Decodes JSON, YAML or, for the built-in kinds kubectl sends that way,
+/// Kubernetes protobuf, as the content type says.
 pub fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty; send a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON or YAML object",
+        ));
     }
     let media = content_type.split(';').next().unwrap_or("").trim();
     let value: Value = if media.ends_with("yaml") {
         let text = std::str::from_utf8(body)
             .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8 YAML"))?;
-        serde_saphyr::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+        serde_saphyr::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
+        })?
     } else if media.is_empty() || media.contains("json") {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+        })?
     } else {
         return Err(ApiError::new(
             415,
@@ -155,7 +162,11 @@ pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> 
     result.unwrap_or_else(|e| error(&e))
 }
 
-async fn resource(api: &Arc<Api>, ctx: Ctx, path: ResourcePath) -> Result<Response<Body>, ApiError> {
+async fn resource(
+    api: &Arc<Api>,
+    ctx: Ctx,
+    path: ResourcePath,
+) -> Result<Response<Body>, ApiError> {
     ctx.check_accept()?;
     let res = api
         .registry

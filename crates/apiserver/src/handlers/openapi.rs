@@ -123,10 +123,13 @@ fn kind_schema(r: &Resource) -> Value {
     if let Some(Value::Object(props)) = props {
         props.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));
         props.insert("kind".into(), json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}));
-        props.insert("metadata".into(), json!({
-            "description": "Standard object's metadata.",
-            "allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}],
-        }));
+        props.insert(
+            "metadata".into(),
+            json!({
+                "description": "Standard object's metadata.",
+                "allOf": [{"$ref": format!("#/components/schemas/{OBJECT_META}")}],
+            }),
+        );
     }
     schema["x-kubernetes-group-version-kind"] =
         json!([{"group": r.group, "version": r.version, "kind": r.kind}]);

@@ -41,9 +41,11 @@ pub async fn handle(
                     "PATCH, application/apply-patch+yaml requires the fieldManager query parameter",
                 ));
             }
-            let applied = decode(&ctx.body, "application/yaml")?;
-            let force = ctx.query.flag("force")?;
-            lifecycle::apply(api, res, ns, name, applied, part, force, &opts).await?
+            let applied = lifecycle::Applied {
+                config: decode(&ctx.body, "application/yaml")?,
+                force: ctx.query.flag("force")?,
+            };
+            lifecycle::apply(api, res, ns, name, applied, part, &opts).await?
         }
         JSON_PATCH => {
             let patch: json_patch::Patch = serde_json::from_slice(&ctx.body).map_err(|e| {
@@ -54,11 +56,18 @@ pub async fn handle(
             lifecycle::update_with(api, res, ns, name, part, &opts, |current| {
                 let mut doc = current.clone();
                 json_patch::patch(&mut doc, &patch).map_err(|e| {
-                    ApiError::new(
+                    let mut err = ApiError::new(
                         422,
                         reason::INVALID,
                         format!("the JSON patch could not be applied: {e}"),
-                    )
+                    );
+                    let field = e.path.to_string().trim_start_matches('/').replace('/', ".");
+                    err.causes.push(apimachinery::FieldError::new(
+                        apimachinery::CauseType::Invalid,
+                        field,
+                        format!("operation {} failed: {}", e.operation, e.kind),
+                    ));
+                    err
                 })?;
                 Ok(doc)
             })
@@ -125,7 +134,11 @@ pub async fn handle(
     } else {
         StatusCode::OK
     };
-    Ok(raw_json(status, Bytes::from(obj.to_string()), &written.warnings))
+    Ok(raw_json(
+        status,
+        Bytes::from(obj.to_string()),
+        &written.warnings,
+    ))
 }
 
 fn parse_object(body: &[u8]) -> Result<Value, ApiError> {

@@ -30,5 +30,9 @@ pub async fn handle(
     } else {
         StatusCode::OK
     };
-    Ok(raw_json(status, Bytes::from(obj.to_string()), &written.warnings))
+    Ok(raw_json(
+        status,
+        Bytes::from(obj.to_string()),
+        &written.warnings,
+    ))
 }

@@ -86,7 +86,10 @@ pub async fn handle(
                     requested.as_deref().unwrap_or("")
                 ))
             })?;
-        (Vec::new(), api.store.watch(&prefix, revision).map(|w| (w, revision)))
+        (
+            Vec::new(),
+            api.store.watch(&prefix, revision).map(|w| (w, revision)),
+        )
     };
     let mut stopped = ctx.stopped.clone();
     let bookmark_interval = api.bookmark_interval;
@@ -109,9 +112,7 @@ pub async fn handle(
             }
         }
         if send_initial {
-            let _ = tx
-                .send(encoder.bookmark(start_revision, true))
-                .await;
+            let _ = tx.send(encoder.bookmark(start_revision, true)).await;
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut ticker = tokio::time::interval(bookmark_interval);
