@@ -17,7 +17,7 @@
 pub mod field;
 pub mod fieldmanager;
 pub mod printer;
-// pub mod protobuf;
+pub mod protobuf;
 pub mod schema;
 pub mod selector;
 pub mod smp;

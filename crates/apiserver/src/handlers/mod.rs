@@ -118,6 +118,16 @@ pub fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         serde_saphyr::from_str(text).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
         })?
+    } else if media == apimachinery::protobuf::MEDIA_TYPE {
+        apimachinery::protobuf::decode(body).map_err(|e| {
+            let code = if e.is_unsupported() { 415 } else { 400 };
+            let reason = if e.is_unsupported() {
+                reason::UNSUPPORTED_MEDIA_TYPE
+            } else {
+                reason::BAD_REQUEST
+            };
+            ApiError::new(code, reason, e.to_string())
+        })?
     } else if media.is_empty() || media.contains("json") {
         serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
@@ -126,7 +136,7 @@ pub fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         return Err(ApiError::new(
             415,
             reason::UNSUPPORTED_MEDIA_TYPE,
-            format!("the body of the request was in an unknown format ({media}); accepted media types include: application/json, application/yaml"),
+            format!("the body of the request was in an unknown format ({media}); accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"),
         ));
     };
     if !value.is_object() {
