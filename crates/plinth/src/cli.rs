@@ -50,6 +50,15 @@ pub struct UpArgs {
     /// How often watches that allow bookmarks receive one.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub bookmark_interval: Duration,
+    /// Do not install the providers shipped next to the plinth binary.
+    #[arg(long)]
+    pub no_bundled_providers: bool,
+    /// How often available managed resources are checked for drift (±10 % jitter).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Managed-resource reconciles per second, across all kinds.
+    #[arg(long, default_value_t = 200)]
+    pub max_reconcile_rate: u32,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,8 +1,17 @@
 //! `plinth up`: the embedded control plane in one process.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 
 use crate::cli::UpArgs;
+
+/// The providers shipped with Plinth, found next to the `plinth` binary.
+const BUNDLED_PROVIDERS: &[&str] = &["local", "nop"];
+
+/// Set to `1` to make the managed reconciler exit right after a Create
+/// returns, before recording it: for crash-recovery tests only.
+const CRASH_AFTER_CREATE_ENV: &str = "PLINTH_FAULT_CRASH_AFTER_CREATE";
 
 pub async fn run(args: UpArgs) -> Result<()> {
     let started = std::time::Instant::now();
@@ -15,6 +24,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         bookmark_interval: args.bookmark_interval,
     };
     let running = apiserver::run(config).await?;
+    let controllers = start_controllers(&args, &data_dir, &running.kubeconfig).await?;
     // The one line a user (or a script) waits for.
     println!(
         "Plinth is serving {} (ready in {} ms); kubeconfig: {}",
@@ -28,6 +38,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
+    controllers.stop().await;
     running.shutdown().await;
     Ok(())
 }
@@ -46,4 +57,54 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+async fn start_controllers(
+    args: &UpArgs,
+    data_dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+) -> Result<reconciler::Controllers> {
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .context("loading the admin kubeconfig")?;
+    let client = kube::Client::try_from(config).context("building the controllers' client")?;
+    let bundled = if args.no_bundled_providers {
+        Vec::new()
+    } else {
+        bundled_providers()
+    };
+    let options = reconciler::Options {
+        socket_dir: data_dir.join("plugins"),
+        poll_interval: args.poll_interval,
+        max_reconcile_rate: args.max_reconcile_rate,
+        bundled,
+        crash_after_create: std::env::var(CRASH_AFTER_CREATE_ENV).is_ok_and(|v| v == "1"),
+    };
+    reconciler::start(client, options)
+        .await
+        .context("starting the controllers")
+}
+
+/// `plinth-provider-<name>` binaries beside this one.
+fn bundled_providers() -> Vec<(String, PathBuf)> {
+    let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+    else {
+        return Vec::new();
+    };
+    BUNDLED_PROVIDERS
+        .iter()
+        .filter_map(|name| {
+            let binary = dir.join(format!("plinth-provider-{name}"));
+            if binary.is_file() {
+                Some((name.to_string(), binary))
+            } else {
+                tracing::info!(provider = name, path = %binary.display(), "bundled provider not found; skipping it");
+                None
+            }
+        })
+        .collect()
 }

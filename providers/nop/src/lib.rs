@@ -14,9 +14,11 @@ use provider_sdk::{
 };
 
 /// What exists "externally": spec and creation time, by external name.
+type Store = HashMap<String, (Value, Instant)>;
+
 #[derive(Default)]
 pub struct NopResource {
-    resources: Mutex<HashMap<String, (Value, Instant)>>,
+    resources: Mutex<Store>,
 }
 
 impl NopResource {
@@ -34,9 +36,7 @@ impl NopResource {
         Ok(())
     }
 
-    fn store(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, (Value, Instant)>>, ProviderError> {
+    fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, ProviderError> {
         self.resources
             .lock()
             .map_err(|_| ProviderError::retryable("nop: state lock poisoned"))

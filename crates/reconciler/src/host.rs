@@ -1,0 +1,484 @@
+//! The plugin host: runs the provider named by each `Provider` object,
+//! completes the handshake, registers the CRDs of exactly the kinds it
+//! serves, health-checks it, and restarts it with exponential backoff when it
+//! dies. Other controllers reach a provider through [`Host::plugin_for`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use provider_sdk::client;
+use provider_sdk::handshake::{self, Address, Handshake};
+use provider_sdk::pb::{self, provider_client::ProviderClient};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use crate::conditions::{self, Condition};
+use crate::{crds, names};
+
+/// How long a plugin may take to print its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Restart delays double from the first to the last.
+const FIRST_RESTART_DELAY: Duration = Duration::from_millis(200);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// A plugin that ran this long before dying is restarted from the first delay again.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// Consecutive failed health checks before a plugin is restarted.
+const HEALTH_FAILURES: u32 = 3;
+
+/// A running, handshaken provider.
+pub struct Plugin {
+    pub provider: String,
+    pub client: ProviderClient<Channel>,
+    pub schema: pb::GetSchemaResponse,
+    /// ProviderConfig name → the version of it (and of its Secret) last sent.
+    pub configured: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+/// A managed-resource kind and the provider that serves it.
+#[derive(Clone, Debug)]
+pub struct KindEntry {
+    pub provider: String,
+    pub config_group: String,
+    pub schema: pb::KindSchema,
+}
+
+impl KindEntry {
+    pub fn api_resource(&self) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&self.schema.group, &self.schema.version, &self.schema.kind),
+            &self.schema.plural,
+        )
+    }
+
+    pub fn config_api_resource(&self) -> ApiResource {
+        config_api_resource(&self.config_group)
+    }
+}
+
+pub fn config_api_resource(group: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, "v1alpha1", names::PROVIDER_CONFIG_KIND),
+        names::PROVIDER_CONFIG_PLURAL,
+    )
+}
+
+pub fn provider_api_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(
+            names::PROVIDER_GROUP,
+            names::PROVIDER_VERSION,
+            names::PROVIDER_KIND,
+        ),
+        names::PROVIDER_PLURAL,
+    )
+}
+
+pub struct Host {
+    client: Client,
+    socket_dir: PathBuf,
+    plugins: RwLock<HashMap<String, Arc<Plugin>>>,
+    kinds: RwLock<HashMap<String, KindEntry>>,
+    announce: mpsc::UnboundedSender<KindEntry>,
+}
+
+fn kind_key(group: &str, kind: &str) -> String {
+    format!("{kind}.{group}")
+}
+
+impl Host {
+    pub fn new(
+        client: Client,
+        socket_dir: PathBuf,
+        announce: mpsc::UnboundedSender<KindEntry>,
+    ) -> Host {
+        Host {
+            client,
+            socket_dir,
+            plugins: RwLock::default(),
+            kinds: RwLock::default(),
+            announce,
+        }
+    }
+
+    /// The running plugin that serves a kind, if there is one.
+    pub fn plugin_for(&self, group: &str, kind: &str) -> Option<Arc<Plugin>> {
+        let provider = self
+            .kinds
+            .read()
+            .ok()?
+            .get(&kind_key(group, kind))?
+            .provider
+            .clone();
+        self.plugins.read().ok()?.get(&provider).cloned()
+    }
+
+    /// Every kind a provider serves.
+    pub fn kinds_of(&self, provider: &str) -> Vec<KindEntry> {
+        self.kinds
+            .read()
+            .map(|k| {
+                k.values()
+                    .filter(|e| e.provider == provider)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Watches `Provider` objects and keeps one supervisor per object.
+    pub async fn run(self: Arc<Self>) {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &provider_api_resource());
+        let mut supervisors: HashMap<String, (Value, JoinHandle<()>)> = HashMap::new();
+        let mut seen_in_relist: Vec<String> = Vec::new();
+        let mut events = watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Init) => seen_in_relist.clear(),
+                Ok(watcher::Event::InitApply(obj)) => {
+                    seen_in_relist.push(obj.name_any());
+                    self.ensure(&mut supervisors, obj);
+                }
+                Ok(watcher::Event::InitDone) => {
+                    supervisors.retain(|name, (_, task)| {
+                        let keep = seen_in_relist.contains(name);
+                        if !keep {
+                            task.abort();
+                        }
+                        keep
+                    });
+                }
+                Ok(watcher::Event::Apply(obj)) => self.ensure(&mut supervisors, obj),
+                Ok(watcher::Event::Delete(obj)) => {
+                    let name = obj.name_any();
+                    if let Some((_, task)) = supervisors.remove(&name) {
+                        tracing::info!(provider = %name, "provider removed; stopping it");
+                        task.abort();
+                    }
+                    self.forget(&name);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching providers failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn ensure(
+        self: &Arc<Self>,
+        supervisors: &mut HashMap<String, (Value, JoinHandle<()>)>,
+        obj: DynamicObject,
+    ) {
+        let name = obj.name_any();
+        let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
+        if obj.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        if let Some((running_spec, _)) = supervisors.get(&name) {
+            if *running_spec == spec {
+                return;
+            }
+        }
+        if let Some((_, task)) = supervisors.remove(&name) {
+            tracing::info!(provider = %name, "provider spec changed; restarting it");
+            task.abort();
+        }
+        let host = self.clone();
+        let task = tokio::spawn(host.supervise(name.clone(), spec.clone()));
+        supervisors.insert(name, (spec, task));
+    }
+
+    fn forget(&self, provider: &str) {
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.remove(provider);
+        }
+    }
+
+    /// Runs one provider for as long as its object exists.
+    async fn supervise(self: Arc<Self>, name: String, spec: Value) {
+        let mut attempt: u32 = 0;
+        let mut restarts: u64 = 0;
+        loop {
+            let started = Instant::now();
+            let error = match self.run_once(&name, &spec, restarts).await {
+                Ok(()) => "the provider stopped".to_string(),
+                Err(e) => e,
+            };
+            self.forget(&name);
+            tracing::warn!(provider = %name, error = %error, "provider is down");
+            if started.elapsed() > STABLE_AFTER {
+                attempt = 0;
+            }
+            let delay = FIRST_RESTART_DELAY
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(MAX_RESTART_DELAY);
+            attempt += 1;
+            restarts += 1;
+            self.set_status(
+                &name,
+                &[Condition::new(
+                    names::condition::HEALTHY,
+                    false,
+                    names::reason::UNHEALTHY,
+                    error.clone(),
+                )],
+                json!({"lastError": error, "restarts": restarts}),
+            )
+            .await;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn run_once(&self, name: &str, spec: &Value, restarts: u64) -> Result<(), String> {
+        let (mut child, address) = if let Some(command) =
+            spec.get("command").and_then(Value::as_str)
+        {
+            let (child, address) = self.start_child(name, command, spec).await?;
+            (Some(child), address)
+        } else if let Some(endpoint) = spec.get("endpoint").and_then(Value::as_str) {
+            (
+                None,
+                Address::Tcp(
+                    endpoint
+                        .parse()
+                        .map_err(|e| format!("spec.endpoint {endpoint:?}: {e}"))?,
+                ),
+            )
+        } else {
+            return Err(
+                "spec needs either command (a local provider) or endpoint (a remote one)".into(),
+            );
+        };
+        let channel = connect_with_retry(&address).await?;
+        let mut provider = ProviderClient::new(channel.clone());
+        let schema = provider
+            .get_schema(pb::GetSchemaRequest {})
+            .await
+            .map_err(|e| format!("GetSchema failed: {}", e.message()))?
+            .into_inner();
+        self.install(name, &schema).await?;
+        let plugin = Arc::new(Plugin {
+            provider: name.to_string(),
+            client: provider,
+            schema: schema.clone(),
+            configured: Default::default(),
+        });
+        if let Ok(mut plugins) = self.plugins.write() {
+            plugins.insert(name.to_string(), plugin);
+        }
+        let kinds: Vec<String> = schema
+            .kinds
+            .iter()
+            .map(|k| format!("{}.{}", k.kind, k.group))
+            .collect();
+        tracing::info!(provider = %name, kinds = ?kinds, "provider is healthy");
+        self.set_status(
+            name,
+            &[
+                Condition::new(
+                    names::condition::INSTALLED,
+                    true,
+                    names::reason::INSTALLED,
+                    "",
+                ),
+                Condition::new(names::condition::HEALTHY, true, names::reason::HEALTHY, ""),
+            ],
+            json!({"kinds": kinds, "address": handshake_address(&address), "restarts": restarts}),
+        )
+        .await;
+        self.watch_health(name, &channel, child.as_mut()).await
+    }
+
+    async fn start_child(
+        &self,
+        name: &str,
+        command: &str,
+        spec: &Value,
+    ) -> Result<(Child, Address), String> {
+        let args: Vec<String> = spec
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut cmd = Command::new(command);
+        cmd.args(&args)
+            .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
+            .env(handshake::SOCKET_DIR_ENV, &self.socket_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for var in spec
+            .get("env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(key) = var.get("name").and_then(Value::as_str) {
+                cmd.env(key, var.get("value").and_then(Value::as_str).unwrap_or(""));
+            }
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {command}: {e}"))?;
+        if let Some(stderr) = child.stderr.take() {
+            let provider = name.to_string();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::info!(target: "provider", provider = %provider, "{line}");
+                }
+            });
+        }
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the provider's stdout was not captured")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(HANDSHAKE_TIMEOUT, lines.next_line())
+            .await
+            .map_err(|_| format!("{command} printed no handshake within {HANDSHAKE_TIMEOUT:?}"))?
+            .map_err(|e| format!("reading the handshake from {command}: {e}"))?
+            .ok_or_else(|| format!("{command} exited before its handshake"))?;
+        let handshake = Handshake::parse(&line).map_err(|e| e.to_string())?;
+        // Keep draining stdout so a chatty plugin never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok((child, handshake.address))
+    }
+
+    /// Registers the ProviderConfig CRD and one CRD per kind served.
+    async fn install(&self, name: &str, schema: &pb::GetSchemaResponse) -> Result<(), String> {
+        let config_schema =
+            serde_json::from_slice(&schema.provider_config_schema_json).unwrap_or(Value::Null);
+        crds::apply(
+            &self.client,
+            crds::provider_config(&schema.provider_config_group, config_schema),
+        )
+        .await
+        .map_err(|e| format!("registering the ProviderConfig CRD: {e}"))?;
+        for kind in &schema.kinds {
+            crds::apply(&self.client, crds::managed(name, kind))
+                .await
+                .map_err(|e| format!("registering the CRD of {}.{}: {e}", kind.kind, kind.group))?;
+            let entry = KindEntry {
+                provider: name.to_string(),
+                config_group: schema.provider_config_group.clone(),
+                schema: kind.clone(),
+            };
+            if let Ok(mut kinds) = self.kinds.write() {
+                kinds.insert(kind_key(&kind.group, &kind.kind), entry.clone());
+            }
+            let _ = self.announce.send(entry);
+        }
+        Ok(())
+    }
+
+    /// Returns when the plugin exits or stops answering health checks.
+    async fn watch_health(
+        &self,
+        name: &str,
+        channel: &Channel,
+        mut child: Option<&mut Child>,
+    ) -> Result<(), String> {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let mut failures = 0;
+        loop {
+            let exited = async {
+                match child.as_deref_mut() {
+                    Some(c) => c.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                status = exited => {
+                    return Err(match status {
+                        Ok(s) => format!("the provider process exited ({s})"),
+                        Err(e) => format!("waiting for the provider process failed: {e}"),
+                    });
+                }
+                _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            }
+            let check = tokio::time::timeout(
+                HEALTH_INTERVAL,
+                health.check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                }),
+            )
+            .await;
+            let serving = matches!(&check, Ok(Ok(r)) if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+            if serving {
+                failures = 0;
+                continue;
+            }
+            failures += 1;
+            tracing::warn!(provider = %name, failures, "health check failed");
+            if failures >= HEALTH_FAILURES {
+                if let Some(c) = child.as_deref_mut() {
+                    let _ = c.start_kill();
+                }
+                return Err(format!(
+                    "the provider failed {HEALTH_FAILURES} health checks in a row"
+                ));
+            }
+        }
+    }
+
+    async fn set_status(&self, name: &str, updates: &[Condition<'_>], extra: Value) {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &provider_api_resource());
+        let current = match api.get_opt(name).await {
+            Ok(Some(obj)) => obj,
+            _ => return,
+        };
+        let existing = current.data.pointer("/status/conditions");
+        let mut status = extra;
+        status["conditions"] = conditions::merged(existing, updates, None);
+        if let Err(e) = api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+        {
+            tracing::warn!(provider = %name, error = %e, "cannot update the provider's status");
+        }
+    }
+}
+
+fn handshake_address(address: &Address) -> String {
+    match address {
+        Address::Unix(p) => format!("unix://{}", p.display()),
+        Address::Tcp(a) => format!("tcp://{a}"),
+    }
+}
+
+async fn connect_with_retry(address: &Address) -> Result<Channel, String> {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match client::connect(address).await {
+            Ok(channel) => return Ok(channel),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "cannot connect to the provider at {}: {last}",
+        handshake_address(address)
+    ))
+}

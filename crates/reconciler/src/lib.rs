@@ -1,0 +1,152 @@
+//! Plinth's provider controllers, which reach the API only through
+//! `kube::Client` and so run the same against the embedded API server and a
+//! real cluster.
+//!
+//! Layout:
+//! - `names`: every annotation, finalizer, condition, reason and event reason.
+//! - `host`: the plugin host that runs providers and registers their kinds.
+//! - `managed`: the managed-resource reconciler, one engine for every kind.
+//! - `usage`: keeps a ProviderConfig while managed resources use it.
+//! - `crds`, `conditions`, `events`, `ratelimit`: what those share.
+#![forbid(unsafe_code)]
+
+pub mod conditions;
+pub mod crds;
+pub mod events;
+pub mod host;
+pub mod managed;
+pub mod names;
+pub mod ratelimit;
+pub mod usage;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::host::Host;
+use crate::ratelimit::{Backoff, RateLimiter};
+
+/// How the controllers run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where provider plugins put their unix sockets.
+    pub socket_dir: PathBuf,
+    /// Drift polling of available resources (±10 % jitter).
+    pub poll_interval: Duration,
+    /// Reconciles per second across all managed kinds.
+    pub max_reconcile_rate: u32,
+    /// Providers to install as `Provider` objects: name and binary.
+    pub bundled: Vec<(String, PathBuf)>,
+    /// Fault injection for tests: exit right after a Create returns.
+    pub crash_after_create: bool,
+}
+
+/// The running controllers; dropping this stops them and their plugins.
+pub struct Controllers {
+    tasks: JoinSet<()>,
+}
+
+impl Controllers {
+    pub async fn stop(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot install the Provider CRD: {0}")]
+    Crd(kube::Error),
+    #[error("the Provider CRD was not served within 10 s")]
+    NotServed,
+    #[error("cannot install the bundled provider {0}: {1}")]
+    Bundled(String, kube::Error),
+    #[error("cannot create the plugin socket directory {0}: {1}")]
+    SocketDir(PathBuf, std::io::Error),
+}
+
+/// Installs the Provider CRD and the bundled providers, then starts the host
+/// and, as providers announce kinds, one managed reconciler per kind.
+pub async fn start(client: Client, options: Options) -> Result<Controllers, StartError> {
+    std::fs::create_dir_all(&options.socket_dir)
+        .map_err(|e| StartError::SocketDir(options.socket_dir.clone(), e))?;
+    crds::apply(&client, crds::provider())
+        .await
+        .map_err(StartError::Crd)?;
+    let providers: Api<DynamicObject> =
+        Api::all_with(client.clone(), &host::provider_api_resource());
+    let mut served = false;
+    for _ in 0..100 {
+        if providers.list(&Default::default()).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !served {
+        return Err(StartError::NotServed);
+    }
+    for (name, binary) in &options.bundled {
+        let provider = json!({
+            "apiVersion": format!("{}/{}", names::PROVIDER_GROUP, names::PROVIDER_VERSION),
+            "kind": names::PROVIDER_KIND,
+            "metadata": {"name": name, "labels": {"pkg.plinth.dev/bundled": "true"}},
+            "spec": {"command": binary.display().to_string()}
+        });
+        providers
+            .patch(
+                name,
+                &PatchParams::apply(names::FIELD_MANAGER).force(),
+                &Patch::Apply(provider),
+            )
+            .await
+            .map_err(|e| StartError::Bundled(name.clone(), e))?;
+    }
+
+    let (announce, mut announced) = mpsc::unbounded_channel();
+    let host = Arc::new(Host::new(
+        client.clone(),
+        options.socket_dir.clone(),
+        announce,
+    ));
+    let settings = managed::Settings {
+        poll_interval: options.poll_interval,
+        limiter: Arc::new(RateLimiter::new(options.max_reconcile_rate)),
+        backoff: Backoff::default(),
+        crash_after_create: options.crash_after_create,
+    };
+    let mut tasks = JoinSet::new();
+    tasks.spawn(host.clone().run());
+    tasks.spawn(async move {
+        let mut kinds = HashSet::new();
+        let mut config_groups = HashSet::new();
+        let mut children = JoinSet::new();
+        while let Some(entry) = announced.recv().await {
+            let key = format!("{}.{}", entry.schema.kind, entry.schema.group);
+            if config_groups.insert(entry.config_group.clone()) {
+                children.spawn(usage::run(
+                    client.clone(),
+                    host.clone(),
+                    entry.provider.clone(),
+                    entry.config_group.clone(),
+                ));
+            }
+            if kinds.insert(key) {
+                children.spawn(managed::run(
+                    client.clone(),
+                    host.clone(),
+                    entry,
+                    settings.clone(),
+                ));
+            }
+        }
+    });
+    Ok(Controllers { tasks })
+}
