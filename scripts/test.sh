@@ -23,6 +23,31 @@ if ! command -v kubectl >/dev/null 2>&1 && [ -z "${KUBECTL:-}" ]; then
 fi
 log "kubectl: $(${KUBECTL:-kubectl} version --client 2>/dev/null | head -n1)"
 
+# --- a throwaway PostgreSQL on 127.0.0.1 for the local provider's tests ------
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+if [ -z "${PLINTH_TEST_POSTGRES_URL:-}" ]; then
+  PG_BIN="$(pg_bin_dir)"
+  if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ] || ! command -v psql >/dev/null 2>&1; then
+    log "installing the PostgreSQL server and psql (apt)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib) >/dev/null
+    PG_BIN="$(pg_bin_dir)"
+  fi
+  PG_DIR="$(mktemp -d /tmp/plinth-test-pg.XXXXXX)"
+  PG_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  PG_PASSWORD="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  printf '%s\n' "$PG_PASSWORD" > "$PG_DIR/pwfile"
+  # PostgreSQL refuses to run as root, so as root it runs as `postgres`.
+  as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  if [ "$(id -u)" = 0 ]; then chown -R postgres "$PG_DIR"; fi
+  log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT"
+  as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --pwfile="$PG_DIR/pwfile" \
+    --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=400 -c fsync=off" start >/dev/null
+  trap 'as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"' EXIT
+  export PLINTH_TEST_POSTGRES_URL="postgresql://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+fi
+
 # --- checks ------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check

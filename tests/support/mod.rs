@@ -20,6 +20,7 @@ pub struct Plinth {
     pub url: String,
     pub port: u16,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// Output of one kubectl run.
@@ -36,9 +37,18 @@ impl Plinth {
 
     /// Starts with extra `plinth up` flags.
     pub async fn start_with(extra: &[&str]) -> Plinth {
+        Plinth::start_with_env(extra, &[]).await
+    }
+
+    /// Starts with extra `plinth up` flags and environment variables.
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Plinth {
         let dir = tempfile::tempdir().expect("temp dir");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url, kubeconfig) = spawn(dir.path(), "127.0.0.1:0", &extra).await;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, url, kubeconfig) = spawn(dir.path(), "127.0.0.1:0", &extra, &env).await;
         let port = port_of(&url);
         Plinth {
             child: Some(child),
@@ -47,7 +57,23 @@ impl Plinth {
             url,
             port,
             extra,
+            env,
         }
+    }
+
+    /// Drops the environment variables given at start, for the next start.
+    pub fn clear_env(&mut self) {
+        self.env.clear();
+    }
+
+    /// Waits for the server to exit on its own; returns its exit code.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.child.take().expect("a running server");
+        let status = tokio::time::timeout(limit, child.wait())
+            .await
+            .expect("plinth up exited in time")
+            .expect("wait for plinth up");
+        status.code()
     }
 
     /// Stops the server with SIGTERM and waits for it.
@@ -75,7 +101,8 @@ impl Plinth {
     pub async fn restart(&mut self) {
         self.stop().await;
         let listen = format!("127.0.0.1:{}", self.port);
-        let (child, url, kubeconfig) = spawn(self.dir.path(), &listen, &self.extra).await;
+        let (child, url, kubeconfig) =
+            spawn(self.dir.path(), &listen, &self.extra, &self.env).await;
         self.child = Some(child);
         self.url = url;
         self.kubeconfig = kubeconfig;
@@ -84,7 +111,8 @@ impl Plinth {
     /// Starts again after `kill9`.
     pub async fn start_again(&mut self) {
         let listen = format!("127.0.0.1:{}", self.port);
-        let (child, url, kubeconfig) = spawn(self.dir.path(), &listen, &self.extra).await;
+        let (child, url, kubeconfig) =
+            spawn(self.dir.path(), &listen, &self.extra, &self.env).await;
         self.child = Some(child);
         self.url = url;
         self.kubeconfig = kubeconfig;
@@ -202,11 +230,17 @@ pub fn kubectl_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("kubectl"))
 }
 
-async fn spawn(dir: &Path, listen: &str, extra: &[String]) -> (Child, String, PathBuf) {
+async fn spawn(
+    dir: &Path,
+    listen: &str,
+    extra: &[String],
+    env: &[(String, String)],
+) -> (Child, String, PathBuf) {
     let mut child = Command::new(plinth_bin())
         .args(["up", "--listen", listen, "--data-dir"])
         .arg(dir)
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "PLINTH_LOG",
             std::env::var("PLINTH_LOG").unwrap_or_else(|_| "warn".into()),
@@ -268,3 +302,25 @@ where
 /// The CronTab CRD from the Kubernetes documentation, with printer columns,
 /// a status subresource, validation and a default (the README's example).
 pub const CRONTAB_CRD: &str = include_str!("../../examples/crontab-crd.yaml");
+
+/// The admin URL of the throwaway PostgreSQL server that `scripts/test.sh`
+/// starts for the tests.
+pub fn postgres_url() -> String {
+    std::env::var("PLINTH_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("PLINTH_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test.sh, which starts a throwaway PostgreSQL on 127.0.0.1")
+    })
+}
+
+/// Runs a query with the real `psql`; returns its unaligned output.
+pub async fn psql(url: &str, query: &str) -> Result<String, String> {
+    let output = Command::new("psql")
+        .args([url, "-X", "-tAc", query])
+        .output()
+        .await
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
+}

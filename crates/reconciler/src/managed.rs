@@ -263,11 +263,6 @@ impl Ctx {
                 self.entry.config_group
             ))
         })?;
-        if config.metadata.deletion_timestamp.is_some() {
-            return Err(Error::Config(format!(
-                "ProviderConfig {name:?} is being deleted"
-            )));
-        }
         let spec = config
             .data
             .get("spec")
@@ -312,7 +307,11 @@ impl Ctx {
             .map_err(|s| ProviderError::from_status(&s))?;
         configured.insert(name.to_string(), version);
         drop(configured);
-        if !config.finalizers().iter().any(|f| f == finalizer::IN_USE) {
+        // A config being deleted keeps serving the resources that still use
+        // it (its finalizer holds it for them), but gains no new finalizer.
+        if config.metadata.deletion_timestamp.is_none()
+            && !config.finalizers().iter().any(|f| f == finalizer::IN_USE)
+        {
             let mut list = config.finalizers().to_vec();
             list.push(finalizer::IN_USE.to_string());
             configs

@@ -1,0 +1,465 @@
+//! Providers end to end: `plinth up` runs the bundled local and nop
+//! providers; the real kubectl drives managed resources; a real PostgreSQL
+//! server (started by scripts/test.sh) holds the databases; the real psql
+//! checks them.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, postgres_url, psql, Plinth};
+
+const WAIT: &str = "--timeout=90s";
+
+/// Installs the admin Secret and a ProviderConfig named `name` for the local provider.
+async fn local_config(plinth: &Plinth, name: &str, url: &str) {
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/local", WAIT])
+        .await;
+    let secret = format!("pg-admin-{name}");
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "plinth-system",
+            "create",
+            "secret",
+            "generic",
+            &secret,
+            &format!("--from-literal=url={url}"),
+        ])
+        .await;
+    let config = format!(
+        "apiVersion: local.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: {name}\nspec:\n  credentials:\n    source: Secret\n    secretRef:\n      namespace: plinth-system\n      name: {secret}\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &config).await;
+}
+
+fn database(name: &str, config: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: postgres.local.plinth.dev/v1alpha1\nkind: Database\nmetadata:\n  name: {name}\nspec:\n  providerConfigRef:\n    name: {config}\n  writeConnectionSecretToRef:\n    name: {name}-conn\n    namespace: default\n  forProvider:\n    extensions: [pgcrypto]\n{extra}"
+    )
+}
+
+async fn count(url: &str, query: &str) -> i64 {
+    psql(url, query)
+        .await
+        .expect("admin query")
+        .parse()
+        .expect("a count")
+}
+
+async fn secret_value(plinth: &Plinth, name: &str, key: &str) -> String {
+    use base64::Engine;
+    let encoded = plinth
+        .kubectl_ok(&[
+            "get",
+            "secret",
+            name,
+            "-o",
+            &format!("jsonpath={{.data.{key}}}"),
+        ])
+        .await;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .expect("base64"),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_lifecycle_through_kubectl_and_psql() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start().await;
+    local_config(&plinth, "default", &url).await;
+
+    // 1. A Database becomes Ready.
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &database("life-db", "default", ""))
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "database/life-db", WAIT])
+        .await;
+    let table = plinth.kubectl_ok(&["get", "databases"]).await;
+    assert!(
+        table.contains("READY") && table.contains("life-db"),
+        "{table}"
+    );
+
+    // 2. psql connects with exactly the credentials in the Secret.
+    let keys = plinth
+        .kubectl_ok(&["get", "secret", "life-db-conn", "-o", "jsonpath={.data}"])
+        .await;
+    for key in ["host", "port", "username", "password", "database", "uri"] {
+        assert!(
+            keys.contains(&format!("\"{key}\"")),
+            "missing {key}: {keys}"
+        );
+    }
+    let uri = format!(
+        "postgresql://{}:{}@{}:{}/{}",
+        secret_value(&plinth, "life-db-conn", "username").await,
+        secret_value(&plinth, "life-db-conn", "password").await,
+        secret_value(&plinth, "life-db-conn", "host").await,
+        secret_value(&plinth, "life-db-conn", "port").await,
+        secret_value(&plinth, "life-db-conn", "database").await,
+    );
+    assert_eq!(uri, secret_value(&plinth, "life-db-conn", "uri").await);
+    let who = psql(&uri, "SELECT current_user || '/' || current_database()")
+        .await
+        .expect("psql with the Secret's credentials");
+    assert_eq!(who, "life-db/life-db");
+    let ext = psql(
+        &uri,
+        "SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'",
+    )
+    .await
+    .expect("psql");
+    assert_eq!(ext, "1");
+
+    // Late initialization filled in what the server chose.
+    let limit = plinth
+        .kubectl_ok(&[
+            "get",
+            "database",
+            "life-db",
+            "-o",
+            "jsonpath={.spec.forProvider.connectionLimit}",
+        ])
+        .await;
+    assert_eq!(limit, "-1");
+    // An update reaches the server.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "database",
+            "life-db",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"forProvider":{"connectionLimit":7}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the connection limit to change",
+        || async {
+            psql(
+                &url,
+                "SELECT datconnlimit FROM pg_database WHERE datname = 'life-db'",
+            )
+            .await
+            .as_deref()
+                == Ok("7")
+        },
+    )
+    .await;
+    let described = plinth
+        .kubectl_ok(&["describe", "database", "life-db"])
+        .await;
+    assert!(described.contains("CreatedExternalResource"), "{described}");
+
+    // 3. Deleting it drops the database and the role.
+    plinth
+        .kubectl_ok(&["delete", "database", "life-db", "--wait", WAIT])
+        .await;
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'life-db'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'life-db'"
+        )
+        .await,
+        0
+    );
+
+    // A ProviderConfig in use cannot go; once unused it can.
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &database("life-db2", "default", ""))
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "database/life-db2", WAIT])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "delete",
+            "providerconfig.local.plinth.dev",
+            "default",
+            "--wait=false",
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = plinth
+        .kubectl_ok(&[
+            "get",
+            "providerconfig.local.plinth.dev",
+            "default",
+            "-o",
+            "jsonpath={.metadata.name}",
+        ])
+        .await;
+    assert_eq!(still, "default");
+    plinth
+        .kubectl_ok(&["delete", "database", "life-db2", "--wait", WAIT])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=delete",
+            "providerconfig.local.plinth.dev/default",
+            WAIT,
+        ])
+        .await;
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_crash_during_fifty_creates_leaves_exactly_fifty() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start().await;
+    local_config(&plinth, "default", &url).await;
+    let manifest: String = (0..50)
+        .map(|i| format!("---\n{}", database(&format!("crash-{i:02}"), "default", "")))
+        .collect();
+    plinth.apply_ok(&["apply", "-f", "-"], &manifest).await;
+    // The provider's pid is in its socket's name.
+    let address = plinth
+        .kubectl_ok(&[
+            "get",
+            "provider",
+            "local",
+            "-o",
+            "jsonpath={.status.address}",
+        ])
+        .await;
+    let pid: String = address
+        .rsplit('-')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(".sock")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid} (from {address})");
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "databases",
+            "--all",
+            "--timeout=180s",
+        ])
+        .await;
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'crash-%'"
+        )
+        .await,
+        50
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'crash-%'"
+        )
+        .await,
+        50
+    );
+    let restarts = plinth
+        .kubectl_ok(&[
+            "get",
+            "provider",
+            "local",
+            "-o",
+            "jsonpath={.status.restarts}",
+        ])
+        .await;
+    assert!(
+        restarts.parse::<u32>().unwrap_or(0) >= 1,
+        "restarts: {restarts}"
+    );
+    plinth
+        .kubectl_ok(&["delete", "databases", "--all", "--wait", "--timeout=180s"])
+        .await;
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'crash-%'"
+        )
+        .await,
+        0
+    );
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_plane_crash_between_create_and_record_neither_leaks_nor_duplicates() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start_with_env(&[], &[("PLINTH_FAULT_CRASH_AFTER_CREATE", "1")]).await;
+    local_config(&plinth, "default", &url).await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &database("cp-crash", "default", ""))
+        .await;
+    let code = plinth.wait_exit(Duration::from_secs(90)).await;
+    assert_eq!(
+        code,
+        Some(86),
+        "plinth up should have stopped at the injected fault"
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'cp-crash'"
+        )
+        .await,
+        1
+    );
+
+    plinth.clear_env();
+    plinth.start_again().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "database/cp-crash", WAIT])
+        .await;
+    let annotations = plinth
+        .kubectl_ok(&[
+            "get",
+            "database",
+            "cp-crash",
+            "-o",
+            "jsonpath={.metadata.annotations}",
+        ])
+        .await;
+    assert!(
+        annotations.contains("crossplane.io/external-create-pending"),
+        "{annotations}"
+    );
+    assert!(
+        annotations.contains("crossplane.io/external-create-succeeded"),
+        "{annotations}"
+    );
+    assert!(
+        annotations.contains("\"crossplane.io/external-name\":\"cp-crash\""),
+        "{annotations}"
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'cp-crash'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'cp-crash'"
+        )
+        .await,
+        1
+    );
+    let uri = secret_value(&plinth, "cp-crash-conn", "uri").await;
+    assert_eq!(
+        psql(&uri, "SELECT current_database()").await.as_deref(),
+        Ok("cp-crash")
+    );
+    plinth
+        .kubectl_ok(&["delete", "database", "cp-crash", "--wait", WAIT])
+        .await;
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'cp-crash'"
+        )
+        .await,
+        0
+    );
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_shows_postgres_message_and_creates_nothing() {
+    let url = postgres_url();
+    let wrong = url.replacen("postgres:", "postgres:not-the-password-", 1);
+    assert_ne!(wrong, url);
+    let mut plinth = Plinth::start().await;
+    local_config(&plinth, "wrong", &wrong).await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &database("bad-config-db", "wrong", ""),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "database/bad-config-db",
+            WAIT,
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "database",
+            "bad-config-db",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Synced\")].message}",
+        ])
+        .await;
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'bad-config-db'"
+        )
+        .await,
+        0
+    );
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nop_provider_serves_only_its_kinds() {
+    let mut plinth = Plinth::start().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
+        .await;
+    let kinds = plinth
+        .kubectl_ok(&["get", "provider", "nop", "-o", "jsonpath={.status.kinds}"])
+        .await;
+    assert_eq!(kinds, r#"["NopResource.nop.plinth.dev"]"#);
+    let crds = plinth.kubectl_ok(&["get", "crd", "-o", "name"]).await;
+    assert!(crds.contains("nopresources.nop.plinth.dev"), "{crds}");
+    assert!(
+        crds.contains("databases.postgres.local.plinth.dev"),
+        "{crds}"
+    );
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: nop.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: default\nspec: {}\n---\napiVersion: nop.plinth.dev/v1alpha1\nkind: NopResource\nmetadata:\n  name: n1\nspec:\n  forProvider:\n    readyAfterSeconds: 1\n  writeConnectionSecretToRef:\n    name: n1-conn\n    namespace: default\n",
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "nopresource/n1", WAIT])
+        .await;
+    let endpoint = secret_value(&plinth, "n1-conn", "endpoint").await;
+    assert_eq!(endpoint, "nop://n1");
+    plinth
+        .kubectl_ok(&["delete", "nopresource", "n1", "--wait", WAIT])
+        .await;
+    plinth.stop().await;
+}
