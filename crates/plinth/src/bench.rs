@@ -42,11 +42,11 @@ pub struct ApiBenchArgs {
 }
 
 /// One measured figure.
-struct Figure {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    target: Option<String>,
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub target: Option<String>,
 }
 
 pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
@@ -288,11 +288,18 @@ async fn fanout(
 /// Starts `plinth up` on a free loopback port; returns the child, its
 /// kubeconfig and how long it took to print its ready line.
 pub async fn spawn_server(dir: &Path) -> Result<(Child, PathBuf, Duration)> {
+    spawn_server_with(dir, &["--no-bundled-providers"]).await
+}
+
+/// Starts `plinth up` with extra flags; returns it, its kubeconfig and how
+/// long it took to become ready.
+pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, PathBuf, Duration)> {
     let exe = std::env::current_exe().context("cannot find the plinth executable")?;
     let started = Instant::now();
     let mut child = Command::new(exe)
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -321,7 +328,7 @@ pub async fn client(kubeconfig: &Path) -> Result<Client> {
     Client::try_from(config).context("cannot build a client")
 }
 
-async fn stop(child: &mut Child) {
+pub async fn stop(child: &mut Child) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -335,7 +342,7 @@ async fn stop(child: &mut Child) {
     }
 }
 
-fn print_table(figures: &[Figure]) {
+pub fn print_table(figures: &[Figure]) {
     println!(
         "{:<42} {:>14}  {:<20} target",
         "measurement", "value", "unit"

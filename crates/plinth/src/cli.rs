@@ -71,6 +71,8 @@ pub struct BenchArgs {
 pub enum BenchTarget {
     /// The API server: writes, reads, lists, watch fan-out and restart time.
     Api(crate::bench::ApiBenchArgs),
+    /// Providers: the plugin RPC round trip, and many nop resources to Ready.
+    Providers(crate::bench_providers::ProviderBenchArgs),
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
@@ -132,6 +134,7 @@ pub fn main() -> ExitCode {
             Command::Kubeconfig(args) => print_kubeconfig(&args),
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,
+                BenchTarget::Providers(args) => crate::bench_providers::run(args).await,
             },
         }
     });

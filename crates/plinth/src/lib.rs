@@ -4,9 +4,11 @@
 //! Layout:
 //! - `cli`: argument parsing and dispatch.
 //! - `up`: the embedded control plane process.
-//! - `bench`: the benchmark harness.
+//! - `bench`: the benchmark harness for the API server.
+//! - `bench_providers`: the benchmark harness for providers.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_providers;
 pub mod cli;
 pub mod up;
