@@ -463,3 +463,137 @@ async fn nop_provider_serves_only_its_kinds() {
         .await;
     plinth.stop().await;
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        SanType,
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.clone().self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |server: bool| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::default();
+        if server {
+            params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        } else {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let cert = params.signed_by(&key, &issuer).expect("leaf");
+        (cert.pem(), key.serialize_pem())
+    };
+    Pki {
+        ca: ca.pem(),
+        server: leaf(true),
+        client: leaf(false),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_provider_over_mtls() {
+    let pki = pki();
+    let tls = tempfile::tempdir().expect("tls dir");
+    std::fs::write(tls.path().join("ca.crt"), &pki.ca).expect("write");
+    std::fs::write(tls.path().join("tls.crt"), &pki.server.0).expect("write");
+    std::fs::write(tls.path().join("tls.key"), &pki.server.1).expect("write");
+    let nop = support::plinth_bin().with_file_name("plinth-provider-nop");
+    let mut remote = tokio::process::Command::new(&nop)
+        .env("PLINTH_PROVIDER_LISTEN", "127.0.0.1:0")
+        .env("PLINTH_PROVIDER_TLS_DIR", tls.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the remote nop provider");
+    let stdout = remote.stdout.take().expect("stdout");
+    use tokio::io::AsyncBufReadExt;
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("handshake line");
+    let endpoint = line.split('|').nth(3).expect("address").to_string();
+
+    let mut plinth = Plinth::start_with(&["--no-bundled-providers"]).await;
+    let certs = plinth.dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    for (file, body) in [
+        ("ca.crt", &pki.ca),
+        ("tls.crt", &pki.client.0),
+        ("tls.key", &pki.client.1),
+    ] {
+        std::fs::write(certs.join(file), body).expect("write");
+    }
+    let from = |file: &str| format!("--from-file={}", certs.join(file).display());
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "plinth-system",
+            "create",
+            "secret",
+            "generic",
+            "remote-ca",
+            &from("ca.crt"),
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "plinth-system",
+            "create",
+            "secret",
+            "generic",
+            "remote-client",
+            &from("tls.crt"),
+            &from("tls.key"),
+        ])
+        .await;
+    let provider = format!(
+        "apiVersion: pkg.plinth.dev/v1\nkind: Provider\nmetadata:\n  name: remote-nop\nspec:\n  endpoint: \"{endpoint}\"\n  tls:\n    caSecretRef:\n      namespace: plinth-system\n      name: remote-ca\n    clientSecretRef:\n      namespace: plinth-system\n      name: remote-client\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &provider).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Healthy",
+            "provider/remote-nop",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: nop.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: default\nspec: {}\n---\napiVersion: nop.plinth.dev/v1alpha1\nkind: NopResource\nmetadata:\n  name: far\nspec:\n  forProvider: {}\n",
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "nopresource/far", WAIT])
+        .await;
+
+    // Without a client certificate the provider refuses the connection.
+    let tls_only_ca = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(pki.ca.clone()))
+        .domain_name("127.0.0.1");
+    let refused = match provider_sdk::client::connect_remote(&endpoint, tls_only_ca).await {
+        Err(_) => true,
+        Ok(channel) => provider_sdk::pb::provider_client::ProviderClient::new(channel)
+            .get_schema(provider_sdk::pb::GetSchemaRequest {})
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a client without a certificate must be refused");
+    plinth.stop().await;
+    let _ = remote.kill().await;
+}

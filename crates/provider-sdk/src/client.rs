@@ -34,3 +34,14 @@ pub async fn connect(address: &Address) -> Result<Channel, tonic::transport::Err
 pub async fn client(address: &Address) -> Result<ProviderClient<Channel>, tonic::transport::Error> {
     Ok(ProviderClient::new(connect(address).await?))
 }
+
+/// Opens an mTLS channel to a remote provider at `host:port`.
+pub async fn connect_remote(
+    endpoint: &str,
+    tls: tonic::transport::ClientTlsConfig,
+) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(format!("https://{endpoint}"))?
+        .tls_config(tls)?
+        .connect()
+        .await
+}

@@ -14,6 +14,13 @@ pub const MAGIC_COOKIE_VALUE: &str = "d3f1b2c4-plinth-provider-plugin";
 /// Where the plugin should put its unix socket; a temp dir when unset.
 pub const SOCKET_DIR_ENV: &str = "PLINTH_PLUGIN_SOCKET_DIR";
 
+/// A remote provider (cluster mode) listens on this address instead of a
+/// unix socket, and only over mTLS.
+pub const LISTEN_ENV: &str = "PLINTH_PROVIDER_LISTEN";
+/// A directory with `ca.crt` (the CA clients' certificates must chain to),
+/// `tls.crt` and `tls.key` (the provider's own), for [`LISTEN_ENV`].
+pub const TLS_DIR_ENV: &str = "PLINTH_PROVIDER_TLS_DIR";
+
 /// The handshake format itself.
 pub const CORE_PROTOCOL_VERSION: u32 = 1;
 /// `plinth.provider.v1`.

@@ -26,6 +26,8 @@ pub enum ServeError {
     Handshake(io::Error),
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// A provider serving in this process.
@@ -103,10 +105,71 @@ pub async fn start(provider: Provider, socket_dir: &Path) -> Result<Running, Ser
     }
 }
 
-/// Runs `provider` as a plugin of a Plinth host until told to stop. Call it
-/// from `main` inside a tokio runtime.
+/// Starts serving `provider` on a TCP address over mTLS: clients must present
+/// a certificate signed by `ca.crt` in `tls_dir`.
+pub async fn start_remote(
+    provider: Provider,
+    listen: &str,
+    tls_dir: &Path,
+) -> Result<Running, ServeError> {
+    let read = |name: &str| {
+        std::fs::read(tls_dir.join(name)).map_err(|e| {
+            ServeError::Remote(format!("cannot read {}: {e}", tls_dir.join(name).display()))
+        })
+    };
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(
+            read("tls.crt")?,
+            read("tls.key")?,
+        ))
+        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.crt")?));
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<ProviderServer<Provider>>().await;
+    let router = tonic::transport::Server::builder()
+        .tls_config(tls)?
+        .add_service(health)
+        .add_service(ProviderServer::new(provider));
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(ServeError::Listen)?;
+    let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown),
+    );
+    Ok(Running {
+        handshake: Handshake {
+            app_version: handshake::APP_PROTOCOL_VERSION,
+            address: Address::Tcp(addr),
+        },
+        stop,
+        task,
+        socket: None,
+    })
+}
+
+/// Runs `provider` as a plugin of a Plinth host until told to stop: as a
+/// child process over a unix socket, or, with `PLINTH_PROVIDER_LISTEN` set,
+/// as a remote provider over mTLS. Call it from `main` inside a tokio runtime.
 pub async fn serve(provider: Provider) -> Result<(), ServeError> {
     init_logging();
+    if let Ok(listen) = std::env::var(handshake::LISTEN_ENV) {
+        let tls_dir = std::env::var_os(handshake::TLS_DIR_ENV).map(PathBuf::from).ok_or_else(|| {
+            ServeError::Remote(format!(
+                "a remote provider serves only over mTLS: set {} to a directory with ca.crt, tls.crt and tls.key",
+                handshake::TLS_DIR_ENV
+            ))
+        })?;
+        let running = start_remote(provider.clone(), &listen, &tls_dir).await?;
+        print_handshake(&running.handshake)?;
+        tracing::info!(provider = provider.name(), address = %running.handshake, "serving remotely over mTLS");
+        wait_for_stop().await;
+        tracing::info!(provider = provider.name(), "shutting down");
+        return running.stop().await;
+    }
     if std::env::var(handshake::MAGIC_COOKIE_KEY).ok().as_deref()
         != Some(handshake::MAGIC_COOKIE_VALUE)
     {
@@ -116,15 +179,17 @@ pub async fn serve(provider: Provider) -> Result<(), ServeError> {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let running = start(provider.clone(), &dir).await?;
-    {
-        let mut stdout = io::stdout().lock();
-        writeln!(stdout, "{}", running.handshake).map_err(ServeError::Handshake)?;
-        stdout.flush().map_err(ServeError::Handshake)?;
-    }
+    print_handshake(&running.handshake)?;
     tracing::info!(provider = provider.name(), address = %running.handshake, "serving");
     wait_for_stop().await;
     tracing::info!(provider = provider.name(), "shutting down");
     running.stop().await
+}
+
+fn print_handshake(handshake: &Handshake) -> Result<(), ServeError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{handshake}").map_err(ServeError::Handshake)?;
+    stdout.flush().map_err(ServeError::Handshake)
 }
 
 /// SIGTERM, SIGINT, or the host dying (this process is re-parented).

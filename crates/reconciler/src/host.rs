@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -21,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::conditions::{self, Condition};
 use crate::{crds, names};
@@ -242,26 +243,23 @@ impl Host {
     }
 
     async fn run_once(&self, name: &str, spec: &Value, restarts: u64) -> Result<(), String> {
-        let (mut child, address) = if let Some(command) =
+        let (mut child, channel, address) = if let Some(command) =
             spec.get("command").and_then(Value::as_str)
         {
             let (child, address) = self.start_child(name, command, spec).await?;
-            (Some(child), address)
+            let channel = connect_with_retry(&address).await?;
+            (Some(child), channel, handshake_address(&address))
         } else if let Some(endpoint) = spec.get("endpoint").and_then(Value::as_str) {
-            (
-                None,
-                Address::Tcp(
-                    endpoint
-                        .parse()
-                        .map_err(|e| format!("spec.endpoint {endpoint:?}: {e}"))?,
-                ),
-            )
+            let tls = self.remote_tls(endpoint, spec).await?;
+            let channel = client::connect_remote(endpoint, tls).await.map_err(|e| {
+                format!("cannot connect to the remote provider at {endpoint} over mTLS: {e}")
+            })?;
+            (None, channel, format!("https://{endpoint}"))
         } else {
             return Err(
                 "spec needs either command (a local provider) or endpoint (a remote one)".into(),
             );
         };
-        let channel = connect_with_retry(&address).await?;
         let mut provider = ProviderClient::new(channel.clone());
         let schema = provider
             .get_schema(pb::GetSchemaRequest {})
@@ -295,7 +293,7 @@ impl Host {
                 ),
                 Condition::new(names::condition::HEALTHY, true, names::reason::HEALTHY, ""),
             ],
-            json!({"kinds": kinds, "address": handshake_address(&address), "restarts": restarts}),
+            json!({"kinds": kinds, "address": address, "restarts": restarts}),
         )
         .await;
         self.watch_health(name, &channel, child.as_mut()).await
@@ -360,6 +358,51 @@ impl Host {
         // Keep draining stdout so a chatty plugin never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok((child, handshake.address))
+    }
+
+    /// The mTLS settings for a remote provider, from the Secrets its spec names.
+    async fn remote_tls(&self, endpoint: &str, spec: &Value) -> Result<ClientTlsConfig, String> {
+        let ca = self.tls_secret(spec, "caSecretRef").await?;
+        let identity = self.tls_secret(spec, "clientSecretRef").await?;
+        let server_name = spec
+            .pointer("/tls/serverName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                endpoint
+                    .rsplit_once(':')
+                    .map_or(endpoint, |(h, _)| h)
+                    .to_string()
+            });
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(key_of(&ca, "caSecretRef", "ca.crt")?))
+            .identity(Identity::from_pem(
+                key_of(&identity, "clientSecretRef", "tls.crt")?,
+                key_of(&identity, "clientSecretRef", "tls.key")?,
+            ))
+            .domain_name(server_name))
+    }
+
+    async fn tls_secret(&self, spec: &Value, field: &str) -> Result<Secret, String> {
+        let reference = spec.pointer(&format!("/tls/{field}"));
+        let ns = reference
+            .and_then(|r| r.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or("plinth-system");
+        let name = reference
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                format!(
+                    "a remote provider is reached only over mTLS: set spec.tls.{field} to a Secret"
+                )
+            })?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        secrets
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("reading Secret {ns}/{name}: {e}"))?
+            .ok_or_else(|| format!("spec.tls.{field}: Secret {ns}/{name} does not exist"))
     }
 
     /// Registers the ProviderConfig CRD and one CRD per kind served.
@@ -459,6 +502,20 @@ impl Host {
             tracing::warn!(provider = %name, error = %e, "cannot update the provider's status");
         }
     }
+}
+
+fn key_of(secret: &Secret, field: &str, key: &str) -> Result<Vec<u8>, String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .ok_or_else(|| {
+            format!(
+                "spec.tls.{field}: Secret {} has no {key:?} key",
+                secret.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
 }
 
 fn handshake_address(address: &Address) -> String {
