@@ -1,0 +1,25 @@
+//! Composition as a pure function, compatible with Crossplane's v1
+//! `mode: Resources` (patch & transform) Compositions.
+//!
+//! Nothing here does I/O: the composite reconciler and `plinth render` give
+//! it objects and get objects back.
+//!
+//! Layout:
+//! - `fieldpath`: Crossplane field paths.
+//! - `gofmt`: the Go format verbs string transforms use.
+//! - `transform`: map, match, math, string, convert.
+//! - `patch`: patches between composite and composed resources.
+//! - `readiness`: readiness checks.
+//! - `connection`: connection details.
+//! - `render`: all of it, for one composite.
+#![forbid(unsafe_code)]
+
+pub mod connection;
+pub mod fieldpath;
+pub mod gofmt;
+pub mod patch;
+pub mod readiness;
+pub mod render;
+pub mod transform;
+
+pub use render::{render, Composed, Observed, RenderError, Rendered};
