@@ -59,6 +59,13 @@ pub struct UpArgs {
     /// Managed-resource reconciles per second, across all kinds.
     #[arg(long, default_value_t = 200)]
     pub max_reconcile_rate: u32,
+    /// Do not install the built-in DBaaS and Compute interfaces.
+    #[arg(long)]
+    pub no_builtin_apis: bool,
+    /// Admin URL of an existing PostgreSQL server for the local provider's
+    /// default ProviderConfig, e.g. postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres.
+    #[arg(long, env = "PLINTH_LOCAL_POSTGRES_URL")]
+    pub local_postgres_url: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

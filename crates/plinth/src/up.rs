@@ -24,7 +24,14 @@ pub async fn run(args: UpArgs) -> Result<()> {
         bookmark_interval: args.bookmark_interval,
     };
     let running = apiserver::run(config).await?;
-    let controllers = start_controllers(&args, &data_dir, &running.kubeconfig).await?;
+    let client = admin_client(&running.kubeconfig).await?;
+    let controllers = start_controllers(&args, &data_dir, client.clone()).await?;
+    let composition = composite::start(client.clone(), !args.no_builtin_apis)
+        .await
+        .context("starting the composition controllers")?;
+    if let Some(url) = &args.local_postgres_url {
+        tokio::spawn(local_default_config(client.clone(), url.clone()));
+    }
     // The one line a user (or a script) waits for.
     println!(
         "Plinth is serving {} (ready in {} ms); kubeconfig: {}",
@@ -38,6 +45,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
+    composition.stop().await;
     controllers.stop().await;
     running.shutdown().await;
     Ok(())
@@ -59,17 +67,65 @@ async fn shutdown_signal() {
     }
 }
 
-async fn start_controllers(
-    args: &UpArgs,
-    data_dir: &std::path::Path,
-    kubeconfig: &std::path::Path,
-) -> Result<reconciler::Controllers> {
+async fn admin_client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
     let kubeconfig =
         kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .context("loading the admin kubeconfig")?;
-    let client = kube::Client::try_from(config).context("building the controllers' client")?;
+    kube::Client::try_from(config).context("building the controllers' client")
+}
+
+/// Points the local provider's `default` ProviderConfig at a PostgreSQL
+/// server, once the local provider has registered its ProviderConfig kind.
+async fn local_default_config(client: kube::Client, url: String) {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    use serde_json::json;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), "plinth-system");
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "local-postgres-admin", "namespace": "plinth-system"},
+        "stringData": {"url": url}
+    });
+    let params = PatchParams::apply("plinth-up").force();
+    if let Err(e) = secrets
+        .patch("local-postgres-admin", &params, &Patch::Apply(secret))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot store the local PostgreSQL admin URL");
+        return;
+    }
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("local.plinth.dev", "v1alpha1", "ProviderConfig"),
+        "providerconfigs",
+    );
+    let configs: kube::Api<DynamicObject> = kube::Api::all_with(client, &ar);
+    let config = json!({
+        "apiVersion": "local.plinth.dev/v1alpha1", "kind": "ProviderConfig",
+        "metadata": {"name": "default"},
+        "spec": {"credentials": {"source": "Secret", "secretRef": {"namespace": "plinth-system", "name": "local-postgres-admin"}}}
+    });
+    for _ in 0..600 {
+        match configs
+            .patch("default", &params, &Patch::Apply(config.clone()))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!("the local provider's default ProviderConfig points at the local PostgreSQL server");
+                return;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    tracing::warn!("the local provider did not register its ProviderConfig kind within 60 s; its default ProviderConfig was not written");
+}
+
+async fn start_controllers(
+    args: &UpArgs,
+    data_dir: &std::path::Path,
+    client: kube::Client,
+) -> Result<reconciler::Controllers> {
     let bundled = if args.no_bundled_providers {
         Vec::new()
     } else {

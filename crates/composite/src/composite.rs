@@ -1,0 +1,488 @@
+//! The composite reconciler: for each composite resource (XR), select a
+//! Composition (and revision), render it with the pure `composition` crate,
+//! apply the composed resources, delete the ones no longer rendered, and
+//! report readiness, state and connection details on the XR.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use composition::{render, Observed};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use reconciler::conditions::Condition;
+use reconciler::names::{condition, reason};
+use serde_json::{json, Map, Value};
+
+use crate::names;
+use crate::util::{self, Kinds};
+use crate::xrd::Served;
+
+struct Ctx {
+    client: Client,
+    served: Served,
+    kinds: Kinds,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error(e.to_string())
+    }
+}
+
+pub async fn run(client: Client, served: Served) {
+    let ar = served.composite.clone();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let ctx = Arc::new(Ctx {
+        client,
+        served,
+        kinds: Kinds::default(),
+    });
+    tracing::info!(kind = %ar.kind, "reconciling composite resources");
+    Controller::new_with(api, watcher::Config::default(), ar)
+        .run(
+            reconcile,
+            |_, _, _| Action::requeue(Duration::from_secs(2)),
+            ctx,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if obj.metadata.deletion_timestamp.is_some() {
+        // Composed resources are owned by the XR; the garbage collector takes them.
+        return Ok(Action::await_change());
+    }
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ctx.served.composite);
+    match cycle(&obj, &ctx, &api).await {
+        Ok(action) => Ok(action),
+        Err(e) => {
+            util::set_status(
+                &api,
+                &obj,
+                &[Condition::new(
+                    condition::SYNCED,
+                    false,
+                    reason::RECONCILE_ERROR,
+                    e.0.clone(),
+                )],
+                json!({}),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// The Composition to use: enforced, named, selected by labels, or the default.
+async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicObject, Error> {
+    let compositions: Api<DynamicObject> =
+        Api::all_with(ctx.client.clone(), &util::composition_resource());
+    let name_at = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let spec = obj.data.get("spec").cloned().unwrap_or_default();
+    let chosen = if let Some(n) = name_at(xrd, "/spec/enforcedCompositionRef/name") {
+        n
+    } else if let Some(n) = name_at(&spec, "/compositionRef/name") {
+        n
+    } else if let Some(selector) = spec.get("compositionSelector").filter(|s| s.is_object()) {
+        let api_version = ctx.served.composite.api_version.clone();
+        let mut matching: Vec<String> = compositions
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|c| {
+                c.data
+                    .pointer("/spec/compositeTypeRef/kind")
+                    .and_then(Value::as_str)
+                    == Some(&ctx.served.composite.kind)
+                    && c.data
+                        .pointer("/spec/compositeTypeRef/apiVersion")
+                        .and_then(Value::as_str)
+                        == Some(&api_version)
+                    && util::labels_match(selector, c.labels())
+            })
+            .map(|c| c.name_any())
+            .collect();
+        matching.sort();
+        matching.into_iter().next().ok_or_else(|| {
+            Error(format!(
+                "no Composition for {} matches spec.compositionSelector {}",
+                ctx.served.composite.kind,
+                selector.get("matchLabels").cloned().unwrap_or_default()
+            ))
+        })?
+    } else if let Some(n) = name_at(xrd, "/spec/defaultCompositionRef/name") {
+        n
+    } else {
+        return Err(Error(format!(
+            "no Composition selected: set spec.compositionRef or spec.compositionSelector, or give XRD {} a defaultCompositionRef",
+            ctx.served.xrd
+        )));
+    };
+    let composition = compositions
+        .get_opt(&chosen)
+        .await?
+        .ok_or_else(|| Error(format!("Composition {chosen:?} does not exist")))?;
+    let type_kind = composition
+        .data
+        .pointer("/spec/compositeTypeRef/kind")
+        .and_then(Value::as_str);
+    if type_kind != Some(ctx.served.composite.kind.as_str()) {
+        return Err(Error(format!(
+            "Composition {chosen:?} composes {}, not {}",
+            type_kind.unwrap_or("nothing"),
+            ctx.served.composite.kind
+        )));
+    }
+    Ok(composition)
+}
+
+/// The revision to render: pinned by `compositionRevisionRef` under the
+/// Manual policy, else the newest.
+async fn revision(
+    obj: &DynamicObject,
+    xrd: &Value,
+    composition: &DynamicObject,
+    ctx: &Ctx,
+) -> Result<(Value, Option<String>), Error> {
+    let revisions: Api<DynamicObject> =
+        Api::all_with(ctx.client.clone(), &util::revision_resource());
+    let policy = obj
+        .data
+        .pointer("/spec/compositionUpdatePolicy")
+        .or_else(|| xrd.pointer("/spec/defaultCompositionUpdatePolicy"))
+        .and_then(Value::as_str)
+        .unwrap_or("Automatic");
+    if policy == "Manual" {
+        if let Some(pinned) = obj
+            .data
+            .pointer("/spec/compositionRevisionRef/name")
+            .and_then(Value::as_str)
+        {
+            let r = revisions
+                .get_opt(pinned)
+                .await?
+                .ok_or_else(|| Error(format!("CompositionRevision {pinned:?} does not exist")))?;
+            return Ok((
+                json!({"spec": r.data.get("spec").cloned().unwrap_or_default()}),
+                Some(pinned.to_string()),
+            ));
+        }
+    }
+    let list = revisions
+        .list(&ListParams::default().labels(&format!(
+            "{}={}",
+            names::LABEL_COMPOSITION_NAME,
+            composition.name_any()
+        )))
+        .await?;
+    let newest = list.items.into_iter().max_by_key(|r| {
+        r.data
+            .pointer("/spec/revision")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    });
+    Ok(match newest {
+        Some(r) => (
+            json!({"spec": r.data.get("spec").cloned().unwrap_or_default()}),
+            Some(r.name_any()),
+        ),
+        // The revision controller has not caught up yet; the Composition is the same spec.
+        None => (
+            json!({"spec": composition.data.get("spec").cloned().unwrap_or_default()}),
+            None,
+        ),
+    })
+}
+
+async fn secret_data(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    Ok(secrets
+        .get_opt(name)
+        .await?
+        .and_then(|s| s.data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
+
+async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Result<Action, Error> {
+    let xrds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
+    let xrd = xrds
+        .get_opt(&ctx.served.xrd)
+        .await?
+        .map(|x| serde_json::to_value(x).unwrap_or_default())
+        .ok_or_else(|| Error(format!("the XRD {} is gone", ctx.served.xrd)))?;
+    let composition = select(obj, &xrd, ctx).await?;
+    let (spec, revision_name) = revision(obj, &xrd, &composition, ctx).await?;
+    let xr = serde_json::to_value(obj).map_err(|e| Error(e.to_string()))?;
+
+    // What exists now of each template.
+    let templates = spec
+        .pointer("/spec/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut observed = BTreeMap::new();
+    for (i, t) in templates.iter().enumerate() {
+        let template = t
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("resource-{i}"));
+        let (Some(api_version), Some(kind)) = (
+            t.pointer("/base/apiVersion").and_then(Value::as_str),
+            t.pointer("/base/kind").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let ar = ctx
+            .kinds
+            .resolve(&ctx.client, api_version, kind)
+            .await
+            .map_err(Error)?;
+        let name = composition::render::composed_name(&obj.name_any(), &template);
+        let composed: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+        if let Some(existing) = composed.get_opt(&name).await? {
+            let value = serde_json::to_value(&existing).unwrap_or_default();
+            let connection = match (
+                value
+                    .pointer("/spec/writeConnectionSecretToRef/namespace")
+                    .and_then(Value::as_str),
+                value
+                    .pointer("/spec/writeConnectionSecretToRef/name")
+                    .and_then(Value::as_str),
+            ) {
+                (Some(ns), Some(n)) => secret_data(&ctx.client, ns, n).await?,
+                _ => BTreeMap::new(),
+            };
+            observed.insert(
+                template,
+                Observed {
+                    object: value,
+                    connection,
+                },
+            );
+        }
+    }
+
+    let rendered = render(&xr, &spec, &observed)
+        .map_err(|e| Error(format!("Composition {:?}: {e}", composition.name_any())))?;
+
+    // Apply what was rendered.
+    let mut refs = Vec::new();
+    let mut unready = Vec::new();
+    for (c, template) in rendered.composed.iter().zip(templates.iter()) {
+        let mut object = c.object.clone();
+        let wants_secret = template
+            .get("connectionDetails")
+            .and_then(Value::as_array)
+            .is_some_and(|d| !d.is_empty());
+        if wants_secret && object.pointer("/spec/writeConnectionSecretToRef").is_none() {
+            object["spec"]["writeConnectionSecretToRef"] = json!({"namespace": names::SYSTEM_NAMESPACE, "name": object["metadata"]["name"].clone()});
+        }
+        let api_version = object["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ar = ctx
+            .kinds
+            .resolve(&ctx.client, &api_version, &kind)
+            .await
+            .map_err(Error)?;
+        let composed: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+        composed
+            .patch(
+                &name,
+                &PatchParams::apply(names::FIELD_MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map_err(|e| {
+                Error(format!(
+                    "applying {kind} {name} (resource {:?}): {e}",
+                    c.template
+                ))
+            })?;
+        refs.push(json!({"apiVersion": api_version, "kind": kind, "name": name}));
+        if !c.ready {
+            let why = observed
+                .get(&c.template)
+                .and_then(|o| {
+                    let synced = util::condition(&o.object, condition::SYNCED);
+                    let ready = util::condition(&o.object, condition::READY);
+                    synced
+                        .filter(|s| s["status"] == "False")
+                        .or(ready)
+                        .and_then(|c| {
+                            c.get("message")
+                                .and_then(Value::as_str)
+                                .or(c.get("reason").and_then(Value::as_str))
+                        })
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "being created".into());
+            unready.push(format!("{kind} {name}: {why}"));
+        }
+    }
+
+    // Delete what is no longer rendered.
+    let wanted: BTreeSet<String> = refs.iter().map(|r| r.to_string()).collect();
+    for old in obj
+        .data
+        .pointer("/spec/resourceRefs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        if wanted.contains(&old.to_string()) {
+            continue;
+        }
+        let (Some(v), Some(k), Some(n)) = (
+            old["apiVersion"].as_str(),
+            old["kind"].as_str(),
+            old["name"].as_str(),
+        ) else {
+            continue;
+        };
+        if let Ok(ar) = ctx.kinds.resolve(&ctx.client, v, k).await {
+            let gone: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+            match gone.delete(n, &DeleteParams::background()).await {
+                Ok(_) => tracing::info!(
+                    kind = k,
+                    name = n,
+                    "deleted a resource the Composition no longer has"
+                ),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    let mut spec_patch =
+        json!({"resourceRefs": refs, "compositionRef": {"name": composition.name_any()}});
+    if let Some(r) = &revision_name {
+        spec_patch["compositionRevisionRef"] = json!({"name": r});
+    }
+    if obj.data.get("spec").map(|s| {
+        (
+            s.get("resourceRefs"),
+            s.get("compositionRef"),
+            s.get("compositionRevisionRef"),
+        )
+    }) != Some((
+        spec_patch.get("resourceRefs"),
+        spec_patch.get("compositionRef"),
+        spec_patch.get("compositionRevisionRef"),
+    )) {
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec_patch})),
+        )
+        .await?;
+    }
+
+    // The XR's own connection Secret.
+    if let (Some(ns), Some(n)) = (
+        obj.data
+            .pointer("/spec/writeConnectionSecretToRef/namespace")
+            .and_then(Value::as_str),
+        obj.data
+            .pointer("/spec/writeConnectionSecretToRef/name")
+            .and_then(Value::as_str),
+    ) {
+        let keys: Vec<String> = xrd
+            .pointer("/spec/connectionSecretKeys")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let data: Map<String, Value> = rendered
+            .connection
+            .iter()
+            .filter(|(k, _)| keys.is_empty() || keys.contains(k))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(v)),
+                )
+            })
+            .collect();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": n, "namespace": ns, "ownerReferences": [{
+                "apiVersion": ctx.served.composite.api_version, "kind": ctx.served.composite.kind,
+                "name": obj.name_any(), "uid": obj.metadata.uid.clone().unwrap_or_default(), "controller": true}]},
+            "type": "connection.crossplane.io/v1alpha1",
+            "data": data
+        });
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        secrets
+            .patch(
+                n,
+                &PatchParams::apply(names::FIELD_MANAGER).force(),
+                &Patch::Apply(secret),
+            )
+            .await?;
+    }
+
+    // State read back from composed resources, and readiness.
+    let mut status = rendered
+        .composite
+        .get("status")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if let Some(map) = status.as_object_mut() {
+        map.remove("conditions");
+    }
+    let ready = if rendered.ready {
+        Condition::new(condition::READY, true, reason::AVAILABLE, "")
+    } else {
+        Condition::new(
+            condition::READY,
+            false,
+            reason::CREATING,
+            format!("Unready resources: {}", unready.join("; ")),
+        )
+    };
+    util::set_status(
+        api,
+        obj,
+        &[
+            ready,
+            Condition::new(condition::SYNCED, true, reason::RECONCILE_SUCCESS, ""),
+        ],
+        status,
+    )
+    .await;
+    Ok(Action::requeue(if rendered.ready {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(1)
+    }))
+}

@@ -1,0 +1,253 @@
+//! CRDs: the composition API itself (`apiextensions.crossplane.io/v1`), and
+//! for each XRD the composite resource (XR) and claim CRDs it defines.
+
+use serde_json::{json, Map, Value};
+
+use crate::names;
+
+fn conditions() -> Value {
+    json!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {"type": "object", "required": ["type", "status"], "x-kubernetes-preserve-unknown-fields": true,
+                  "properties": {"type": {"type": "string"}, "status": {"type": "string"}, "reason": {"type": "string"},
+                                 "message": {"type": "string"}, "lastTransitionTime": {"type": "string"},
+                                 "observedGeneration": {"type": "integer"}}}
+    })
+}
+
+fn open_spec(properties: Value) -> Value {
+    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": properties})
+}
+
+fn api_crd(kind: &str, plural: &str, short: &[&str], spec: Value, columns: Value) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{}", names::GROUP)},
+        "spec": {
+            "group": names::GROUP,
+            "scope": "Cluster",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"),
+                      "shortNames": short, "categories": ["crossplane"]},
+            "versions": [{
+                "name": names::VERSION, "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": spec,
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"conditions": conditions()}}
+                }}}
+            }]
+        }
+    })
+}
+
+/// The CRDs of `apiextensions.crossplane.io/v1`.
+pub fn composition_api() -> Vec<Value> {
+    let age = json!({"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"});
+    vec![
+        api_crd(
+            names::XRD_KIND,
+            names::XRD_PLURAL,
+            &["xrd", "xrds"],
+            open_spec(json!({
+                "group": {"type": "string"},
+                "names": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "claimNames": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "connectionSecretKeys": {"type": "array", "items": {"type": "string"}},
+                "defaultCompositeDeletePolicy": {"type": "string", "enum": ["Background", "Foreground"], "default": "Background"},
+                "defaultCompositionUpdatePolicy": {"type": "string", "enum": ["Automatic", "Manual"], "default": "Automatic"},
+                "defaultCompositionRef": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "enforcedCompositionRef": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "versions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            })),
+            json!([
+                {"name": "ESTABLISHED", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Established')].status"},
+                {"name": "OFFERED", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Offered')].status"},
+                age.clone()
+            ]),
+        ),
+        api_crd(
+            names::COMPOSITION_KIND,
+            names::COMPOSITION_PLURAL,
+            &["comp"],
+            open_spec(json!({
+                "compositeTypeRef": {"type": "object", "required": ["apiVersion", "kind"], "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}},
+                "mode": {"type": "string", "enum": ["Resources", "Pipeline"], "default": "Resources"},
+                "resources": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "patchSets": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "writeConnectionSecretsToNamespace": {"type": "string"}
+            })),
+            json!([
+                {"name": "XR-KIND", "type": "string", "jsonPath": ".spec.compositeTypeRef.kind"},
+                {"name": "XR-APIVERSION", "type": "string", "jsonPath": ".spec.compositeTypeRef.apiVersion"},
+                age.clone()
+            ]),
+        ),
+        api_crd(
+            names::REVISION_KIND,
+            names::REVISION_PLURAL,
+            &["comprev"],
+            open_spec(json!({"revision": {"type": "integer"}})),
+            json!([
+                {"name": "REVISION", "type": "integer", "jsonPath": ".spec.revision"},
+                {"name": "XR-KIND", "type": "string", "jsonPath": ".spec.compositeTypeRef.kind"},
+                age
+            ]),
+        ),
+    ]
+}
+
+fn reference(fields: &[&str]) -> Value {
+    let props: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.to_string(), json!({"type": "string"})))
+        .collect();
+    json!({"type": "object", "properties": props})
+}
+
+/// The version entries of an XRD with the standard fields added to their schemas.
+fn versions(xrd: &Value, claim: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    for v in xrd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let mut schema = v
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object"}));
+        if schema.get("type").is_none() {
+            schema["type"] = json!("object");
+        }
+        if !schema.get("properties").is_some_and(Value::is_object) {
+            schema["properties"] = json!({});
+        }
+        let props = &mut schema["properties"];
+        for part in ["spec", "status"] {
+            if !props.get(part).is_some_and(Value::is_object) {
+                props[part] = json!({"type": "object"});
+            }
+            if !props[part].get("properties").is_some_and(Value::is_object) {
+                props[part]["properties"] = json!({});
+            }
+        }
+        let spec = &mut props["spec"]["properties"];
+        spec["compositionRef"] = reference(&["name"]);
+        spec["compositionSelector"] = json!({"type": "object", "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}}});
+        spec["compositionRevisionRef"] = reference(&["name"]);
+        spec["compositionUpdatePolicy"] =
+            json!({"type": "string", "enum": ["Automatic", "Manual"]});
+        if claim {
+            spec["compositeDeletePolicy"] =
+                json!({"type": "string", "enum": ["Background", "Foreground"]});
+            spec["resourceRef"] = reference(&["apiVersion", "kind", "name"]);
+            spec["writeConnectionSecretToRef"] = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
+        } else {
+            spec["claimRef"] = reference(&["apiVersion", "kind", "name", "namespace"]);
+            spec["resourceRefs"] =
+                json!({"type": "array", "items": reference(&["apiVersion", "kind", "name"])});
+            spec["writeConnectionSecretToRef"] = json!({"type": "object", "required": ["name", "namespace"], "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}}});
+        }
+        let status = &mut props["status"]["properties"];
+        status["conditions"] = conditions();
+        status["connectionDetails"] =
+            json!({"type": "object", "properties": {"lastPublishedTime": {"type": "string"}}});
+        let mut columns = vec![
+            json!({"name": "SYNCED", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Synced')].status"}),
+            json!({"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"}),
+        ];
+        if claim {
+            columns.push(json!({"name": "CONNECTION-SECRET", "type": "string", "jsonPath": ".spec.writeConnectionSecretToRef.name"}));
+        } else {
+            columns.push(json!({"name": "COMPOSITION", "type": "string", "jsonPath": ".spec.compositionRef.name"}));
+        }
+        columns.extend(
+            v.get("additionalPrinterColumns")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        columns.push(
+            json!({"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+        );
+        out.push(json!({
+            "name": v.get("name").cloned().unwrap_or(json!("v1alpha1")),
+            "served": v.get("served").cloned().unwrap_or(json!(true)),
+            "storage": v.get("referenceable").cloned().unwrap_or(json!(true)),
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": columns,
+            "schema": {"openAPIV3Schema": schema}
+        }));
+    }
+    out
+}
+
+/// The XR CRD an XRD defines.
+pub fn composite(xrd: &Value) -> Result<Value, String> {
+    let group = xrd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .ok_or("spec.group is required")?;
+    let names = xrd
+        .pointer("/spec/names")
+        .cloned()
+        .ok_or("spec.names is required")?;
+    let plural = names
+        .get("plural")
+        .and_then(Value::as_str)
+        .ok_or("spec.names.plural is required")?;
+    let kind = names
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("spec.names.kind is required")?;
+    let versions = versions(xrd, false);
+    if versions.is_empty() {
+        return Err("spec.versions must list at least one version".into());
+    }
+    Ok(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Cluster",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"), "categories": ["composite"]},
+            "versions": versions
+        }
+    }))
+}
+
+/// The claim CRD an XRD offers, if it names one.
+pub fn claim(xrd: &Value) -> Result<Option<Value>, String> {
+    let Some(names) = xrd.pointer("/spec/claimNames").filter(|n| n.is_object()) else {
+        return Ok(None);
+    };
+    let group = xrd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .ok_or("spec.group is required")?;
+    let plural = names
+        .get("plural")
+        .and_then(Value::as_str)
+        .ok_or("spec.claimNames.plural is required")?;
+    let kind = names
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("spec.claimNames.kind is required")?;
+    Ok(Some(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"), "categories": ["claim"]},
+            "versions": versions(xrd, true)
+        }
+    })))
+}

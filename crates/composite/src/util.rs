@@ -1,0 +1,141 @@
+//! What the composition reconcilers share: API resources, discovery of
+//! composed kinds, and small status helpers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use reconciler::conditions::{self, Condition};
+use serde_json::{json, Value};
+
+use crate::names;
+
+pub fn xrd_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(names::GROUP, names::VERSION, names::XRD_KIND),
+        names::XRD_PLURAL,
+    )
+}
+
+pub fn composition_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(names::GROUP, names::VERSION, names::COMPOSITION_KIND),
+        names::COMPOSITION_PLURAL,
+    )
+}
+
+pub fn revision_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(names::GROUP, names::VERSION, names::REVISION_KIND),
+        names::REVISION_PLURAL,
+    )
+}
+
+/// Waits (bounded) until a kind is served.
+pub async fn wait_served(client: &Client, ar: &ApiResource) {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    for _ in 0..100 {
+        if api
+            .list(&kube::api::ListParams::default().limit(1))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::warn!(kind = %ar.kind, "kind not served after 10 s");
+}
+
+/// Finds the plural of composed kinds by discovery, once per kind.
+#[derive(Default)]
+pub struct Kinds {
+    cache: Mutex<HashMap<String, ApiResource>>,
+}
+
+impl Kinds {
+    pub async fn resolve(
+        &self,
+        client: &Client,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<ApiResource, String> {
+        let key = format!("{api_version}/{kind}");
+        if let Some(ar) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(ar.clone());
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, _) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{kind}.{group} is not served (is its provider installed and healthy?): {e}"
+                )
+            })?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, ar.clone());
+        Ok(ar)
+    }
+}
+
+/// Sets conditions (and other status fields) with a merge patch on the status subresource.
+pub async fn set_status(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    updates: &[Condition<'_>],
+    extra: Value,
+) {
+    let name = obj.name_any();
+    let current = match api.get_opt(&name).await {
+        Ok(Some(o)) => o,
+        _ => return,
+    };
+    let mut status = if extra.is_object() { extra } else { json!({}) };
+    status["conditions"] = conditions::merged(
+        current.data.pointer("/status/conditions"),
+        updates,
+        current.metadata.generation,
+    );
+    if let Err(e) = api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+    {
+        tracing::debug!(name = %name, error = %e, "status not written");
+    }
+}
+
+/// Whether a label selector's `matchLabels` all match.
+pub fn labels_match(selector: &Value, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter().all(|(k, v)| {
+                v.as_str()
+                    .is_some_and(|v| labels.get(k).map(String::as_str) == Some(v))
+            })
+        })
+        .unwrap_or(true)
+}
+
+/// The status of one condition type of an object.
+pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}

@@ -1,0 +1,353 @@
+//! Composition end to end through the real kubectl: the built-in
+//! PostgreSQLInstance claim on a real PostgreSQL (psql checks it), and a
+//! user-defined XRD and Composition from examples/platform.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, postgres_url, psql, Plinth};
+
+const WAIT: &str = "--timeout=120s";
+
+async fn secret_value(plinth: &Plinth, namespace: &str, name: &str, key: &str) -> String {
+    use base64::Engine;
+    let encoded = plinth
+        .kubectl_ok(&[
+            "-n",
+            namespace,
+            "get",
+            "secret",
+            name,
+            "-o",
+            &format!("jsonpath={{.data.{key}}}"),
+        ])
+        .await;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .expect("base64"),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_postgresql_claim_end_to_end() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start_with(&["--local-postgres-url", &url]).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xpostgresqlinstances.platform.plinth.dev",
+            WAIT,
+        ])
+        .await;
+    plinth.kubectl_ok(&["create", "namespace", "shop"]).await;
+    let claim = include_str!("../examples/postgresql-claim.yaml")
+        .replace("namespace: default", "namespace: shop");
+    plinth.apply_ok(&["apply", "-f", "-"], &claim).await;
+
+    // Ready within seconds, and psql works with the claim's Secret.
+    let started = std::time::Instant::now();
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/orders",
+            WAIT,
+        ])
+        .await;
+    eprintln!("claim Ready after {:?}", started.elapsed());
+    let uri = secret_value(&plinth, "shop", "orders-db", "uri").await;
+    let user = secret_value(&plinth, "shop", "orders-db", "username").await;
+    assert_eq!(
+        psql(&uri, "SELECT current_user")
+            .await
+            .expect("psql with the claim's Secret"),
+        user
+    );
+    let keys = plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "get",
+            "secret",
+            "orders-db",
+            "-o",
+            "jsonpath={.data}",
+        ])
+        .await;
+    for key in ["host", "port", "username", "password", "database", "uri"] {
+        assert!(
+            keys.contains(&format!("\"{key}\"")),
+            "missing {key}: {keys}"
+        );
+    }
+
+    // A change of size reaches the managed resource and the server.
+    let xr = plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "get",
+            "postgresqlinstance",
+            "orders",
+            "-o",
+            "jsonpath={.spec.resourceRef.name}",
+        ])
+        .await;
+    let database = format!("{xr}-database");
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "patch",
+            "postgresqlinstance",
+            "orders",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"parameters":{"size":"large","storageGB":50}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the new size to reach PostgreSQL",
+        || async {
+            psql(
+                &url,
+                &format!("SELECT datconnlimit FROM pg_database WHERE datname = '{database}'"),
+            )
+            .await
+            .as_deref()
+                == Ok("100")
+        },
+    )
+    .await;
+    let storage = plinth
+        .kubectl_ok(&[
+            "get",
+            "database",
+            &database,
+            "-o",
+            "jsonpath={.metadata.annotations.platform\\.plinth\\.dev/storage-gb}",
+        ])
+        .await;
+    assert_eq!(storage, "50");
+
+    // Deleting the claim removes the database and every Plinth object of it.
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "delete",
+            "postgresqlinstance",
+            "orders",
+            "--wait",
+            WAIT,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the database to be dropped",
+        || async {
+            psql(
+                &url,
+                &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'"),
+            )
+            .await
+            .as_deref()
+                == Ok("0")
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "no composite or managed resources left",
+        || async {
+            let left = plinth
+                .kubectl(&["get", "xpostgresqlinstances,databases", "-o", "name"])
+                .await;
+            left.ok && left.stdout.trim().is_empty()
+        },
+    )
+    .await;
+    let secrets = plinth
+        .kubectl_ok(&["-n", "shop", "get", "secrets", "-o", "name"])
+        .await;
+    assert!(!secrets.contains("orders-db"), "{secrets}");
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_defined_xrd_and_composition_reconcile() {
+    let mut plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/nop-config.yaml"),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/xrd.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "xrd/xqueues.example.org",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xqueues.example.org",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/composition.yaml"),
+        )
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the queues kind to be served",
+        || async { plinth.kubectl(&["get", "queues"]).await.ok },
+    )
+    .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/claim.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "queue/orders-events", WAIT])
+        .await;
+
+    let xr = plinth
+        .kubectl_ok(&[
+            "get",
+            "queue",
+            "orders-events",
+            "-o",
+            "jsonpath={.spec.resourceRef.name}",
+        ])
+        .await;
+    let nop = format!("{xr}-queue");
+    let fields = plinth
+        .kubectl_ok(&[
+            "get",
+            "nopresource",
+            &nop,
+            "-o",
+            "jsonpath={.spec.forProvider.fields}",
+        ])
+        .await;
+    assert!(fields.contains("\"retentionSeconds\":172800"), "{fields}");
+    assert!(fields.contains("\"plan\":\"premium-48h\""), "{fields}");
+    let tier = plinth
+        .kubectl_ok(&[
+            "get",
+            "nopresource",
+            &nop,
+            "-o",
+            "jsonpath={.metadata.labels.tier}",
+        ])
+        .await;
+    assert_eq!(tier, "premium");
+    assert_eq!(
+        secret_value(&plinth, "default", "orders-events-queue", "endpoint").await,
+        format!("nop://{nop}")
+    );
+    assert_eq!(
+        secret_value(&plinth, "default", "orders-events-queue", "tier").await,
+        "premium"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "state read back onto the XR",
+        || async {
+            plinth
+                .kubectl(&["get", "xqueue", &xr, "-o", "jsonpath={.status.queueAge}"])
+                .await
+                .stdout
+                .trim()
+                .parse::<u64>()
+                .is_ok()
+        },
+    )
+    .await;
+    let composition = plinth
+        .kubectl_ok(&[
+            "get",
+            "xqueue",
+            &xr,
+            "-o",
+            "jsonpath={.spec.compositionRef.name}",
+        ])
+        .await;
+    assert_eq!(composition, "queue-nop");
+    let revision = plinth
+        .kubectl_ok(&[
+            "get",
+            "xqueue",
+            &xr,
+            "-o",
+            "jsonpath={.spec.compositionRevisionRef.name}",
+        ])
+        .await;
+    assert!(revision.starts_with("queue-nop-"), "{revision}");
+
+    // A claim naming a missing Composition says so.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: example.org/v1alpha1\nkind: Queue\nmetadata:\n  name: lost\n  namespace: default\nspec:\n  compositionRef:\n    name: no-such-composition\n  parameters: {}\n",
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Synced=False", "queue/lost", WAIT])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "queue",
+            "lost",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Synced\")].message}",
+        ])
+        .await;
+    assert!(
+        message.contains("no-such-composition") && message.contains("does not exist"),
+        "{message}"
+    );
+
+    plinth
+        .kubectl_ok(&["delete", "queue", "orders-events", "lost", "--wait", WAIT])
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "composed resources to be collected",
+        || async {
+            let left = plinth
+                .kubectl(&["get", "xqueues,nopresources", "-o", "name"])
+                .await;
+            left.ok && left.stdout.trim().is_empty()
+        },
+    )
+    .await;
+    plinth.stop().await;
+}
