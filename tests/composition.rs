@@ -137,6 +137,47 @@ async fn builtin_postgresql_claim_end_to_end() {
         .await;
     assert_eq!(storage, "50");
 
+    // plinth trace shows the tree: claim, composite resource, database.
+    let trace = std::process::Command::new(support::plinth_bin())
+        .args([
+            "trace",
+            "postgresqlinstance/orders",
+            "-n",
+            "shop",
+            "--kubeconfig",
+        ])
+        .arg(&plinth.kubeconfig)
+        .output()
+        .expect("plinth trace");
+    let tree = String::from_utf8_lossy(&trace.stdout);
+    assert!(
+        trace.status.success(),
+        "{tree} {}",
+        String::from_utf8_lossy(&trace.stderr)
+    );
+    assert!(tree.contains("PostgreSQLInstance/orders (shop)"), "{tree}");
+    assert!(
+        tree.contains(&format!("└─ XPostgreSQLInstance/{xr}")),
+        "{tree}"
+    );
+    assert!(tree.contains(&format!("└─ Database/{database}")), "{tree}");
+    let json = std::process::Command::new(support::plinth_bin())
+        .args([
+            "trace",
+            "postgresqlinstance/orders",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+            "--kubeconfig",
+        ])
+        .arg(&plinth.kubeconfig)
+        .output()
+        .expect("plinth trace -o json");
+    let tree: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON tree");
+    assert_eq!(tree["children"][0]["children"][0]["kind"], "Database");
+    assert_eq!(tree["children"][0]["children"][0]["ready"], "True");
+
     // Deleting the claim removes the database and every Plinth object of it.
     plinth
         .kubectl_ok(&[
@@ -350,4 +391,47 @@ async fn user_defined_xrd_and_composition_reconcile() {
     )
     .await;
     plinth.stop().await;
+}
+
+#[test]
+fn render_and_validate_work_offline() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let xr = dir.path().join("xr.yaml");
+    std::fs::write(&xr, "apiVersion: example.org/v1alpha1\nkind: XQueue\nmetadata:\n  name: q1\nspec:\n  parameters:\n    retentionHours: 2\n    tier: standard\n").expect("write");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/platform");
+    let out = std::process::Command::new(support::plinth_bin())
+        .arg("render")
+        .arg(&xr)
+        .arg(root.join("composition.yaml"))
+        .output()
+        .expect("plinth render");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("name: q1-queue")
+            && text.contains("retentionSeconds: 7200")
+            && text.contains("plan: standard-2h"),
+        "{text}"
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: example.org/v1alpha1\nkind: Queue\nmetadata:\n  name: bad\nspec:\n  parameters:\n    tier: gold\n").expect("write");
+    let out = std::process::Command::new(support::plinth_bin())
+        .arg("validate")
+        .arg(root.join("xrd.yaml"))
+        .arg(root.join("claim.yaml"))
+        .arg(&bad)
+        .output()
+        .expect("plinth validate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Queue/orders-events: valid"), "{text}");
+    assert!(
+        text.contains("spec.parameters.tier: Unsupported value: \"gold\""),
+        "{text}"
+    );
 }

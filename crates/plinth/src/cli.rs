@@ -24,6 +24,12 @@ pub enum Command {
     Kubeconfig(DataDirArgs),
     /// Run a benchmark and print its figures.
     Bench(BenchArgs),
+    /// Render a composite resource with a Composition, offline, and print the composed resources.
+    Render(crate::render::RenderArgs),
+    /// Show a claim or composite resource and everything composed from it, with their state.
+    Trace(crate::trace::TraceArgs),
+    /// Check manifests offline against the built-in APIs and the XRDs among them.
+    Validate(crate::validate::ValidateArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -142,6 +148,13 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,
                 BenchTarget::Providers(args) => crate::bench_providers::run(args).await,
+            },
+            Command::Render(args) => crate::render::run(args),
+            Command::Trace(args) => crate::trace::run(args).await,
+            Command::Validate(args) => match crate::validate::run(args) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("some manifests are invalid")),
+                Err(e) => Err(e),
             },
         }
     });

@@ -6,9 +6,13 @@
 //! - `up`: the embedded control plane process.
 //! - `bench`: the benchmark harness for the API server.
 //! - `bench_providers`: the benchmark harness for providers.
+//! - `render`, `trace`, `validate`: the composition tools.
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod bench_providers;
 pub mod cli;
+pub mod render;
+pub mod trace;
 pub mod up;
+pub mod validate;
