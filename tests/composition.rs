@@ -435,3 +435,97 @@ fn render_and_validate_work_offline() {
         "{text}"
     );
 }
+
+/// A directory the postgres user can reach, for a cluster `plinth up` runs.
+fn cluster_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("plinth-e2e-pg")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_postgres_serves_a_claim_with_no_set_up() {
+    let dir = cluster_dir();
+    let cluster = dir.path().join("cluster");
+    let cluster_str = cluster.display().to_string();
+    let mut plinth =
+        Plinth::start_with_env(&[], &[("PLINTH_LOCAL_POSTGRES_DIR", &cluster_str)]).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xpostgresqlinstances.platform.plinth.dev",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/postgresql-claim.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/orders",
+            WAIT,
+        ])
+        .await;
+    let uri = secret_value(&plinth, "default", "orders-db", "uri").await;
+    let user = secret_value(&plinth, "default", "orders-db", "username").await;
+    assert_eq!(psql(&uri, "SELECT current_user").await.expect("psql"), user);
+    plinth
+        .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--wait", WAIT])
+        .await;
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_postgres_the_claim_names_the_flag() {
+    let mut plinth = Plinth::start_with_env(
+        &[],
+        &[("PLINTH_POSTGRES_BIN", "/nonexistent/postgresql/bin")],
+    )
+    .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xpostgresqlinstances.platform.plinth.dev",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/postgresql-claim.yaml"),
+        )
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the claim to name --local-postgres-url",
+        || async {
+            let message = plinth
+                .kubectl(&[
+                    "get",
+                    "postgresqlinstance",
+                    "orders",
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+                ])
+                .await
+                .stdout;
+            message.contains("--local-postgres-url")
+        },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--wait", WAIT])
+        .await;
+    plinth.stop().await;
+}

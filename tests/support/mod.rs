@@ -236,10 +236,20 @@ async fn spawn(
     extra: &[String],
     env: &[(String, String)],
 ) -> (Child, String, PathBuf) {
-    let mut child = Command::new(plinth_bin())
-        .args(["up", "--listen", listen, "--data-dir"])
+    // Tests that do not ask for the local provider's PostgreSQL get none, so
+    // no test leaves a server behind it.
+    let wants_postgres = extra.iter().any(|a| a == "--local-postgres-url")
+        || env
+            .iter()
+            .any(|(k, _)| k == "PLINTH_LOCAL_POSTGRES_DIR" || k == "PLINTH_POSTGRES_BIN");
+    let mut cmd = Command::new(plinth_bin());
+    cmd.args(["up", "--listen", listen, "--data-dir"])
         .arg(dir)
-        .args(extra)
+        .args(extra);
+    if !wants_postgres {
+        cmd.arg("--no-local-postgres");
+    }
+    let mut child = cmd
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "PLINTH_LOG",

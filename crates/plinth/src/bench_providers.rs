@@ -201,7 +201,8 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
         args.resources
     );
     let dir = tempfile::tempdir()?;
-    let (mut server, kubeconfig, _) = spawn_server_with(dir.path(), &[]).await?;
+    let (mut server, kubeconfig, _) =
+        spawn_server_with(dir.path(), &["--no-local-postgres"]).await?;
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;
     let providers: Api<DynamicObject> = Api::all_with(

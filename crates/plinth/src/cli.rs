@@ -72,6 +72,10 @@ pub struct UpArgs {
     /// default ProviderConfig, e.g. postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres.
     #[arg(long, env = "PLINTH_LOCAL_POSTGRES_URL")]
     pub local_postgres_url: Option<String>,
+    /// Leave the local provider's default ProviderConfig alone: run no
+    /// PostgreSQL server and point it at none.
+    #[arg(long, conflicts_with = "local_postgres_url")]
+    pub no_local_postgres: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -4,6 +4,7 @@
 //! Layout:
 //! - `cli`: argument parsing and dispatch.
 //! - `up`: the embedded control plane process.
+//! - `local_postgres`: the PostgreSQL server `plinth up` runs for the local provider.
 //! - `bench`: the benchmark harness for the API server.
 //! - `bench_providers`: the benchmark harness for providers.
 //! - `render`, `trace`, `validate`: the composition tools.
@@ -12,6 +13,7 @@
 pub mod bench;
 pub mod bench_providers;
 pub mod cli;
+pub mod local_postgres;
 pub mod render;
 pub mod trace;
 pub mod up;

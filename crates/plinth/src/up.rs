@@ -29,9 +29,15 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let composition = composite::start(client.clone(), !args.no_builtin_apis)
         .await
         .context("starting the composition controllers")?;
-    if let Some(url) = &args.local_postgres_url {
-        tokio::spawn(local_default_config(client.clone(), url.clone()));
-    }
+    let local_postgres = if args.no_bundled_providers || args.no_local_postgres {
+        None
+    } else {
+        Some(tokio::spawn(local_postgres(
+            client.clone(),
+            args.local_postgres_url.clone(),
+            data_dir.clone(),
+        )))
+    };
     // The one line a user (or a script) waits for.
     println!(
         "Plinth is serving {} (ready in {} ms); kubeconfig: {}",
@@ -47,8 +53,42 @@ pub async fn run(args: UpArgs) -> Result<()> {
     tracing::info!("shutting down");
     composition.stop().await;
     controllers.stop().await;
+    if let Some(task) = local_postgres {
+        if let Ok(Some(cluster)) = task.await {
+            cluster.stop().await;
+        }
+    }
     running.shutdown().await;
     Ok(())
+}
+
+/// The PostgreSQL server behind the local provider's `default`
+/// ProviderConfig: the one `--local-postgres-url` names, else one this
+/// process runs. When neither is possible the ProviderConfig says so, and
+/// the resources that use it carry that message.
+async fn local_postgres(
+    client: kube::Client,
+    url: Option<String>,
+    data_dir: std::path::PathBuf,
+) -> Option<crate::local_postgres::LocalPostgres> {
+    if let Some(url) = url {
+        local_default_config(client, Credential::Url(url)).await;
+        return None;
+    }
+    match crate::local_postgres::LocalPostgres::start(&data_dir).await {
+        Ok(cluster) => {
+            local_default_config(client, Credential::Url(cluster.url.clone())).await;
+            Some(cluster)
+        }
+        Err(e) => {
+            let why = format!(
+                "the local provider has no PostgreSQL server: plinth up could not run one ({e:#}); install PostgreSQL's server package, or restart plinth up with --local-postgres-url postgresql://USER:PASSWORD@HOST:PORT/postgres"
+            );
+            tracing::warn!("{why}");
+            local_default_config(client, Credential::Unavailable(why)).await;
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -78,7 +118,14 @@ async fn admin_client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
 
 /// Points the local provider's `default` ProviderConfig at a PostgreSQL
 /// server, once the local provider has registered its ProviderConfig kind.
-async fn local_default_config(client: kube::Client, url: String) {
+/// What the default ProviderConfig's Secret holds.
+enum Credential {
+    Url(String),
+    /// Why there is no server; the local provider reports it as is.
+    Unavailable(String),
+}
+
+async fn local_default_config(client: kube::Client, credential: Credential) {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
     use serde_json::json;
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
@@ -86,7 +133,10 @@ async fn local_default_config(client: kube::Client, url: String) {
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "local-postgres-admin", "namespace": "plinth-system"},
-        "stringData": {"url": url}
+        "stringData": match credential {
+            Credential::Url(url) => json!({"url": url}),
+            Credential::Unavailable(why) => json!({"unavailable": why}),
+        }
     });
     let params = PatchParams::apply("plinth-up").force();
     if let Err(e) = secrets

@@ -10,6 +10,9 @@ use tokio_postgres::{Client, Config, NoTls};
 
 /// The credentials key holding the admin URL.
 pub const URL_KEY: &str = "url";
+/// A credentials key saying why there is no server, written by `plinth up`
+/// when it could not provide one; reported to users as it is.
+pub const UNAVAILABLE_KEY: &str = "unavailable";
 
 /// Admin clients by ProviderConfig, reconnected when the config changes or
 /// the connection drops.
@@ -35,6 +38,11 @@ impl Server {
             .pointer("/credentials/secretRef/key")
             .and_then(|v| v.as_str())
             .unwrap_or(URL_KEY);
+        if config.credential(key).is_none() {
+            if let Some(why) = config.credential(UNAVAILABLE_KEY) {
+                return Err(ProviderError::terminal(why.to_string()));
+            }
+        }
         let url = config.credential(key).ok_or_else(|| {
             ProviderError::terminal(format!(
                 "the credentials Secret of ProviderConfig {:?} has no {key:?} key; put postgresql://user:password@host:port/database there",
