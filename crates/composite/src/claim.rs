@@ -11,6 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use reconciler::conditions::Condition;
@@ -49,9 +50,36 @@ pub async fn run(client: Client, served: Served) {
         return;
     };
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let xrs: Api<DynamicObject> = Api::all_with(client.clone(), &served.composite);
+    let xr_ar = served.composite.clone();
+    let claim_ar = ar.clone();
     let ctx = Arc::new(Ctx { client, served });
     tracing::info!(kind = %ar.kind, "reconciling claims");
     Controller::new_with(api, watcher::Config::default(), ar)
+        // A change to a composite resource reconciles the claim bound to it.
+        .watches_with(
+            xrs,
+            xr_ar,
+            watcher::Config::default(),
+            move |xr: DynamicObject| {
+                let name = xr
+                    .data
+                    .pointer("/spec/claimRef/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let namespace = xr
+                    .data
+                    .pointer("/spec/claimRef/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match (name, namespace) {
+                    (Some(n), Some(ns)) => {
+                        Some(ObjectRef::new_with(&n, claim_ar.clone()).within(&ns))
+                    }
+                    _ => None,
+                }
+            },
+        )
         .run(
             reconcile,
             |_, _, _| Action::requeue(Duration::from_secs(2)),
@@ -331,9 +359,10 @@ async fn cycle(
     }
     util::set_status(claims, obj, &updates, status).await;
     let ready = copied.iter().any(|c| c.0 == condition::READY && c.1);
+    // The composite resource is watched; polling is only a safety net.
     Ok(Action::requeue(if ready {
         Duration::from_secs(60)
     } else {
-        Duration::from_secs(1)
+        Duration::from_secs(5)
     }))
 }

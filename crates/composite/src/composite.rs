@@ -13,6 +13,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use reconciler::conditions::Condition;
@@ -27,6 +28,52 @@ struct Ctx {
     client: Client,
     served: Served,
     kinds: Kinds,
+    /// Composed kinds already watched, so a change to a composed resource
+    /// reconciles its composite at once instead of at the next poll.
+    watched: std::sync::Mutex<BTreeSet<String>>,
+    triggers: tokio::sync::mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+}
+
+impl Ctx {
+    /// Starts watching a composed kind, once.
+    fn watch(&self, ar: &kube::api::ApiResource) {
+        let key = format!("{}/{}", ar.api_version, ar.kind);
+        if !self
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key)
+        {
+            return;
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), ar);
+        let triggers = self.triggers.clone();
+        let xr_ar = self.served.composite.clone();
+        let config = watcher::Config::default().labels(composition::render::LABEL_COMPOSITE);
+        tokio::spawn(async move {
+            let mut events = watcher(api, config).boxed();
+            while let Some(event) = events.next().await {
+                let objects = match event {
+                    Ok(
+                        watcher::Event::Apply(o)
+                        | watcher::Event::Delete(o)
+                        | watcher::Event::InitApply(o),
+                    ) => vec![o],
+                    _ => continue,
+                };
+                for o in objects {
+                    if let Some(xr) = o.labels().get(composition::render::LABEL_COMPOSITE) {
+                        if triggers
+                            .send(ObjectRef::new_with(xr, xr_ar.clone()))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +89,19 @@ impl From<kube::Error> for Error {
 pub async fn run(client: Client, served: Served) {
     let ar = served.composite.clone();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let (triggers, triggered) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         client,
         served,
         kinds: Kinds::default(),
+        watched: Default::default(),
+        triggers,
     });
     tracing::info!(kind = %ar.kind, "reconciling composite resources");
     Controller::new_with(api, watcher::Config::default(), ar)
+        .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            triggered,
+        ))
         .run(
             reconcile,
             |_, _, _| Action::requeue(Duration::from_secs(2)),
@@ -257,6 +310,7 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             .resolve(&ctx.client, api_version, kind)
             .await
             .map_err(Error)?;
+        ctx.watch(&ar);
         let name = composition::render::composed_name(&obj.name_any(), &template);
         let composed: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
         if let Some(existing) = composed.get_opt(&name).await? {
@@ -480,9 +534,10 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
         status,
     )
     .await;
+    // Composed resources are watched; polling is only a safety net.
     Ok(Action::requeue(if rendered.ready {
         Duration::from_secs(60)
     } else {
-        Duration::from_secs(1)
+        Duration::from_secs(5)
     }))
 }

@@ -90,6 +90,8 @@ pub enum BenchTarget {
     Api(crate::bench::ApiBenchArgs),
     /// Providers: the plugin RPC round trip, and many nop resources to Ready.
     Providers(crate::bench_providers::ProviderBenchArgs),
+    /// Composition: claims to Ready one at a time, in a burst, and at scale.
+    Composition(crate::bench_composition::CompositionBenchArgs),
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
@@ -152,6 +154,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,
                 BenchTarget::Providers(args) => crate::bench_providers::run(args).await,
+                BenchTarget::Composition(args) => crate::bench_composition::run(args).await,
             },
             Command::Render(args) => crate::render::run(args),
             Command::Trace(args) => crate::trace::run(args).await,

@@ -7,10 +7,12 @@
 //! - `local_postgres`: the PostgreSQL server `plinth up` runs for the local provider.
 //! - `bench`: the benchmark harness for the API server.
 //! - `bench_providers`: the benchmark harness for providers.
+//! - `bench_composition`: the benchmark harness for claims and composition.
 //! - `render`, `trace`, `validate`: the composition tools.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_composition;
 pub mod bench_providers;
 pub mod cli;
 pub mod local_postgres;

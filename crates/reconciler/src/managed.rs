@@ -732,7 +732,8 @@ async fn create(obj: DynamicObject, ctx: &Ctx, plugin: &Plugin) -> Result<Action
         None,
     )
     .await;
-    Ok(Action::requeue(Duration::from_millis(500)))
+    // Observe again soon: many resources are usable right after Create.
+    Ok(Action::requeue(Duration::from_millis(100)))
 }
 
 async fn delete(
