@@ -39,6 +39,9 @@ pub struct CompositionBenchArgs {
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Passed to `plinth up --max-reconcile-rate`.
+    #[arg(long, default_value_t = 1000)]
+    pub max_reconcile_rate: u32,
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -178,11 +181,11 @@ async fn latency(
 pub async fn run(args: CompositionBenchArgs) -> Result<()> {
     let limit = Duration::from_secs(args.timeout);
     let dir = tempfile::tempdir()?;
-    let extra: Vec<&str> = if args.skip_local {
-        vec!["--no-local-postgres"]
-    } else {
-        vec![]
-    };
+    let rate = args.max_reconcile_rate.to_string();
+    let mut extra: Vec<&str> = vec!["--max-reconcile-rate", &rate];
+    if args.skip_local {
+        extra.push("--no-local-postgres");
+    }
     let (mut server, kubeconfig, _) = spawn_server_with(dir.path(), &extra).await?;
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;

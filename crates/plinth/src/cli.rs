@@ -63,7 +63,7 @@ pub struct UpArgs {
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub poll_interval: Duration,
     /// Managed-resource reconciles per second, across all kinds.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     pub max_reconcile_rate: u32,
     /// Do not install the built-in DBaaS and Compute interfaces.
     #[arg(long)]
