@@ -47,11 +47,11 @@ use writer::{Op, WriteRequest};
 
 /// How many recent events are kept in memory for watches that resume from a
 /// recent revision; older ones are read from the `events` table.
-const HISTORY_IN_MEMORY: usize = 20_000;
+const HISTORY_IN_MEMORY: usize = 4_096;
 
 /// Capacity of the live event channel; a watch that falls further behind than
 /// this recovers from the history instead of blocking writers.
-const BROADCAST_CAPACITY: usize = 8_192;
+const BROADCAST_CAPACITY: usize = 4_096;
 
 /// Tunables for opening a store.
 #[derive(Debug, Clone)]
