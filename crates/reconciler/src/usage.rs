@@ -21,6 +21,8 @@ struct Ctx {
     host: Arc<Host>,
     provider: String,
     group: String,
+    /// When each config's users were last counted.
+    counted: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// Runs the usage controller for one provider's ProviderConfigs.
@@ -32,6 +34,7 @@ pub async fn run(client: Client, host: Arc<Host>, provider: String, group: Strin
         host,
         provider,
         group,
+        counted: Default::default(),
     });
     Controller::new_with(api, watcher::Config::default(), ar)
         .run(
@@ -67,6 +70,20 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, kub
     let name = obj.name_any();
     let api: Api<DynamicObject> =
         Api::all_with(ctx.client.clone(), &config_api_resource(&ctx.group));
+    // Counting users lists every managed resource of the provider, and the
+    // status write below is itself a change that triggers this reconcile;
+    // so a live config is counted at most once a minute, a deleting one
+    // every time it is looked at.
+    if obj.metadata.deletion_timestamp.is_none() {
+        let mut counted = ctx.counted.lock().unwrap_or_else(|e| e.into_inner());
+        if counted
+            .get(&name)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+        counted.insert(name.clone(), std::time::Instant::now());
+    }
     let in_use = users(&ctx, &name).await?;
     let status = json!({
         "users": in_use,
