@@ -352,6 +352,41 @@ async fn user_defined_xrd_and_composition_reconcile() {
         .await;
     assert!(revision.starts_with("queue-nop-"), "{revision}");
 
+    // A resource added to the Composition is composed; removed again, it is deleted.
+    let original = include_str!("../examples/platform/composition.yaml");
+    let extended = format!(
+        "{original}  - name: extra\n    base:\n      apiVersion: nop.plinth.dev/v1alpha1\n      kind: NopResource\n      spec:\n        forProvider: {{}}\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &extended).await;
+    let extra = format!("{xr}-extra");
+    eventually(
+        Duration::from_secs(30),
+        "the added resource to be composed",
+        || async { plinth.kubectl(&["get", "nopresource", &extra]).await.ok },
+    )
+    .await;
+    plinth.apply_ok(&["apply", "-f", "-"], original).await;
+    eventually(
+        Duration::from_secs(30),
+        "the removed resource to be deleted",
+        || async {
+            let run = plinth.kubectl(&["get", "nopresource", &extra]).await;
+            !run.ok && run.stderr.contains("NotFound")
+        },
+    )
+    .await;
+    let revisions = plinth
+        .kubectl_ok(&[
+            "get",
+            "compositionrevisions",
+            "-l",
+            "crossplane.io/composition-name=queue-nop",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert!(revisions.lines().count() >= 2, "{revisions}");
+
     // A claim naming a missing Composition says so.
     plinth
         .apply_ok(

@@ -359,10 +359,10 @@ async fn cycle(
     }
     util::set_status(claims, obj, &updates, status).await;
     let ready = copied.iter().any(|c| c.0 == condition::READY && c.1);
-    // The composite resource is watched; polling is only a safety net.
+    // The composite resource is watched, so polling is only a slow safety net.
     Ok(Action::requeue(if ready {
-        Duration::from_secs(60)
+        Duration::from_secs(600)
     } else {
-        Duration::from_secs(5)
+        Duration::from_secs(30)
     }))
 }

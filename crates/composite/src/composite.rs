@@ -98,9 +98,32 @@ pub async fn run(client: Client, served: Served) {
         triggers,
     });
     tracing::info!(kind = %ar.kind, "reconciling composite resources");
+    // A new CompositionRevision for this kind re-renders every composite of
+    // it (those on the Manual policy render their pinned revision again).
+    let (revised, revisions_seen) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let revisions: Api<DynamicObject> =
+        Api::all_with(ctx.client.clone(), &util::revision_resource());
+    let kind = ar.kind.clone();
+    tokio::spawn(async move {
+        let mut events = watcher(revisions, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            if let Ok(watcher::Event::Apply(r)) = event {
+                let for_kind = r
+                    .data
+                    .pointer("/spec/compositeTypeRef/kind")
+                    .and_then(Value::as_str);
+                if for_kind == Some(kind.as_str()) && revised.send(()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
     Controller::new_with(api, watcher::Config::default(), ar)
         .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
             triggered,
+        ))
+        .reconcile_all_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            revisions_seen,
         ))
         .run(
             reconcile,
@@ -534,10 +557,11 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
         status,
     )
     .await;
-    // Composed resources are watched; polling is only a safety net.
+    // Composed resources are watched, so polling is only a slow safety net;
+    // at thousands of composites a fast poll is most of the load.
     Ok(Action::requeue(if rendered.ready {
-        Duration::from_secs(60)
+        Duration::from_secs(600)
     } else {
-        Duration::from_secs(5)
+        Duration::from_secs(30)
     }))
 }

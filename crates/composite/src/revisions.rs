@@ -44,20 +44,36 @@ async fn reconcile(obj: Arc<DynamicObject>, client: Arc<Client>) -> Result<Actio
     let existing = revisions
         .list(&ListParams::default().labels(&format!("{}={name}", names::LABEL_COMPOSITION_NAME)))
         .await?;
-    if existing
-        .items
-        .iter()
-        .any(|r| r.labels().get(names::LABEL_COMPOSITION_HASH) == Some(&hash))
-    {
-        return Ok(Action::await_change());
-    }
-    let next = existing
+    let newest = existing
         .items
         .iter()
         .filter_map(|r| r.data.pointer("/spec/revision").and_then(Value::as_i64))
         .max()
-        .unwrap_or(0)
-        + 1;
+        .unwrap_or(0);
+    if let Some(same) = existing
+        .items
+        .iter()
+        .find(|r| r.labels().get(names::LABEL_COMPOSITION_HASH) == Some(&hash))
+    {
+        // Back to an earlier spec: that revision becomes the newest again,
+        // as in Crossplane, rather than a duplicate being made.
+        let number = same
+            .data
+            .pointer("/spec/revision")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if number < newest {
+            revisions
+                .patch(
+                    &same.name_any(),
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(json!({"spec": {"revision": newest + 1}})),
+                )
+                .await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let next = newest + 1;
     let mut revision_spec = spec;
     revision_spec["revision"] = json!(next);
     let revision: DynamicObject = serde_json::from_value(json!({
