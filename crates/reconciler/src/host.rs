@@ -45,6 +45,9 @@ pub struct Plugin {
     pub schema: pb::GetSchemaResponse,
     /// ProviderConfig name → the version of it (and of its Secret) last sent.
     pub configured: tokio::sync::Mutex<HashMap<String, String>>,
+    /// ProviderConfig name → when it (and its Secret) was last read, so a
+    /// burst of calls reads it once, not once per call.
+    pub checked: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// A managed-resource kind and the provider that serves it.
@@ -272,6 +275,7 @@ impl Host {
             client: provider,
             schema: schema.clone(),
             configured: Default::default(),
+            checked: Default::default(),
         });
         if let Ok(mut plugins) = self.plugins.write() {
             plugins.insert(name.to_string(), plugin);

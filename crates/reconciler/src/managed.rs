@@ -27,6 +27,10 @@ use crate::host::{Host, KindEntry, Plugin};
 use crate::names::{self, annotation, condition, finalizer, policy, reason};
 use crate::ratelimit::{Backoff, RateLimiter};
 
+/// How long a ProviderConfig that was read stays trusted before it is read
+/// again; a changed config or Secret reaches the provider within this.
+const CONFIG_RECHECK: Duration = Duration::from_secs(5);
+
 /// Why a cycle failed. The message ends up in the Synced condition.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -255,6 +259,15 @@ impl Ctx {
     /// Sends the ProviderConfig (and its credentials) to the provider unless
     /// it already has this version of them, and marks the config in use.
     async fn configure(&self, plugin: &Plugin, name: &str, force: bool) -> Result<(), Error> {
+        if !force {
+            let checked = plugin.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked
+                .get(name)
+                .is_some_and(|t| t.elapsed() < CONFIG_RECHECK)
+            {
+                return Ok(());
+            }
+        }
         let configs: Api<DynamicObject> =
             Api::all_with(self.client.clone(), &self.entry.config_api_resource());
         let config = configs.get_opt(name).await?.ok_or_else(|| {
@@ -293,6 +306,11 @@ impl Ctx {
         }
         let mut configured = plugin.configured.lock().await;
         if !force && configured.get(name) == Some(&version) {
+            plugin
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string(), std::time::Instant::now());
             return Ok(());
         }
         plugin
@@ -306,6 +324,11 @@ impl Ctx {
             .await
             .map_err(|s| ProviderError::from_status(&s))?;
         configured.insert(name.to_string(), version);
+        plugin
+            .checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), std::time::Instant::now());
         drop(configured);
         // A config being deleted keeps serving the resources that still use
         // it (its finalizer holds it for them), but gains no new finalizer.
