@@ -507,14 +507,6 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     }
 
     let mut obj = obj.clone();
-    if !has_finalizer {
-        obj = ctx
-            .replace_meta(&obj, |o| {
-                o.finalizers_mut()
-                    .push(finalizer::MANAGED_RESOURCE.to_string())
-            })
-            .await?;
-    }
 
     let observed: pb::ObserveResponse = ctx
         .call(&plugin, &obj, |mut c, r| async move {
@@ -549,6 +541,17 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
             return Ok(Action::requeue(ctx.poll_interval(&obj)));
         }
         return create(obj, ctx, &plugin).await;
+    }
+
+    // The finalizer goes on with the create-pending annotation when this
+    // cycle creates; an existing resource gets it here.
+    if !has_finalizer {
+        obj = ctx
+            .replace_meta(&obj, |o| {
+                o.finalizers_mut()
+                    .push(finalizer::MANAGED_RESOURCE.to_string())
+            })
+            .await?;
     }
 
     let mut connection: BTreeMap<String, Vec<u8>> =
@@ -677,6 +680,16 @@ async fn create(obj: DynamicObject, ctx: &Ctx, plugin: &Plugin) -> Result<Action
         .replace_meta(&obj, |o| {
             o.annotations_mut()
                 .insert(annotation::EXTERNAL_CREATE_PENDING.into(), now());
+            // The finalizer is written before Create, so deletion always
+            // waits for the external resource.
+            if !o
+                .finalizers()
+                .iter()
+                .any(|f| f == finalizer::MANAGED_RESOURCE)
+            {
+                o.finalizers_mut()
+                    .push(finalizer::MANAGED_RESOURCE.to_string());
+            }
         })
         .await
     {
