@@ -352,6 +352,24 @@ async fn user_defined_xrd_and_composition_reconcile() {
         .await;
     assert!(revision.starts_with("queue-nop-"), "{revision}");
 
+    // A claim on the Manual policy stays on the revision it names.
+    let pinned = format!(
+        "apiVersion: example.org/v1alpha1\nkind: Queue\nmetadata:\n  name: pinned\n  namespace: default\nspec:\n  compositionUpdatePolicy: Manual\n  compositionRevisionRef:\n    name: {revision}\n  parameters: {{}}\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &pinned).await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "queue/pinned", WAIT])
+        .await;
+    let pinned_xr = plinth
+        .kubectl_ok(&[
+            "get",
+            "queue",
+            "pinned",
+            "-o",
+            "jsonpath={.spec.resourceRef.name}",
+        ])
+        .await;
+
     // A resource added to the Composition is composed; removed again, it is deleted.
     let original = include_str!("../examples/platform/composition.yaml");
     let extended = format!(
@@ -365,6 +383,13 @@ async fn user_defined_xrd_and_composition_reconcile() {
         || async { plinth.kubectl(&["get", "nopresource", &extra]).await.ok },
     )
     .await;
+    let pinned_extra = plinth
+        .kubectl(&["get", "nopresource", &format!("{pinned_xr}-extra")])
+        .await;
+    assert!(
+        !pinned_extra.ok,
+        "a Manual composite must not follow a new revision"
+    );
     plinth.apply_ok(&["apply", "-f", "-"], original).await;
     eventually(
         Duration::from_secs(30),
@@ -412,7 +437,15 @@ async fn user_defined_xrd_and_composition_reconcile() {
     );
 
     plinth
-        .kubectl_ok(&["delete", "queue", "orders-events", "lost", "--wait", WAIT])
+        .kubectl_ok(&[
+            "delete",
+            "queue",
+            "orders-events",
+            "lost",
+            "pinned",
+            "--wait",
+            WAIT,
+        ])
         .await;
     eventually(
         Duration::from_secs(30),
