@@ -97,6 +97,7 @@ async fn rpc_round_trip(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> 
         external_name: String::new(),
         for_provider_json: b"{}".to_vec(),
         provider_config: "bench".into(),
+        secrets: Default::default(),
     };
     let mut hist = Histogram::<u64>::new(3)?;
     for _ in 0..1000 {

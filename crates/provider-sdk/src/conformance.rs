@@ -33,6 +33,9 @@ pub struct Case {
     pub for_provider: Value,
     /// A changed forProvider the provider must be able to apply.
     pub updated_for_provider: Value,
+    /// The values behind the case's `...SecretRef` fields, as the control
+    /// plane would resolve them.
+    pub secrets: BTreeMap<String, Vec<u8>>,
     pub count: Option<Counter>,
 }
 
@@ -121,6 +124,7 @@ impl Harness {
             external_name: external_name.to_string(),
             for_provider_json: spec.to_string().into_bytes(),
             provider_config: CONFIG.into(),
+            secrets: case.secrets.clone().into_iter().collect(),
         };
 
         let violations = client

@@ -37,6 +37,9 @@ pub struct Request {
     /// Empty until the resource has been created.
     pub external_name: String,
     pub for_provider: Value,
+    /// The values behind forProvider's `...SecretRef` fields, by field name,
+    /// resolved by the control plane. Never log these.
+    pub secrets: BTreeMap<String, Vec<u8>>,
     pub config: Arc<ProviderConfig>,
 }
 
@@ -54,6 +57,14 @@ impl Request {
     /// A forProvider field, if set.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.for_provider.get(name).filter(|v| !v.is_null())
+    }
+
+    /// The value behind a forProvider Secret reference such as
+    /// `masterPasswordSecretRef`, as text.
+    pub fn secret(&self, field: &str) -> Option<&str> {
+        self.secrets
+            .get(field)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 }
 
@@ -90,6 +101,9 @@ pub struct Observation {
     pub connection: ConnectionDetails,
     pub readiness: Readiness,
     pub message: String,
+    /// The external name the resource was found under, when the request had
+    /// none (a Create whose result was lost, found by an idempotency tag).
+    pub external_name: Option<String>,
 }
 
 impl Observation {
@@ -104,6 +118,7 @@ impl Observation {
             connection: ConnectionDetails::new(),
             readiness: Readiness::Unavailable,
             message: String::new(),
+            external_name: None,
         }
     }
 
@@ -142,6 +157,12 @@ impl Observation {
 
     pub fn with_late_init(mut self, fields: Value) -> Observation {
         self.late_init = Some(fields);
+        self
+    }
+
+    /// Reports the external name the resource was found under.
+    pub fn found_as(mut self, external_name: impl Into<String>) -> Observation {
+        self.external_name = Some(external_name.into());
         self
     }
 }

@@ -81,6 +81,7 @@ impl Provider {
                 uid: resource.uid,
                 external_name: resource.external_name,
                 for_provider,
+                secrets: resource.secrets.into_iter().collect(),
                 config,
             },
         ))
@@ -166,6 +167,7 @@ impl pb::provider_server::Provider for Provider {
             connection_details: o.connection.into_iter().collect(),
             readiness: pb::Readiness::from(o.readiness) as i32,
             readiness_message: o.message,
+            external_name: o.external_name.unwrap_or_default(),
         }))
     }
 

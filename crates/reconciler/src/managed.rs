@@ -31,6 +31,10 @@ use crate::ratelimit::{Backoff, RateLimiter};
 /// again; a changed config or Secret reaches the provider within this.
 const CONFIG_RECHECK: Duration = Duration::from_secs(5);
 
+/// forProvider fields with this suffix are Secret references the control
+/// plane resolves for the provider.
+const SECRET_REF_SUFFIX: &str = "SecretRef";
+
 /// Why a cycle failed. The message ends up in the Synced condition.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +44,38 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Config(String),
+    /// The provider's Validate refused forProvider; nothing changes until
+    /// the spec does.
+    #[error("invalid spec: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// When to try again after `failures` failures in a row.
+    fn retry_delay(&self, failures: u32, settings: &Settings) -> Duration {
+        match self {
+            // Only a spec change can help, and a spec change triggers a
+            // cycle of its own, so the poll interval is merely a safety net.
+            Error::Invalid(_) | Error::Provider(ProviderError::Terminal(_)) => {
+                settings.poll_interval
+            }
+            // Refused credentials are not retried hot: the external system
+            // may lock the account, and a fixed Secret is read within a minute.
+            Error::Provider(ProviderError::Unauthorized(_)) => settings.backoff.max,
+            _ => settings.backoff.delay(failures),
+        }
+    }
+}
+
+/// The last failure of one object: when it may be retried, and the state it
+/// failed in. Our own writes after a failure (the create-failed annotation,
+/// the Synced condition) wake the controller; they must not bypass backoff.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    count: u32,
+    retry_at: tokio::time::Instant,
+    generation: Option<i64>,
+    deleting: bool,
 }
 
 /// Settings shared by every managed kind.
@@ -59,7 +95,7 @@ struct Ctx {
     entry: KindEntry,
     ar: ApiResource,
     settings: Settings,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failure>>,
 }
 
 /// Runs the reconciler for one kind until the process ends.
@@ -83,18 +119,39 @@ pub async fn run(client: Client, host: Arc<Host>, entry: KindEntry, settings: Se
 }
 
 fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    let n = {
-        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(obj.name_any()).or_insert(0);
-        *n += 1;
-        *n
-    };
-    let delay = ctx.settings.backoff.delay(n);
+    let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+    let count = failures.get(&obj.name_any()).map_or(0, |f| f.count) + 1;
+    let delay = err.retry_delay(count, &ctx.settings);
+    failures.insert(
+        obj.name_any(),
+        Failure {
+            count,
+            retry_at: tokio::time::Instant::now() + delay,
+            generation: obj.metadata.generation,
+            deleting: obj.metadata.deletion_timestamp.is_some(),
+        },
+    );
     tracing::debug!(kind = %ctx.ar.kind, name = %obj.name_any(), error = %err, ?delay, "retrying");
     Action::requeue(delay)
 }
 
+impl Ctx {
+    /// How long a failed object must still wait, unless its spec changed or
+    /// its deletion began since it failed.
+    fn backing_off(&self, obj: &DynamicObject) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = failures.get(&obj.name_any())?;
+        let same_state = failure.generation == obj.metadata.generation
+            && failure.deleting == obj.metadata.deletion_timestamp.is_some();
+        let now = tokio::time::Instant::now();
+        (same_state && failure.retry_at > now).then(|| failure.retry_at - now)
+    }
+}
+
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if let Some(wait) = ctx.backing_off(&obj) {
+        return Ok(Action::requeue(wait));
+    }
     ctx.settings.limiter.acquire().await;
     let result = cycle(&obj, &ctx).await;
     match &result {
@@ -253,6 +310,8 @@ impl Ctx {
                 .to_string()
                 .into_bytes(),
             provider_config: config_name(obj),
+            // Resolved, when there are any, by `call`.
+            secrets: Default::default(),
         }
     }
 
@@ -356,12 +415,14 @@ impl Ctx {
     {
         let config = config_name(obj);
         self.configure(plugin, &config, false).await?;
-        match f(plugin.client.clone(), self.resource(obj)).await {
+        let mut resource = self.resource(obj);
+        resource.secrets = self.resolve_secret_refs(obj).await?;
+        match f(plugin.client.clone(), resource.clone()).await {
             Ok(r) => Ok(r.into_inner()),
             Err(status) => match ProviderError::from_status(&status) {
                 ProviderError::NotConfigured(_) => {
                     self.configure(plugin, &config, true).await?;
-                    Ok(f(plugin.client.clone(), self.resource(obj))
+                    Ok(f(plugin.client.clone(), resource)
                         .await
                         .map_err(|s| ProviderError::from_status(&s))?
                         .into_inner())
@@ -369,6 +430,77 @@ impl Ctx {
                 other => Err(other.into()),
             },
         }
+    }
+
+    /// Reads the Secrets that top-level `...SecretRef` fields of forProvider
+    /// name, such as `masterPasswordSecretRef: {namespace, name, key}`: a
+    /// provider cannot read the API, so their values travel with the call.
+    async fn resolve_secret_refs(
+        &self,
+        obj: &DynamicObject,
+    ) -> Result<HashMap<String, Vec<u8>>, Error> {
+        let mut resolved = HashMap::new();
+        let Some(fields) = obj
+            .data
+            .pointer("/spec/forProvider")
+            .and_then(Value::as_object)
+        else {
+            return Ok(resolved);
+        };
+        for (field, reference) in fields {
+            if !field.ends_with(SECRET_REF_SUFFIX) || !reference.is_object() {
+                continue;
+            }
+            let text = |key: &str| reference.get(key).and_then(Value::as_str);
+            let (Some(name), Some(key)) = (text("name"), text("key")) else {
+                return Err(Error::Invalid(format!(
+                    "spec.forProvider.{field}: needs name and key (and namespace), the Secret and the key in it"
+                )));
+            };
+            let namespace = text("namespace").unwrap_or(names::EVENT_NAMESPACE);
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            let secret = secrets.get_opt(name).await?.ok_or_else(|| {
+                Error::Config(format!(
+                    "the Secret {namespace}/{name} named by spec.forProvider.{field} does not exist"
+                ))
+            })?;
+            let value = secret
+                .data
+                .and_then(|mut d| d.remove(key))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "the Secret {namespace}/{name} named by spec.forProvider.{field} has no key {key:?}"
+                    ))
+                })?;
+            resolved.insert(field.clone(), value.0);
+        }
+        Ok(resolved)
+    }
+
+    /// Asks the provider whether forProvider can work, before anything is
+    /// created or changed.
+    async fn validate(&self, plugin: &Plugin, obj: &DynamicObject) -> Result<(), Error> {
+        let response: pb::ValidateResponse = self
+            .call(plugin, obj, |mut c, r| async move {
+                c.validate(pb::ValidateRequest { resource: Some(r) }).await
+            })
+            .await?;
+        if response.violations.is_empty() {
+            return Ok(());
+        }
+        let problems: Vec<String> = response
+            .violations
+            .iter()
+            .map(|v| {
+                let path = if v.field.starts_with("metadata.") || v.field.starts_with("spec.") {
+                    v.field.clone()
+                } else {
+                    format!("spec.forProvider.{}", v.field)
+                };
+                format!("{path}: {}", v.message)
+            })
+            .collect();
+        Err(Error::Invalid(problems.join("; ")))
     }
 
     fn event(&self, obj: &DynamicObject, type_: EventType, reason: &str, message: String) {
@@ -561,7 +693,9 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         // A Create whose outcome was never recorded, found by Observe: adopt it.
         let recovered = create_interrupted(&obj);
         let external = ctx.resource(&obj).external_name;
-        let external = if external.is_empty() {
+        let external = if !observed.external_name.is_empty() {
+            observed.external_name.clone()
+        } else if external.is_empty() {
             obj.name_any()
         } else {
             external
@@ -616,6 +750,7 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     }
 
     if !observed.up_to_date && allows(&policies, policy::UPDATE) {
+        ctx.validate(&plugin, &obj).await?;
         let updated: pb::UpdateResponse = ctx
             .call(&plugin, &obj, |mut c, r| async move {
                 c.update(pb::UpdateRequest { resource: Some(r) }).await
@@ -663,6 +798,7 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
 }
 
 async fn create(obj: DynamicObject, ctx: &Ctx, plugin: &Plugin) -> Result<Action, Error> {
+    ctx.validate(plugin, &obj).await?;
     if create_interrupted(&obj) {
         // The provider contract makes Create idempotent (a retried Create
         // finds the first one), so retrying is what avoids both a leak and a

@@ -50,6 +50,7 @@ async fn local_provider_is_conformant() {
                 name: "conformance-db".into(),
                 for_provider: json!({"extensions": ["citext"]}),
                 updated_for_provider: json!({"connectionLimit": 5, "extensions": ["citext", "hstore"]}),
+                secrets: Default::default(),
                 count: Some(database_counter(url)),
             },
             Case {
@@ -57,6 +58,7 @@ async fn local_provider_is_conformant() {
                 name: "conformance-instance".into(),
                 for_provider: json!({"command": "sleep", "args": ["300"], "port": 18080}),
                 updated_for_provider: json!({"command": "sleep", "args": ["301"], "port": 18080}),
+                secrets: Default::default(),
                 count: None,
             },
         ],

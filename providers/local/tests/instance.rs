@@ -35,6 +35,7 @@ async fn a_killed_instance_is_brought_back() {
             .to_string()
             .into_bytes(),
         provider_config: "default".into(),
+        secrets: Default::default(),
     };
     client
         .create(pb::CreateRequest {

@@ -16,6 +16,7 @@ async fn nop_provider_is_conformant() {
             name: "conformance-nop".into(),
             for_provider: json!({"readyAfterSeconds": 1, "fields": {"a": 1}}),
             updated_for_provider: json!({"readyAfterSeconds": 1, "fields": {"a": 2}}),
+            secrets: Default::default(),
             count: None,
         }],
         timeout: Duration::from_secs(10),
