@@ -1,13 +1,16 @@
 //! The open interfaces Plinth ships, group `platform.plinth.dev`: DBaaS
 //! (`PostgreSQLInstance`) and Compute (`ComputeInstance`), each with a
-//! `local` Composition backed by the local provider. Cloud providers add
-//! their own Compositions for the same claims.
+//! `local` Composition backed by the local provider. Each cloud adds its own
+//! Compositions for the same claims, in a module of its own:
+//! - `aws`: RDS and EC2 (`provider: aws`).
 
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
 
 use crate::{names, util};
+
+pub mod aws;
 
 pub const GROUP: &str = "platform.plinth.dev";
 
@@ -165,34 +168,32 @@ pub fn compute() -> (Value, Value) {
     (xrd, composition)
 }
 
+/// Every built-in Composition: the local ones, then each cloud's.
+pub fn compositions() -> Vec<Value> {
+    vec![dbaas().1, compute().1, aws::dbaas(), aws::compute()]
+}
+
 /// Installs the built-in XRDs and Compositions (server-side apply, so a
 /// restart brings them back to what this Plinth ships).
 pub async fn install(client: &Client) -> Result<(), kube::Error> {
     let xrds: Api<DynamicObject> = Api::all_with(client.clone(), &util::xrd_resource());
     let compositions: Api<DynamicObject> =
         Api::all_with(client.clone(), &util::composition_resource());
-    for (xrd, composition) in [dbaas(), compute()] {
-        let name = xrd["metadata"]["name"]
+    let objects = [dbaas().0, compute().0]
+        .into_iter()
+        .map(|xrd| (&xrds, xrd))
+        .chain(self::compositions().into_iter().map(|c| (&compositions, c)));
+    for (api, object) in objects {
+        let name = object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        xrds.patch(
+        api.patch(
             &name,
             &PatchParams::apply(names::FIELD_MANAGER).force(),
-            &Patch::Apply(xrd),
+            &Patch::Apply(object),
         )
         .await?;
-        let name = composition["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        compositions
-            .patch(
-                &name,
-                &PatchParams::apply(names::FIELD_MANAGER).force(),
-                &Patch::Apply(composition),
-            )
-            .await?;
     }
     Ok(())
 }
