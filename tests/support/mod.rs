@@ -219,9 +219,19 @@ impl Drop for Plinth {
     }
 }
 
-/// The plinth binary Cargo built for these tests.
+/// The plinth binary Cargo built for these tests: Cargo names it for the
+/// plinth package's own tests; other packages' tests (the AWS provider's)
+/// find it beside their test binary, in the same target directory.
 pub fn plinth_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_plinth"))
+    if let Some(path) = option_env!("CARGO_BIN_EXE_plinth") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps");
+    profile_dir.join("plinth")
 }
 
 pub fn kubectl_bin() -> PathBuf {
