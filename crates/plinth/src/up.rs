@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::UpArgs;
 
 /// The providers shipped with Plinth, found next to the `plinth` binary.
-const BUNDLED_PROVIDERS: &[&str] = &["local", "nop"];
+const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws"];
 
 /// Set to `1` to make the managed reconciler exit right after a Create
 /// returns, before recording it: for crash-recovery tests only.
