@@ -223,6 +223,40 @@ impl StructuralSchema {
         errors
     }
 
+    /// [`prune`](Self::prune) for a value nested at `base` (a dotted field path
+    /// such as `metadata`) that is not a resource itself: nothing at its root is
+    /// exempt, and removed paths are rendered below `base` (`metadata.foo`).
+    pub fn prune_at(&self, value: &mut Value, base: &str) -> Vec<String> {
+        let mut removed = Vec::new();
+        let mut path = base_path(base);
+        prune_node(&self.inner.root, value, false, &mut path, &mut removed);
+        removed
+    }
+
+    /// [`validate`](Self::validate) for a value nested at `base`, with errors
+    /// naming fields below it (`metadata.generation`).
+    pub fn validate_at(&self, value: &Value, base: &str) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut path = base_path(base);
+        validate::validate_node(&self.inner.root, value, false, &mut path, &mut errors);
+        errors
+    }
+
+    /// A schema that keeps and accepts any object, for callers that need a
+    /// schema-shaped fallback which cannot fail to build.
+    pub fn permissive() -> StructuralSchema {
+        StructuralSchema {
+            inner: Arc::new(Inner {
+                raw: serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                root: Node {
+                    ty: Some(SchemaType::Object),
+                    preserve_unknown: true,
+                    ..Node::default()
+                },
+            }),
+        }
+    }
+
     /// The schema exactly as the CRD gave it, for OpenAPI publishing.
     pub fn raw(&self) -> &Value {
         &self.inner.raw
@@ -268,6 +302,14 @@ impl StructuralSchema {
         }
         Lookup::Node(current)
     }
+}
+
+/// `a.b` as path elements.
+fn base_path(base: &str) -> Vec<PathElement> {
+    base.split('.')
+        .filter(|s| !s.is_empty())
+        .map(|s| PathElement::Field(s.to_string()))
+        .collect()
 }
 
 /// Raw-schema counterpart of stepping over list items in a field-name path.
