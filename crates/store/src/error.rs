@@ -24,6 +24,11 @@ pub enum StoreError {
         "cannot access the database: {0}; check the data directory's disk space and permissions"
     )]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot restrict the permissions of {path} to its owner: {source}")]
+    Permissions {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot decode a stored object under {key}: {source}")]
     Corrupt {
         key: String,
@@ -42,6 +47,7 @@ impl StoreError {
             StoreError::Closed => "closed",
             StoreError::CommitFailed(_) => "commit_failed",
             StoreError::Sqlite(_) => "sqlite",
+            StoreError::Permissions { .. } => "permissions",
             StoreError::Corrupt { .. } => "corrupt",
         }
     }

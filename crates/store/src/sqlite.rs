@@ -53,6 +53,10 @@ pub(crate) const COMPACT_BATCH_ROWS: i64 = 5_000;
 
 /// Opens the single read-write connection, creating the schema.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    // The database holds Secrets. Created (or narrowed) to 0600 before SQLite
+    // opens it, since SQLite gives the -wal and -shm files it creates the
+    // main file's mode.
+    restrict(path, true)?;
     let conn = Connection::open(path)?;
     // WAL lets the reader connection run beside the writer; NORMAL syncs the
     // WAL at checkpoints only, which keeps every committed transaction across
@@ -61,7 +65,37 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.execute_batch(SCHEMA)?;
+    // Files left by an older version that did not restrict them.
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        restrict(Path::new(&name), false)?;
+    }
     Ok(conn)
+}
+
+/// Makes `path` readable and writable by its owner only, creating it (empty)
+/// when `create` is set and it does not exist.
+fn restrict(path: &Path, create: bool) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |source| StoreError::Permissions {
+        path: path.to_path_buf(),
+        source,
+    };
+    if create {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(failed)?;
+    }
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        Ok(()) => Ok(()),
+        Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(failed(e)),
+    }
 }
 
 /// Opens a read-only connection for history reads.

@@ -153,3 +153,35 @@ async fn list_and_watch_has_no_gap() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// The database holds Secrets: it and its WAL files are the owner's only,
+/// even when an older version left them readable by others.
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let store = open(&dir);
+    store.create("/g/r/a", json!({})).await.unwrap();
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        assert_eq!(mode(name), Some(0o600), "{name}");
+    }
+    store.close();
+    drop(store);
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        let path = dir.path().join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let store = open(&dir);
+    store.create("/g/r/b", json!({})).await.unwrap();
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        assert_eq!(mode(name), Some(0o600), "{name} after reopening");
+    }
+    store.close();
+}
