@@ -44,8 +44,8 @@ pub struct DataDirArgs {
 pub struct UpArgs {
     #[command(flatten)]
     pub data: DataDirArgs,
-    /// Address to serve the API on.
-    #[arg(long, default_value = "127.0.0.1:6443")]
+    /// Address to serve the API on: IP:PORT or HOST:PORT (e.g. localhost:6443).
+    #[arg(long, default_value = "127.0.0.1:6443", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// How often old watch history is compacted.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
@@ -92,6 +92,27 @@ pub enum BenchTarget {
     Providers(crate::bench_providers::ProviderBenchArgs),
     /// Composition: claims to Ready one at a time, in a burst, and at scale.
     Composition(crate::bench_composition::CompositionBenchArgs),
+}
+
+/// `IP:PORT`, or `HOST:PORT` resolved now (IPv4 first, so `localhost` binds
+/// 127.0.0.1 where the kubeconfig and certificate expect it).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!("{s:?} is not an address such as 127.0.0.1:6443 or localhost:6443: {e}")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
@@ -200,6 +221,19 @@ fn init_logging() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen("127.0.0.1:6443").unwrap(),
+            "127.0.0.1:6443".parse().unwrap()
+        );
+        let local = parse_listen("localhost:7443").unwrap();
+        assert!(local.ip().is_loopback(), "{local}");
+        assert_eq!(local.port(), 7443);
+        assert!(parse_listen("localhost").is_err());
+        assert!(parse_listen("no such host:1").is_err());
+    }
 
     #[test]
     fn durations() {
