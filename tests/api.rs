@@ -308,13 +308,26 @@ async fn requests_without_a_valid_token_or_tls_are_refused() {
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
     use std::os::unix::fs::PermissionsExt;
-    for file in ["kubeconfig", "token", "ca.key"] {
+    // state.db holds Secrets; SQLite gives its -wal and -shm files its mode.
+    for file in [
+        "kubeconfig",
+        "token",
+        "ca.key",
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+    ] {
         let mode = std::fs::metadata(plinth.dir.path().join(file))
             .expect("file")
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file} mode {mode:o}");
     }
+    let mode = std::fs::metadata(plinth.dir.path())
+        .expect("data dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "data dir mode {mode:o}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +355,7 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
         ("POST", cm.into(), "application/json", r#"{"metadata":{}}"#.into(), 422, "metadata.name"),
         ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"Bad_Name"}}"#.into(), 422, "metadata.name"),
         ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x","labels":{"a b":"c"}}}"#.into(), 422, "metadata.labels"),
-        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x"},"data":{"k":1}}"#.into(), 422, "data[k]"),
+        ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x"},"data":{"k":1}}"#.into(), 422, "data.k"),
         ("POST", cm.into(), "application/json", r#"{"kind":"Secret","metadata":{"name":"x"}}"#.into(), 400, "kind"),
         ("POST", cm.into(), "application/json", r#"{"apiVersion":"apps/v1","metadata":{"name":"x"}}"#.into(), 400, "API version"),
         ("POST", cm.into(), "application/json", r#"{"metadata":{"name":"x","namespace":"other"}}"#.into(), 400, "namespace"),
@@ -403,14 +416,14 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
                 "{method} {path}: message {message:?} lacks {text:?}"
             );
         }
-        if expected == 422 {
+        if expected == 422 || expected == 400 {
             let causes = status["details"]["causes"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
             assert!(
                 !causes.is_empty(),
-                "{method} {path}: 422 without causes: {status}"
+                "{method} {path}: {expected} without causes: {status}"
             );
         }
     }
@@ -443,4 +456,433 @@ async fn bad_requests_get_the_right_status_and_the_server_stays_healthy() {
     api.create(&PostParams::default(), &configmap("still-works", "1"))
         .await
         .expect("server still serves");
+}
+
+/// Sends one request with the admin token and returns the status code, the
+/// body as JSON (Null when it is not JSON) and the `Warning` headers.
+async fn send(
+    plinth: &Plinth,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Value, Vec<String>) {
+    let mut request = plinth
+        .http()
+        .request(
+            method.parse().expect("method"),
+            format!("{}{path}", plinth.url),
+        )
+        .bearer_auth(plinth.token());
+    if !content_type.is_empty() {
+        request = request.header("content-type", content_type);
+    }
+    let response = request
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("response");
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(String::from))
+        .collect();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (code, body, warnings)
+}
+
+fn cause_fields(status: &Value) -> Vec<String> {
+    status["details"]["causes"]
+        .as_array()
+        .map(|causes| {
+            causes
+                .iter()
+                .filter_map(|c| c["field"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_kinds_are_validated_and_pruned_like_upstream() {
+    let plinth = Plinth::start().await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], support::CRONTAB_CRD)
+        .await;
+    let cm = "/api/v1/namespaces/default/configmaps";
+    let secret = "/api/v1/namespaces/default/secrets";
+    let sa = "/api/v1/namespaces/default/serviceaccounts";
+    let ev = "/api/v1/namespaces/default/events";
+    let ns = "/api/v1/namespaces";
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    let ct = "/apis/stable.example.com/v1/namespaces/default/crontabs";
+    let strict = "?fieldValidation=Strict";
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#,
+        "a".repeat(1024 * 1024 + 1)
+    );
+    // (reason, path, body, expected status, a field the causes must name)
+    let cases: Vec<(&str, String, String, u16, &str)> = vec![
+        ("strict: unknown top-level field", format!("{cm}{strict}"), r#"{"metadata":{"name":"s1"},"foo":"bar"}"#.into(), 400, "foo"),
+        ("strict: unknown metadata field", format!("{cm}{strict}"), r#"{"metadata":{"name":"s2","foo":"bar"}}"#.into(), 400, "metadata.foo"),
+        ("strict: unknown nested field", format!("{lease}{strict}"), r#"{"metadata":{"name":"s3"},"spec":{"holder":"x"}}"#.into(), 400, "spec.holder"),
+        ("strict: unknown metadata field on a custom resource", format!("{ct}{strict}"), r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"s4","foo":1},"spec":{"cronSpec":"* * * * *"}}"#.into(), 400, "metadata.foo"),
+        ("Secret type must be a string", secret.into(), r#"{"metadata":{"name":"t1"},"type":5}"#.into(), 422, "type"),
+        ("Secret stringData values must be strings", secret.into(), r#"{"metadata":{"name":"t2"},"stringData":{"a":1}}"#.into(), 422, "stringData.a"),
+        ("Secret data must be base64", secret.into(), r#"{"metadata":{"name":"t3"},"data":{"a":"not base64!"}}"#.into(), 422, "data.a"),
+        ("TLS Secrets need tls.crt and tls.key", secret.into(), r#"{"metadata":{"name":"t4"},"type":"kubernetes.io/tls","stringData":{"tls.crt":"x"}}"#.into(), 422, "data[tls.key]"),
+        ("Secret data keys must be config keys", secret.into(), r#"{"metadata":{"name":"t5"},"stringData":{"a/b":"x"}}"#.into(), 422, "data[a/b]"),
+        ("ServiceAccount secrets must be a list", sa.into(), r#"{"metadata":{"name":"u1"},"secrets":"x"}"#.into(), 422, "secrets"),
+        ("automountServiceAccountToken must be a boolean", sa.into(), r#"{"metadata":{"name":"u2"},"automountServiceAccountToken":"yes"}"#.into(), 422, "automountServiceAccountToken"),
+        ("Event count must be an integer", ev.into(), r#"{"metadata":{"name":"v1"},"involvedObject":{"kind":"Pod","name":"p","namespace":"default"},"count":"x"}"#.into(), 422, "count"),
+        ("Event timestamps must be RFC 3339", ev.into(), r#"{"metadata":{"name":"v2"},"involvedObject":{"kind":"Pod","name":"p","namespace":"default"},"lastTimestamp":"garbage"}"#.into(), 422, "lastTimestamp"),
+        ("Event namespace must match its object's", ev.into(), r#"{"metadata":{"name":"v3"},"involvedObject":{"kind":"Pod","name":"p","namespace":"other"}}"#.into(), 422, "involvedObject.namespace"),
+        ("Namespace spec must be an object", ns.into(), r#"{"metadata":{"name":"w1"},"spec":"x"}"#.into(), 422, "spec"),
+        ("Lease holderIdentity must be a string", lease.into(), r#"{"metadata":{"name":"x1"},"spec":{"holderIdentity":5}}"#.into(), 422, "spec.holderIdentity"),
+        ("Lease renewTime must be a MicroTime", lease.into(), r#"{"metadata":{"name":"x2"},"spec":{"renewTime":"garbage"}}"#.into(), 422, "spec.renewTime"),
+        ("Lease duration must be positive", lease.into(), r#"{"metadata":{"name":"x3"},"spec":{"leaseDurationSeconds":0}}"#.into(), 422, "spec.leaseDurationSeconds"),
+        ("ConfigMap binaryData must be base64", cm.into(), r#"{"metadata":{"name":"y1"},"binaryData":{"k":"%%%"}}"#.into(), 422, "binaryData.k"),
+        ("ConfigMap keys may not hold spaces", cm.into(), r#"{"metadata":{"name":"y2"},"data":{"a b":"x"}}"#.into(), 422, "data[a b]"),
+        ("ConfigMap keys may not hold slashes", cm.into(), r#"{"metadata":{"name":"y3"},"data":{"a/b":"x"}}"#.into(), 422, "data[a/b]"),
+        ("a key may not be in data and binaryData", cm.into(), r#"{"metadata":{"name":"y4"},"data":{"k":"x"},"binaryData":{"k":"eA=="}}"#.into(), 422, "binaryData[k]"),
+        ("ConfigMaps hold at most 1 MiB", cm.into(), big, 422, "data"),
+        ("metadata.finalizers must be a list", cm.into(), r#"{"metadata":{"name":"y5","finalizers":"x"}}"#.into(), 422, "metadata.finalizers"),
+        ("owner reference flags must be booleans", cm.into(), r#"{"metadata":{"name":"y6","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"o","uid":"1","controller":"yes"}]}}"#.into(), 422, "metadata.ownerReferences[0].controller"),
+        ("malformed JSON names where it broke off", cm.into(), r#"{"metadata":{"name":"z1","labels":{"a":}}}"#.into(), 400, "metadata.labels.a"),
+        ("a bad continue token names the parameter", format!("{cm}?continue=bm9wZQ"), String::new(), 400, "continue"),
+    ];
+    for (reason, path, body, expected, field) in cases {
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        let (code, status, _) = send(&plinth, method, &path, "application/json", &body).await;
+        assert_eq!(code, expected, "{reason}: {status}");
+        assert_eq!(status["kind"], "Status", "{reason}: {status}");
+        let fields = cause_fields(&status);
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{reason}: causes {fields:?} lack {field:?}: {status}"
+        );
+        if expected == 400 && field.contains('.') || field == "foo" {
+            let message = status["message"].as_str().unwrap_or("");
+            if path.contains("fieldValidation=Strict") {
+                assert!(
+                    message.contains("strict decoding error") && message.contains(field),
+                    "{reason}: {message}"
+                );
+            }
+        }
+    }
+
+    // Without Strict, unknown fields are pruned with a warning, and typed
+    // clients can still list and watch what was stored.
+    let (code, created, warnings) = send(
+        &plinth,
+        "POST",
+        cm,
+        "application/json",
+        r#"{"metadata":{"name":"pruned","foo":1},"foo":"bar","data":{"k":"v"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    assert!(created.get("foo").is_none(), "{created}");
+    assert!(created["metadata"].get("foo").is_none(), "{created}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w == r#"299 - "unknown field \"foo\"""#),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w == r#"299 - "unknown field \"metadata.foo\"""#),
+        "{warnings:?}"
+    );
+    // Kinds without spec semantics carry no generation, as upstream.
+    assert!(created["metadata"].get("generation").is_none(), "{created}");
+    let (_, ignored, warnings) = send(
+        &plinth,
+        "POST",
+        &format!("{cm}?fieldValidation=Ignore"),
+        "application/json",
+        r#"{"metadata":{"name":"ignored"},"foo":"bar"}"#,
+    )
+    .await;
+    assert!(
+        ignored.get("foo").is_none() && warnings.is_empty(),
+        "{ignored} {warnings:?}"
+    );
+    let client = plinth.client().await;
+    let typed: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    typed
+        .list(&ListParams::default())
+        .await
+        .expect("typed list");
+
+    // Timestamps are written the way Go marshals them.
+    let (code, lease_obj, _) = send(
+        &plinth,
+        "POST",
+        lease,
+        "application/json",
+        r#"{"metadata":{"name":"held"},"spec":{"holderIdentity":"me","leaseDurationSeconds":15,"renewTime":"2024-05-01T12:00:00.5+02:00","acquireTime":"2024-05-01T10:00:00Z"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{lease_obj}");
+    assert_eq!(
+        lease_obj["spec"]["renewTime"],
+        "2024-05-01T10:00:00.500000Z"
+    );
+    assert_eq!(
+        lease_obj["spec"]["acquireTime"],
+        "2024-05-01T10:00:00.000000Z"
+    );
+    assert!(
+        lease_obj["metadata"].get("generation").is_none(),
+        "{lease_obj}"
+    );
+    let (_, event, _) = send(
+        &plinth,
+        "POST",
+        ev,
+        "application/json",
+        r#"{"metadata":{"name":"seen"},"involvedObject":{"kind":"Node","name":"n"},"reason":"R","lastTimestamp":"2024-05-01T12:00:00.9+02:00"}"#,
+    )
+    .await;
+    assert_eq!(event["lastTimestamp"], "2024-05-01T10:00:00Z", "{event}");
+
+    // Namespaces are labelled with their name.
+    let (code, team, _) = send(
+        &plinth,
+        "POST",
+        ns,
+        "application/json",
+        r#"{"metadata":{"name":"team","labels":{"kubernetes.io/metadata.name":"forged"}}}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{team}");
+    assert_eq!(
+        team["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team"
+    );
+    assert!(team["metadata"].get("generation").is_none(), "{team}");
+    let (_, default_ns, _) = send(&plinth, "GET", &format!("{ns}/default"), "", "").await;
+    assert_eq!(
+        default_ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "default"
+    );
+
+    // Custom resources and CRDs still count generations.
+    let (_, crontab, _) = send(
+        &plinth,
+        "POST",
+        ct,
+        "application/json",
+        r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"gen"},"spec":{"cronSpec":"* * * * *"}}"#,
+    )
+    .await;
+    assert_eq!(crontab["metadata"]["generation"], 1, "{crontab}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immutable_secrets_and_config_maps_keep_their_data() {
+    let plinth = Plinth::start().await;
+    let cm = "/api/v1/namespaces/default/configmaps";
+    let secret = "/api/v1/namespaces/default/secrets";
+    let merge = "application/merge-patch+json";
+    for (path, body) in [
+        (
+            cm,
+            r#"{"metadata":{"name":"frozen"},"immutable":true,"data":{"k":"v"}}"#,
+        ),
+        (
+            secret,
+            r#"{"metadata":{"name":"frozen"},"immutable":true,"stringData":{"k":"v"}}"#,
+        ),
+        (
+            secret,
+            r#"{"metadata":{"name":"typed"},"stringData":{"username":"u"}}"#,
+        ),
+    ] {
+        let (code, status, _) = send(&plinth, "POST", path, "application/json", body).await;
+        assert_eq!(code, 201, "{status}");
+    }
+    // (reason, method, path, content type, body, expected status, field named)
+    let cases: Vec<(&str, &str, String, &str, &str, u16, &str)> = vec![
+        (
+            "ConfigMap data cannot change",
+            "PATCH",
+            format!("{cm}/frozen"),
+            merge,
+            r#"{"data":{"k":"changed"}}"#,
+            422,
+            "data",
+        ),
+        (
+            "ConfigMap binaryData cannot be added",
+            "PATCH",
+            format!("{cm}/frozen"),
+            merge,
+            r#"{"binaryData":{"b":"eA=="}}"#,
+            422,
+            "binaryData",
+        ),
+        (
+            "ConfigMap cannot become mutable",
+            "PATCH",
+            format!("{cm}/frozen"),
+            merge,
+            r#"{"immutable":false}"#,
+            422,
+            "immutable",
+        ),
+        (
+            "ConfigMap data cannot be replaced",
+            "PUT",
+            format!("{cm}/frozen"),
+            "application/json",
+            r#"{"metadata":{"name":"frozen"},"immutable":true,"data":{"k":"other"}}"#,
+            422,
+            "data",
+        ),
+        (
+            "Secret data cannot change through stringData",
+            "PATCH",
+            format!("{secret}/frozen"),
+            merge,
+            r#"{"stringData":{"k":"changed"}}"#,
+            422,
+            "data",
+        ),
+        (
+            "Secret data cannot change",
+            "PATCH",
+            format!("{secret}/frozen"),
+            merge,
+            r#"{"data":{"k":"eQ=="}}"#,
+            422,
+            "data",
+        ),
+        (
+            "Secret type is immutable",
+            "PATCH",
+            format!("{secret}/typed"),
+            merge,
+            r#"{"type":"kubernetes.io/basic-auth"}"#,
+            422,
+            "type",
+        ),
+        (
+            "ConfigMap metadata may change",
+            "PATCH",
+            format!("{cm}/frozen"),
+            merge,
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+            200,
+            "",
+        ),
+        (
+            "Secret metadata may change",
+            "PATCH",
+            format!("{secret}/frozen"),
+            merge,
+            r#"{"metadata":{"annotations":{"a":"b"}}}"#,
+            200,
+            "",
+        ),
+    ];
+    for (reason, method, path, content_type, body, expected, field) in cases {
+        let (code, status, _) = send(&plinth, method, &path, content_type, body).await;
+        assert_eq!(code, expected, "{reason}: {status}");
+        if expected == 422 {
+            assert_eq!(status["reason"], "Invalid", "{reason}: {status}");
+            assert!(
+                cause_fields(&status).iter().any(|f| f == field),
+                "{reason}: {status}"
+            );
+            let message = status["message"].as_str().unwrap_or("");
+            assert!(
+                message.contains("field is immutable"),
+                "{reason}: {message}"
+            );
+        }
+    }
+    let (_, stored, _) = send(&plinth, "GET", &format!("{cm}/frozen"), "", "").await;
+    assert_eq!(stored["data"], json!({"k": "v"}));
+    assert_eq!(stored["metadata"]["labels"], json!({"a": "b"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_secrets_merge_by_name_under_server_side_apply() {
+    let plinth = Plinth::start().await;
+    let path = "/api/v1/namespaces/default/serviceaccounts/robot";
+    for (manager, secret) in [("first", "one"), ("second", "two")] {
+        let body = format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: robot\nsecrets:\n- name: {secret}\n"
+        );
+        let (code, status, _) = send(
+            &plinth,
+            "PATCH",
+            &format!("{path}?fieldManager={manager}"),
+            "application/apply-patch+yaml",
+            &body,
+        )
+        .await;
+        assert!(code == 200 || code == 201, "{manager}: {status}");
+    }
+    let (_, robot, _) = send(&plinth, "GET", path, "", "").await;
+    assert_eq!(
+        robot["secrets"],
+        json!([{"name": "one"}, {"name": "two"}]),
+        "{robot}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_crd_reports_terminating_and_refuses_new_instances() {
+    let plinth = Plinth::start().await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], support::CRONTAB_CRD)
+        .await;
+    let crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crontabs.stable.example.com";
+    let ct = "/apis/stable.example.com/v1/namespaces/default/crontabs";
+    let held = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"held","finalizers":["example.com/hold"]},"spec":{"cronSpec":"* * * * *"}}"#;
+    let (code, status, _) = send(&plinth, "POST", ct, "application/json", held).await;
+    assert_eq!(code, 201, "{status}");
+    let (code, status, _) = send(&plinth, "DELETE", crd, "", "").await;
+    assert_eq!(code, 200, "{status}");
+    eventually(Duration::from_secs(10), "Terminating condition", || {
+        let plinth = &plinth;
+        async move {
+            let (_, crd_obj, _) = send(plinth, "GET", crd, "", "").await;
+            crd_obj["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["type"] == "Terminating"
+                            && c["status"] == "True"
+                            && c["reason"] == "InstanceDeletionInProgress"
+                    })
+                })
+        }
+    })
+    .await;
+    let another = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"late"},"spec":{"cronSpec":"* * * * *"}}"#;
+    let (code, status, _) = send(&plinth, "POST", ct, "application/json", another).await;
+    assert_eq!(code, 405, "{status}");
+    let (code, status, _) = send(
+        &plinth,
+        "PATCH",
+        &format!("{ct}/held"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{status}");
+    eventually(Duration::from_secs(15), "CRD gone", || {
+        let plinth = &plinth;
+        async move { send(plinth, "GET", crd, "", "").await.0 == 404 }
+    })
+    .await;
 }

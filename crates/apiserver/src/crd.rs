@@ -16,7 +16,13 @@ pub mod condition {
     pub const NAMES_ACCEPTED: &str = "NamesAccepted";
     pub const REASON_NO_CONFLICTS: &str = "NoConflicts";
     pub const REASON_INITIAL_NAMES_ACCEPTED: &str = "InitialNamesAccepted";
+    pub const TERMINATING: &str = "Terminating";
+    pub const REASON_INSTANCE_DELETION_IN_PROGRESS: &str = "InstanceDeletionInProgress";
 }
+
+/// Where CRDs are stored: `Builtin::CustomResourceDefinition`'s key prefix,
+/// spelled out so hot paths need not build the resource to find a CRD.
+pub const KEY_PREFIX: &str = "/apiextensions.k8s.io/customresourcedefinitions/";
 
 /// Finalizer that holds a CRD until all its custom resources are deleted.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -286,23 +292,38 @@ pub fn established_status(crd: &Value, now: &str) -> Value {
             .unwrap_or(now)
             .to_string()
     };
+    let mut conditions = vec![
+        json!({
+            "type": condition::NAMES_ACCEPTED,
+            "status": "True",
+            "lastTransitionTime": previous(condition::NAMES_ACCEPTED),
+            "reason": condition::REASON_NO_CONFLICTS,
+            "message": "no conflicts found",
+        }),
+        json!({
+            "type": condition::ESTABLISHED,
+            "status": "True",
+            "lastTransitionTime": previous(condition::ESTABLISHED),
+            "reason": condition::REASON_INITIAL_NAMES_ACCEPTED,
+            "message": "the initial names have been accepted",
+        }),
+    ];
+    let deleting = crd
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if deleting {
+        // As upstream's finalizer controller reports it while it deletes the instances.
+        conditions.push(json!({
+            "type": condition::TERMINATING,
+            "status": "True",
+            "lastTransitionTime": previous(condition::TERMINATING),
+            "reason": condition::REASON_INSTANCE_DELETION_IN_PROGRESS,
+            "message": "CustomResource deletion is in progress",
+        }));
+    }
     json!({
-        "conditions": [
-            {
-                "type": condition::NAMES_ACCEPTED,
-                "status": "True",
-                "lastTransitionTime": previous(condition::NAMES_ACCEPTED),
-                "reason": condition::REASON_NO_CONFLICTS,
-                "message": "no conflicts found",
-            },
-            {
-                "type": condition::ESTABLISHED,
-                "status": "True",
-                "lastTransitionTime": previous(condition::ESTABLISHED),
-                "reason": condition::REASON_INITIAL_NAMES_ACCEPTED,
-                "message": "the initial names have been accepted",
-            }
-        ],
+        "conditions": conditions,
         "acceptedNames": accepted,
         "storedVersions": stored_versions,
     })

@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use store::{Record, StoreError};
 
-use crate::builtin::Builtin;
+use crate::builtin::{self, Builtin};
 use crate::object::{self, meta};
 use crate::resource::Resource;
 use crate::status::{reason, ApiError};
@@ -106,6 +106,7 @@ fn prepare_create(
 ) -> Result<(Value, Vec<String>), ApiError> {
     let mut obj = body;
     check_type_meta(res, &mut obj)?;
+    refuse_if_crd_terminating(api, res)?;
     set_namespace(api, res, namespace, &mut obj)?;
     let name = object::name(&obj).to_string();
     let name = if name.is_empty() {
@@ -128,14 +129,19 @@ fn prepare_create(
     };
     let now = object::now();
     let Some(meta) = object::metadata_mut(&mut obj) else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_field(
+            "body",
             "the request body must be a JSON object",
         ));
     };
     meta.insert("name".into(), json!(name));
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(now));
-    meta.insert("generation".into(), json!(1));
+    if res.has_generation() {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
     for field in [
         "resourceVersion",
         "deletionTimestamp",
@@ -417,7 +423,8 @@ fn prepare_update(
     };
     let old_meta = object::metadata(old).cloned().unwrap_or_default();
     let Some(meta) = object::metadata_mut(&mut new) else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_field(
+            "body",
             "the request body must be a JSON object",
         ));
     };
@@ -468,7 +475,7 @@ fn prepare_update(
         }
     }
     let warnings = normalize(res, Some(old), &mut new, opts)?;
-    if spec_changed(res, old, &new) {
+    if res.has_generation() && spec_changed(res, old, &new) {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)
@@ -667,8 +674,13 @@ pub async fn delete(
                 meta.insert("deletionGracePeriodSeconds".into(), json!(0));
             }
         }
-        if res.builtin == Some(Builtin::Namespace) {
-            desired["status"] = json!({"phase": "Terminating"});
+        match res.builtin {
+            Some(Builtin::Namespace) => desired["status"] = json!({"phase": "Terminating"}),
+            // The CRD now says its instances are going (the Terminating condition).
+            Some(Builtin::CustomResourceDefinition) => {
+                desired["status"] = crd::established_status(&desired, &object::now())
+            }
+            _ => {}
         }
         if unchanged(&current.value, &desired) {
             return Ok(Deleted::Pending(desired));
@@ -708,7 +720,8 @@ pub fn pending_finalizers(res: &Resource, obj: &Value) -> Vec<String> {
 /// Checks `apiVersion` and `kind` against the URL, filling them in when absent.
 fn check_type_meta(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
     let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_field(
+            "body",
             "the request body must be a JSON or YAML object",
         ));
     };
@@ -722,9 +735,10 @@ fn check_type_meta(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
             // Another served version of the same kind is written as this one.
             let same_group = v.split_once('/').map(|(g, _)| g).unwrap_or("") == res.group;
             if !same_group {
-                return Err(ApiError::bad_request(format!(
-                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
-                )));
+                return Err(ApiError::bad_field(
+                    "apiVersion",
+                    format!("the API version in the data ({v}) does not match the expected API version ({api_version})"),
+                ));
             }
             map.insert("apiVersion".into(), json!(api_version));
         }
@@ -735,21 +749,47 @@ fn check_type_meta(res: &Resource, obj: &mut Value) -> Result<(), ApiError> {
         }
         Some(k) if k == res.kind => {}
         Some(k) => {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({}) for this URL",
-                res.kind
-            )))
+            return Err(ApiError::bad_field(
+                "kind",
+                format!(
+                    "the kind in the data ({k}) does not match the expected kind ({}) for this URL",
+                    res.kind
+                ),
+            ))
         }
     }
     Ok(())
 }
 
+/// Upstream refuses new custom resources once their CRD is being deleted,
+/// so the cleanup that empties the type is not raced by new instances.
+fn refuse_if_crd_terminating(api: &Api, res: &Resource) -> Result<(), ApiError> {
+    let Some(crd_name) = &res.crd_name else {
+        return Ok(());
+    };
+    let key = format!("{}{crd_name}", crd::KEY_PREFIX);
+    match api.store.get(&key) {
+        Some(record) if object::is_deleting(&record.value) => Err(ApiError::new(
+            405,
+            reason::METHOD_NOT_ALLOWED,
+            format!(
+                "create is not allowed on {}: the CustomResourceDefinition {crd_name} is terminating",
+                crate::status::qualified(&res.plural, &res.group)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
     let body_name = object::name(body);
     if !body_name.is_empty() && body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
+        return Err(ApiError::bad_field(
+            "metadata.name",
+            format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            ),
+        ));
     }
     Ok(())
 }
@@ -762,7 +802,8 @@ fn set_namespace(
 ) -> Result<(), ApiError> {
     let body_ns = object::meta_str(obj, "namespace").to_string();
     let Some(meta) = object::metadata_mut(obj) else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_field(
+            "body",
             "the request body must be a JSON object",
         ));
     };
@@ -771,15 +812,21 @@ fn set_namespace(
         return Ok(());
     }
     let Some(ns) = namespace else {
-        return Err(ApiError::bad_request(format!(
-            "{} is namespaced: create it under /namespaces/<namespace>/",
-            res.plural
-        )));
+        return Err(ApiError::bad_field(
+            "metadata.namespace",
+            format!(
+                "{} is namespaced: create it under /namespaces/<namespace>/",
+                res.plural
+            ),
+        ));
     };
     if !body_ns.is_empty() && body_ns != ns {
-        return Err(ApiError::bad_request(format!(
-            "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
-        )));
+        return Err(ApiError::bad_field(
+            "metadata.namespace",
+            format!(
+                "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+            ),
+        ));
     }
     meta.insert("namespace".into(), json!(ns));
     let ns_res = api.namespaces();
@@ -799,6 +846,12 @@ fn set_namespace(
 }
 
 /// Defaults, prunes and validates an object about to be stored.
+///
+/// Every kind goes the way kube-apiserver takes it: `metadata` is decoded as
+/// `ObjectMeta` (unknown fields dropped, wrong types refused), the rest is
+/// pruned and checked against the kind's structural schema (a CRD's, or the
+/// built-in one), and only an object of the right shape gets the kind's own
+/// normalization and semantic checks, as Go's decoder runs before validation.
 fn normalize(
     res: &Resource,
     old: Option<&Value>,
@@ -806,42 +859,45 @@ fn normalize(
     opts: &WriteOptions,
 ) -> Result<Vec<String>, ApiError> {
     let name = object::name(obj).to_string();
-    let mut errors =
-        object::validate_metadata(obj, res.builtin.is_some_and(Builtin::requires_dns_label));
-    let mut warnings = Vec::new();
-    if let Some(schema) = &res.schema {
-        let unknown = schema.prune(obj);
-        if !unknown.is_empty() {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|p| format!("unknown field \"{p}\""))
-                .collect();
-            match opts.field_validation {
-                FieldValidation::Strict => {
-                    let mut err = ApiError::bad_request(format!(
-                        "{} in body is invalid: strict decoding error: {}",
-                        res.kind,
-                        list.join(", ")
-                    ));
-                    for p in &unknown {
-                        err = err.with_cause(FieldError::new(
-                            CauseType::Unknown,
-                            p.clone(),
-                            format!("unknown field \"{p}\""),
-                        ));
-                    }
-                    return Err(err);
-                }
-                FieldValidation::Warn => warnings.extend(list),
-                FieldValidation::Ignore => {}
+    let meta_schema = builtin::schema::object_meta();
+    let mut unknown = Vec::new();
+    if let Some(meta) = obj.get_mut("metadata") {
+        builtin::rules::drop_nulls(meta);
+        unknown.extend(meta_schema.prune_at(meta, "metadata"));
+    }
+    match res.builtin {
+        // A CRD's schemas may hold meaningful nulls (`default: null`, enums).
+        Some(Builtin::CustomResourceDefinition) => {
+            if let Some(map) = obj.as_object_mut() {
+                map.retain(|_, v| !v.is_null());
             }
         }
+        Some(_) => builtin::rules::drop_nulls(obj),
+        None => {}
+    }
+    if let Some(schema) = &res.schema {
+        unknown.extend(schema.prune(obj));
+    }
+    let warnings = unknown_fields(res, unknown, opts)?;
+
+    let mut errors = match obj.get("metadata") {
+        Some(meta) => meta_schema.validate_at(meta, "metadata"),
+        None => Vec::new(),
+    };
+    errors.extend(object::validate_metadata(
+        obj,
+        res.builtin.is_some_and(Builtin::requires_dns_label),
+    ));
+    if let Some(schema) = &res.schema {
         schema.apply_defaults(obj);
         errors.extend(schema.validate(obj));
     }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(&res.group, &res.kind, &name, errors));
+    }
     if let Some(builtin) = res.builtin {
         normalize_builtin(builtin, old, obj, opts);
-        errors.extend(builtin.validate(obj));
+        errors.extend(builtin::rules::validate(builtin, obj, old));
         if builtin == Builtin::CustomResourceDefinition {
             if let Err(mut errs) = crd::resources(obj) {
                 errors.append(&mut errs);
@@ -852,6 +908,39 @@ fn normalize(
         Ok(warnings)
     } else {
         Err(ApiError::invalid(&res.group, &res.kind, &name, errors))
+    }
+}
+
+/// What `fieldValidation` makes of the fields pruning removed: a 400 under
+/// Strict (kubectl's default), `Warning` headers under Warn, nothing under Ignore.
+fn unknown_fields(
+    res: &Resource,
+    unknown: Vec<String>,
+    opts: &WriteOptions,
+) -> Result<Vec<String>, ApiError> {
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    match opts.field_validation {
+        FieldValidation::Strict => {
+            // Upstream's wording for a body its strict decoder refused.
+            let mut err = ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                list.join(", "),
+                kind = res.kind,
+                version = res.version,
+            ));
+            for (p, message) in unknown.iter().zip(list) {
+                err = err.with_cause(FieldError::new(CauseType::Unknown, p.clone(), message));
+            }
+            Err(err)
+        }
+        FieldValidation::Warn => Ok(list),
+        FieldValidation::Ignore => Ok(Vec::new()),
     }
 }
 
@@ -875,34 +964,6 @@ fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value, opt
             },
             Some(_) => {}
         },
-        Builtin::Secret => {
-            use base64::Engine;
-            let string_data = obj
-                .as_object_mut()
-                .and_then(|m| m.remove("stringData"))
-                .and_then(|v| v.as_object().cloned());
-            if let Some(string_data) = string_data {
-                let mut data = obj
-                    .get("data")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                for (k, v) in string_data {
-                    let text = v
-                        .as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string());
-                    data.insert(
-                        k,
-                        json!(base64::engine::general_purpose::STANDARD.encode(text)),
-                    );
-                }
-                obj["data"] = Value::Object(data);
-            }
-            if obj.get("type").is_none_or(Value::is_null) {
-                obj["type"] = json!("Opaque");
-            }
-        }
         Builtin::CustomResourceDefinition => {
             let now = object::now();
             obj["status"] = crd::established_status(obj, &now);
@@ -916,6 +977,7 @@ fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value, opt
         }
         _ => {}
     }
+    builtin::rules::normalize(builtin, obj);
 }
 
 /// True when anything but metadata (and status, where it is a subresource) changed.

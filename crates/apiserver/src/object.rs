@@ -110,7 +110,9 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Checks the metadata a client may set; returns every problem.
+/// Checks what the metadata a client may set means (name syntax, label and
+/// annotation keys, finalizers, owner references); its shape was checked
+/// against the ObjectMeta schema first. Returns every problem.
 pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(meta) = metadata(obj) else {
@@ -141,34 +143,9 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
             ));
         }
     }
-    for field in [
-        "name",
-        "generateName",
-        "namespace",
-        "resourceVersion",
-        "uid",
-    ] {
-        if let Some(v) = meta.get(field) {
-            if !v.is_string() && !v.is_null() {
-                errors.push(FieldError::new(
-                    CauseType::TypeInvalid,
-                    format!("metadata.{field}"),
-                    format!("Invalid value: {v}: metadata.{field} must be a string"),
-                ));
-            }
-        }
-    }
     for field in ["labels", "annotations"] {
-        let Some(v) = meta.get(field) else { continue };
-        if v.is_null() {
-            continue;
-        }
-        let Some(map) = v.as_object() else {
-            errors.push(FieldError::new(
-                CauseType::TypeInvalid,
-                format!("metadata.{field}"),
-                format!("Invalid value: {v}: metadata.{field} must be a map of strings"),
-            ));
+        // Wrong types were reported by the ObjectMeta schema already.
+        let Some(map) = meta.get(field).and_then(Value::as_object) else {
             continue;
         };
         let mut total = 0;
@@ -182,11 +159,7 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
                 ));
             }
             match value.as_str() {
-                None => errors.push(FieldError::new(
-                    CauseType::TypeInvalid,
-                    format!("{path}.{key}"),
-                    format!("Invalid value: {value}: must be a string"),
-                )),
+                None => {}
                 Some(s) => {
                     total += key.len() + s.len();
                     if field == "labels" {
@@ -209,54 +182,32 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
             ));
         }
     }
-    if let Some(v) = meta.get("finalizers") {
-        match v.as_array() {
-            Some(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let ok = item
-                        .as_str()
-                        .is_some_and(|s| check_qualified_name(s).is_ok());
-                    if !ok {
-                        errors.push(FieldError::new(
-                            CauseType::Invalid,
-                            format!("metadata.finalizers[{i}]"),
-                            format!("Invalid value: {item}: a finalizer must be a qualified name, e.g. 'example.com/my-finalizer'"),
-                        ));
-                    }
-                }
+    if let Some(items) = meta.get("finalizers").and_then(Value::as_array) {
+        for (i, item) in items.iter().enumerate() {
+            let Some(s) = item.as_str() else { continue };
+            if check_qualified_name(s).is_err() {
+                errors.push(FieldError::new(
+                    CauseType::Invalid,
+                    format!("metadata.finalizers[{i}]"),
+                    format!("Invalid value: {item}: a finalizer must be a qualified name, e.g. 'example.com/my-finalizer'"),
+                ));
             }
-            None if !v.is_null() => errors.push(FieldError::new(
-                CauseType::TypeInvalid,
-                "metadata.finalizers",
-                format!("Invalid value: {v}: metadata.finalizers must be a list of strings"),
-            )),
-            None => {}
         }
     }
-    if let Some(v) = meta.get("ownerReferences") {
-        match v.as_array() {
-            Some(refs) => {
-                for (i, r) in refs.iter().enumerate() {
-                    for field in ["apiVersion", "kind", "name", "uid"] {
-                        if r.get(field)
-                            .and_then(Value::as_str)
-                            .is_none_or(str::is_empty)
-                        {
-                            errors.push(FieldError::new(
-                                CauseType::Required,
-                                format!("metadata.ownerReferences[{i}].{field}"),
-                                "Required value",
-                            ));
-                        }
-                    }
+    if let Some(refs) = meta.get("ownerReferences").and_then(Value::as_array) {
+        for (i, r) in refs.iter().enumerate() {
+            for field in ["apiVersion", "kind", "name", "uid"] {
+                if r.get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    errors.push(FieldError::new(
+                        CauseType::Required,
+                        format!("metadata.ownerReferences[{i}].{field}"),
+                        "Required value",
+                    ));
                 }
             }
-            None if !v.is_null() => errors.push(FieldError::new(
-                CauseType::TypeInvalid,
-                "metadata.ownerReferences",
-                format!("Invalid value: {v}: must be a list of owner references"),
-            )),
-            None => {}
         }
     }
     errors

@@ -150,9 +150,10 @@ impl Query {
             None => Ok(false),
             Some("true") | Some("1") => Ok(true),
             Some("false") | Some("0") => Ok(false),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "query parameter {key}: expected true or false, got {other:?}"
-            ))),
+            Some(other) => Err(ApiError::bad_field(
+                key,
+                format!("query parameter {key}: expected true or false, got {other:?}"),
+            )),
         }
     }
 
@@ -160,9 +161,10 @@ impl Query {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "query parameter {key}: expected an integer, got {v:?}"
-                ))
+                ApiError::bad_field(
+                    key,
+                    format!("query parameter {key}: expected an integer, got {v:?}"),
+                )
             }),
         }
     }

@@ -104,6 +104,14 @@ impl Resource {
         ]
     }
 
+    /// True when `metadata.generation` counts changes of the desired state:
+    /// custom resources and CRDs. Upstream's strategies for the built-in kinds
+    /// served here (ConfigMap, Secret, Namespace, ServiceAccount, Event, Lease)
+    /// never set it.
+    pub fn has_generation(&self) -> bool {
+        matches!(self.builtin, None | Some(Builtin::CustomResourceDefinition))
+    }
+
     /// True when strategic merge patch is allowed (built-in kinds only, as upstream).
     pub fn supports_strategic_merge(&self) -> bool {
         self.builtin.is_some()

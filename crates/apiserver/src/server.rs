@@ -237,8 +237,9 @@ async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let frame = frame.map_err(|e| {
+            ApiError::bad_field("body", format!("cannot read the request body: {e}"))
+        })?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen <= MAX_BODY_BYTES {

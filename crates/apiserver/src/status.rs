@@ -59,6 +59,13 @@ impl ApiError {
         ApiError::new(400, reason::BAD_REQUEST, message)
     }
 
+    /// A malformed request, with a cause naming the field (or query parameter) at fault.
+    pub fn bad_field(field: &str, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        let cause = FieldError::new(apimachinery::CauseType::Invalid, field, message.clone());
+        ApiError::bad_request(message).with_cause(cause)
+    }
+
     /// A request field the server does not implement: refused loudly, never ignored.
     pub fn unsupported(field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();

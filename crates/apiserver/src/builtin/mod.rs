@@ -1,8 +1,16 @@
 //! The kinds compiled into the server: a few of core `v1`, `Lease`, and
-//! `CustomResourceDefinition`, with their Table columns, published schemas
-//! and the validation kube-apiserver applies to them.
+//! `CustomResourceDefinition`, with their Table columns, their structural
+//! schemas (validated, pruned and published like a CRD's) and the rules
+//! kube-apiserver applies to them.
+//!
+//! Layout:
+//! - this file: the kinds, how they are served, their Table columns;
+//! - `schema`: the structural schemas of the kinds and of `ObjectMeta`;
+//! - `rules`: normalization and the kind-specific validation upstream runs.
 
-use apimachinery::{CauseType, FieldError};
+pub mod rules;
+pub mod schema;
+
 use serde_json::{json, Value};
 
 use crate::resource::{Column, ColumnSource, Resource};
@@ -88,8 +96,8 @@ impl Builtin {
             namespaced,
             status_subresource: status,
             builtin: Some(self),
-            schema: None,
-            openapi_schema: self.openapi_schema(),
+            schema: Some(schema::structural(self)),
+            openapi_schema: schema::raw(self),
             columns: self.columns(),
             crd_name: None,
         }
@@ -194,107 +202,6 @@ impl Builtin {
         }
     }
 
-    fn openapi_schema(self) -> Value {
-        let string_map = json!({"type": "object", "additionalProperties": {"type": "string"}});
-        let props = match self {
-            Builtin::Namespace => json!({
-                "spec": {"type": "object", "properties": {"finalizers": {"type": "array", "items": {"type": "string"}}}},
-                "status": {"type": "object", "properties": {"phase": {"type": "string", "description": "Active or Terminating."}}},
-            }),
-            Builtin::Secret => json!({
-                "data": {"type": "object", "description": "Secret data; each value is base64-encoded.", "additionalProperties": {"type": "string", "format": "byte"}},
-                "stringData": string_map,
-                "type": {"type": "string", "description": "Used to facilitate programmatic handling of secret data."},
-                "immutable": {"type": "boolean"},
-            }),
-            Builtin::ConfigMap => json!({
-                "data": string_map,
-                "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
-                "immutable": {"type": "boolean"},
-            }),
-            Builtin::Event => json!({
-                "involvedObject": {"type": "object", "properties": {
-                    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "name": {"type": "string"},
-                    "namespace": {"type": "string"}, "uid": {"type": "string"}, "resourceVersion": {"type": "string"}, "fieldPath": {"type": "string"}}},
-                "reason": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"},
-                "count": {"type": "integer", "format": "int32"},
-                "firstTimestamp": {"type": "string", "format": "date-time"},
-                "lastTimestamp": {"type": "string", "format": "date-time"},
-                "eventTime": {"type": "string", "format": "date-time"},
-                "source": {"type": "object", "properties": {"component": {"type": "string"}, "host": {"type": "string"}}},
-                "reportingComponent": {"type": "string"}, "reportingInstance": {"type": "string"},
-                "action": {"type": "string"},
-            }),
-            Builtin::ServiceAccount => json!({
-                "secrets": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}}}},
-                "automountServiceAccountToken": {"type": "boolean"},
-            }),
-            Builtin::Lease => json!({
-                "spec": {"type": "object", "properties": {
-                    "holderIdentity": {"type": "string"},
-                    "leaseDurationSeconds": {"type": "integer", "format": "int32"},
-                    "acquireTime": {"type": "string", "format": "date-time"},
-                    "renewTime": {"type": "string", "format": "date-time"},
-                    "leaseTransitions": {"type": "integer", "format": "int32"}}},
-            }),
-            Builtin::CustomResourceDefinition => json!({
-                "spec": {"type": "object", "description": "The new type: group, names, scope and versions.", "x-kubernetes-preserve-unknown-fields": true},
-                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-            }),
-        };
-        json!({"type": "object", "properties": props})
-    }
-
-    /// Kind-specific validation kube-apiserver would apply.
-    pub fn validate(self, obj: &Value) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        match self {
-            Builtin::Secret => {
-                if let Some(data) = obj.get("data") {
-                    match data.as_object() {
-                        Some(map) => {
-                            use base64::Engine;
-                            for (key, value) in map {
-                                let ok = value.as_str().is_some_and(|s| {
-                                    base64::engine::general_purpose::STANDARD.decode(s).is_ok()
-                                });
-                                if !ok {
-                                    errors.push(FieldError::new(
-                                        CauseType::Invalid,
-                                        format!("data[{key}]"),
-                                        "Invalid value: must be a base64-encoded string",
-                                    ));
-                                }
-                            }
-                        }
-                        None => errors.push(FieldError::new(
-                            CauseType::TypeInvalid,
-                            "data",
-                            "Invalid value: must be an object of base64-encoded strings",
-                        )),
-                    }
-                }
-                check_string_map(obj, "stringData", &mut errors);
-            }
-            Builtin::ConfigMap => check_string_map(obj, "data", &mut errors),
-            Builtin::Lease => {
-                for field in ["leaseDurationSeconds", "leaseTransitions"] {
-                    if let Some(v) = obj.pointer(&format!("/spec/{field}")) {
-                        if !v.is_i64() {
-                            errors.push(FieldError::new(
-                                CauseType::TypeInvalid,
-                                format!("spec.{field}"),
-                                format!("Invalid value: {v}: spec.{field} must be an integer"),
-                            ));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        errors
-    }
-
     /// Names of namespaces must be DNS labels; everything else DNS subdomains.
     pub fn requires_dns_label(self) -> bool {
         self == Builtin::Namespace
@@ -307,25 +214,4 @@ fn count_keys(obj: &Value, fields: &[&str]) -> usize {
         .filter_map(|f| obj.get(*f).and_then(Value::as_object))
         .map(|m| m.len())
         .sum()
-}
-
-fn check_string_map(obj: &Value, field: &str, errors: &mut Vec<FieldError>) {
-    let Some(value) = obj.get(field) else { return };
-    let Some(map) = value.as_object() else {
-        errors.push(FieldError::new(
-            CauseType::TypeInvalid,
-            field,
-            format!("Invalid value: {field} must be an object of strings"),
-        ));
-        return;
-    };
-    for (key, v) in map {
-        if !v.is_string() {
-            errors.push(FieldError::new(
-                CauseType::TypeInvalid,
-                format!("{field}[{key}]"),
-                format!("Invalid value: {v}: must be a string"),
-            ));
-        }
-    }
 }

@@ -18,10 +18,13 @@ pub async fn handle(
     path: &ResourcePath,
 ) -> Result<Response<Body>, ApiError> {
     if res.namespaced && path.namespace.is_none() {
-        return Err(ApiError::bad_request(format!(
-            "{} is namespaced: POST to /namespaces/<namespace>/{}",
-            res.plural, res.plural
-        )));
+        return Err(ApiError::bad_field(
+            "metadata.namespace",
+            format!(
+                "{} is namespaced: POST to /namespaces/<namespace>/{}",
+                res.plural, res.plural
+            ),
+        ));
     }
     let body = ctx.decode_body()?;
     let opts = ctx.write_options()?;

@@ -38,14 +38,20 @@ impl Filter {
         let labels = match query.get("labelSelector") {
             None => None,
             Some(s) => Some(LabelSelector::parse(s).map_err(|e| {
-                ApiError::bad_request(format!("unable to parse labelSelector {s:?}: {e}"))
+                ApiError::bad_field(
+                    "labelSelector",
+                    format!("unable to parse labelSelector {s:?}: {e}"),
+                )
             })?),
         };
         let fields = match query.get("fieldSelector") {
             None => None,
             Some(s) => {
                 let selector = FieldSelector::parse(s).map_err(|e| {
-                    ApiError::bad_request(format!("unable to parse fieldSelector {s:?}: {e}"))
+                    ApiError::bad_field(
+                        "fieldSelector",
+                        format!("unable to parse fieldSelector {s:?}: {e}"),
+                    )
                 })?;
                 for field in selector.fields() {
                     if !supported_field(res, field) {
@@ -67,15 +73,18 @@ impl Filter {
         let combined = match &self.fields {
             None => pinned,
             Some(_) => {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::bad_field(
+                    "fieldSelector",
                     "a watch on a single object cannot also carry a fieldSelector",
                 ))
             }
         };
-        self.fields =
-            Some(FieldSelector::parse(&combined).map_err(|e| {
-                ApiError::bad_request(format!("invalid object name {name:?}: {e}"))
-            })?);
+        self.fields = Some(FieldSelector::parse(&combined).map_err(|e| {
+            ApiError::bad_field(
+                "metadata.name",
+                format!("invalid object name {name:?}: {e}"),
+            )
+        })?);
         Ok(self)
     }
 

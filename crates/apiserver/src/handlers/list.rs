@@ -27,9 +27,10 @@ pub fn handle(
     let limit = match ctx.query.number("limit")? {
         None => 0,
         Some(n) if n < 0 => {
-            return Err(ApiError::bad_request(format!(
-                "query parameter limit: must be zero or positive, got {n}"
-            )))
+            return Err(ApiError::bad_field(
+                "limit",
+                format!("query parameter limit: must be zero or positive, got {n}"),
+            ))
         }
         Some(n) => n as usize,
     };
@@ -113,7 +114,8 @@ fn encode_continue(revision: u64, key: &str) -> String {
 }
 
 fn decode_continue(api: &Api, token: &str, prefix: &str) -> Result<String, ApiError> {
-    let invalid = |why: &str| ApiError::bad_request(format!("continue key is not valid: {why}"));
+    let invalid =
+        |why: &str| ApiError::bad_field("continue", format!("continue key is not valid: {why}"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| invalid("not base64"))?;

@@ -2,6 +2,7 @@
 //! check the request, call the store (through `lifecycle` for writes), encode
 //! the response. This module holds the dispatcher and what they share.
 
+mod body;
 mod create;
 mod delete;
 mod discovery;
@@ -103,49 +104,7 @@ impl Ctx {
     }
 }
 
-/// Decodes JSON, YAML or, for the built-in kinds kubectl sends that way,
-/// Kubernetes protobuf, as the content type says.
-pub fn decode(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "the request body is empty; send a JSON or YAML object",
-        ));
-    }
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    let value: Value = if media.ends_with("yaml") {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| ApiError::bad_request("the request body is not valid UTF-8 YAML"))?;
-        serde_saphyr::from_str(text).map_err(|e| {
-            ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
-        })?
-    } else if media == apimachinery::protobuf::MEDIA_TYPE {
-        apimachinery::protobuf::decode(body).map_err(|e| {
-            let code = if e.is_unsupported() { 415 } else { 400 };
-            let reason = if e.is_unsupported() {
-                reason::UNSUPPORTED_MEDIA_TYPE
-            } else {
-                reason::BAD_REQUEST
-            };
-            ApiError::new(code, reason, e.to_string())
-        })?
-    } else if media.is_empty() || media.contains("json") {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-        })?
-    } else {
-        return Err(ApiError::new(
-            415,
-            reason::UNSUPPORTED_MEDIA_TYPE,
-            format!("the body of the request was in an unknown format ({media}); accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"),
-        ));
-    };
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON or YAML object",
-        ));
-    }
-    Ok(value)
-}
+pub use body::decode;
 
 pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> {
     let result = match route {
@@ -249,13 +208,37 @@ pub fn raw_json(status: StatusCode, body: Bytes, warnings: &[String]) -> Respons
         .header("content-type", "application/json")
         .header("cache-control", "no-cache, private");
     for w in warnings {
-        // RFC 7234 warn-code 299 is what kube-apiserver uses for its warnings.
-        let value = format!("299 - \"{}\"", w.replace('"', "'"));
-        builder = builder.header("warning", value);
+        builder = builder.header("warning", warning_header(w));
     }
     builder
         .body(full(body))
         .unwrap_or_else(|_| Response::new(full(Bytes::new())))
+}
+
+/// RFC 7234 warn-code 299 with the text as a quoted string, as kube-apiserver
+/// writes it (Go's `strconv.Quote`), so clients print the text as it was.
+/// Written by hand: it is a few lines, and no crate here quotes the Go way.
+fn warning_header(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            // Header values must be visible ASCII; Go would write \u escapes too.
+            c if c.is_ascii_graphic() || c == ' ' => quoted.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    quoted.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    quoted.push('"');
+    format!("299 - {quoted}")
 }
 
 pub fn error(err: &ApiError) -> Response<Body> {
@@ -281,5 +264,22 @@ pub fn namespace<'a>(res: &Resource, path: &'a ResourcePath) -> Option<&'a str> 
         path.namespace.as_deref()
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warning_header;
+
+    #[test]
+    fn warnings_are_quoted_as_go_quotes_them() {
+        assert_eq!(
+            warning_header(r#"unknown field "spec.a\b""#),
+            r#"299 - "unknown field \"spec.a\\b\"""#
+        );
+        assert_eq!(warning_header("tab\tü"), r#"299 - "tab\u0009\u00fc""#);
+        for text in ["plain", "é\n\"x\"", "🦀"] {
+            assert!(hyper::header::HeaderValue::from_str(&warning_header(text)).is_ok());
+        }
     }
 }

@@ -137,27 +137,5 @@ fn kind_schema(r: &Resource) -> Value {
 }
 
 fn object_meta() -> Value {
-    let s = |d: &str| json!({"type": "string", "description": d});
-    let map = |d: &str| json!({"type": "object", "additionalProperties": {"type": "string"}, "description": d});
-    json!({
-        "type": "object",
-        "description": "ObjectMeta is metadata that all persisted resources must have.",
-        "properties": {
-            "name": s("Name must be unique within a namespace."),
-            "generateName": s("An optional prefix the server uses to generate a unique name when name is not provided."),
-            "namespace": s("The namespace the object is in."),
-            "uid": s("The unique in time and space value for this object."),
-            "resourceVersion": s("An opaque value that represents the internal version of this object."),
-            "generation": {"type": "integer", "format": "int64", "description": "A sequence number representing a specific generation of the desired state."},
-            "creationTimestamp": {"type": "string", "format": "date-time", "description": "When this object was created."},
-            "deletionTimestamp": {"type": "string", "format": "date-time", "description": "When this object will be deleted; set by the server when deletion is requested."},
-            "labels": map("Map of string keys and values that can be used to organize and categorize objects."),
-            "annotations": map("Unstructured key value map stored with a resource."),
-            "finalizers": {"type": "array", "items": {"type": "string"}, "description": "Must be empty before the object is deleted from the registry."},
-            "ownerReferences": {"type": "array", "items": {"type": "object", "properties": {
-                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "name": {"type": "string"}, "uid": {"type": "string"},
-                "controller": {"type": "boolean"}, "blockOwnerDeletion": {"type": "boolean"}}}, "description": "Objects this object depends on."},
-            "managedFields": {"type": "array", "items": {"type": "object"}, "description": "Which field manager owns which fields."},
-        },
-    })
+    crate::builtin::schema::object_meta_openapi()
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
-use super::{decode, for_version, namespace, raw_json, Body, Ctx};
+use super::{body, decode, for_version, namespace, raw_json, Body, Ctx};
 use crate::lifecycle::{self, Part};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
@@ -48,10 +48,16 @@ pub async fn handle(
             lifecycle::apply(api, res, ns, name, applied, part, &opts).await?
         }
         JSON_PATCH => {
-            let patch: json_patch::Patch = serde_json::from_slice(&ctx.body).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the JSON patch is not a valid list of operations: {e}"
-                ))
+            let value = body::decode_json(&ctx.body, "the JSON patch")?;
+            let patch: json_patch::Patch = serde_json::from_value(value).map_err(|e| {
+                let message = format!("the JSON patch is not a valid list of operations: {e}");
+                ApiError::bad_request(message.clone()).with_cause(
+                    apimachinery::FieldError::new(
+                        apimachinery::CauseType::Invalid,
+                        body::BODY_FIELD,
+                        message,
+                    ),
+                )
             })?;
             lifecycle::update_with(api, res, ns, name, part, &opts, |current| {
                 let mut doc = current.clone();
@@ -141,11 +147,10 @@ pub async fn handle(
     ))
 }
 
-fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
+fn parse_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    let value = body::decode_json(bytes, "the patch")?;
     if !value.is_object() {
-        return Err(ApiError::bad_request("the patch must be a JSON object"));
+        return Err(body::not_an_object("the patch", &value));
     }
     Ok(value)
 }

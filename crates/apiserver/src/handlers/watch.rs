@@ -47,9 +47,10 @@ pub async fn handle(
     let timeout = match ctx.query.number("timeoutSeconds")? {
         Some(n) if n > 0 => Duration::from_secs(n as u64),
         Some(n) if n < 0 => {
-            return Err(ApiError::bad_request(format!(
-                "query parameter timeoutSeconds: must not be negative, got {n}"
-            )))
+            return Err(ApiError::bad_field(
+                "timeoutSeconds",
+                format!("query parameter timeoutSeconds: must not be negative, got {n}"),
+            ))
         }
         _ => DEFAULT_TIMEOUT,
     };
@@ -81,10 +82,13 @@ pub async fn handle(
             .unwrap_or("0")
             .parse::<u64>()
             .map_err(|_| {
-                ApiError::bad_request(format!(
-                    "query parameter resourceVersion: {:?} is not a resourceVersion this server returned",
-                    requested.as_deref().unwrap_or("")
-                ))
+                ApiError::bad_field(
+                    "resourceVersion",
+                    format!(
+                        "query parameter resourceVersion: {:?} is not a resourceVersion this server returned",
+                        requested.as_deref().unwrap_or("")
+                    ),
+                )
             })?;
         (
             Vec::new(),
