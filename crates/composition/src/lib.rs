@@ -12,6 +12,7 @@
 //! - `readiness`: readiness checks.
 //! - `connection`: connection details.
 //! - `render`: all of it, for one composite.
+//! - `validate`: static checks of a Composition, for `plinth validate`.
 #![forbid(unsafe_code)]
 
 pub mod connection;
@@ -21,5 +22,6 @@ pub mod patch;
 pub mod readiness;
 pub mod render;
 pub mod transform;
+pub mod validate;
 
 pub use render::{render, Composed, Observed, RenderError, Rendered};

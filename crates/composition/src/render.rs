@@ -39,6 +39,9 @@ pub struct Rendered {
     pub composed: Vec<Composed>,
     /// The composite after ToComposite patches from observed resources.
     pub composite: Value,
+    /// Only what ToComposite patches wrote, on an empty object: the fields
+    /// the composite reconciler owns on the composite resource.
+    pub to_composite: Value,
     pub connection: Details,
     /// All composed resources ready.
     pub ready: bool,
@@ -110,6 +113,7 @@ pub fn render(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut composite = xr.clone();
+    let mut to_composite = json!({});
     let mut composed = Vec::new();
     let mut details = Details::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -148,20 +152,26 @@ pub fn render(
         stamp(&mut object, xr, xr_name, &name);
 
         let seen_object = observed.get(&name);
-        let mut ready = false;
+        let checks = template
+            .get("readinessChecks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // `None` checks only: ready as soon as it is composed, as in Crossplane.
+        let mut ready = !checks.is_empty()
+            && checks
+                .iter()
+                .all(|c| c.get("type").and_then(Value::as_str) == Some("None"));
         if let Some(obs) = seen_object {
             for (j, p) in patches.iter().enumerate() {
                 if patch::direction(p) == Some(Direction::ToComposite) {
                     patch::apply(p, &obs.object, &mut composite).map_err(|e| {
                         fail(&name, format!("patch {j} ({}): {e}", patch::describe(p)))
                     })?;
+                    // Same patch, same input: it cannot fail where the first did not.
+                    let _ = patch::apply(p, &obs.object, &mut to_composite);
                 }
             }
-            let checks = template
-                .get("readinessChecks")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
             ready = readiness::is_ready(&checks, &obs.object).map_err(|e| fail(&name, e))?;
             let specs = template
                 .get("connectionDetails")
@@ -183,6 +193,7 @@ pub fn render(
     Ok(Rendered {
         composed,
         composite,
+        to_composite,
         connection: details,
         ready,
     })

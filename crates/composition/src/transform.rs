@@ -27,6 +27,29 @@ pub fn kind(t: &Value) -> &str {
         .unwrap_or("")
 }
 
+/// A regex error on one line: the regex crate's message spans several
+/// (pattern, caret, reason), which reads badly in a condition.
+pub fn regex_error(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+}
+
+/// The `string` transform's `convert` values.
+pub const STRING_CONVERTS: &[&str] = &[
+    "ToUpper",
+    "ToLower",
+    "ToBase64",
+    "FromBase64",
+    "ToJson",
+    "ToSha1",
+    "ToSha256",
+    "ToSha512",
+    "ToAdler32",
+];
+
 /// Applies one transform to a value.
 pub fn apply(t: &Value, input: Value) -> Result<Value, String> {
     match kind(t) {
@@ -90,8 +113,12 @@ fn matching(t: &Value, input: Value) -> Result<Value, String> {
             "regexp" => {
                 let pattern = str_field(p, "regexp")
                     .ok_or(format!("match: pattern {i} of type regexp needs regexp"))?;
-                let re = Regex::new(pattern)
-                    .map_err(|e| format!("match: pattern {i}: invalid regexp {pattern:?}: {e}"))?;
+                let re = Regex::new(pattern).map_err(|e| {
+                    format!(
+                        "match: pattern {i}: invalid regexp {pattern:?}: {}",
+                        regex_error(&e)
+                    )
+                })?;
                 input.as_str().is_some_and(|s| re.is_match(s))
             }
             other => {
@@ -150,14 +177,68 @@ fn math(t: &Value, input: Value) -> Result<Value, String> {
     }
 }
 
-fn as_text(input: &Value, what: &str) -> Result<String, String> {
+/// The text string transforms work on: Crossplane formats any input with
+/// Go's `%v`, so a number or a boolean is transformed as its text.
+fn as_text(input: &Value) -> String {
+    gofmt::plain(input)
+}
+
+/// The bytes Crossplane hashes: a string as is, anything else as JSON.
+fn hash_input(input: &Value) -> Vec<u8> {
     match input {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(format!(
-            "string: {what} needs a string input, not {}",
-            type_name(other)
-        )),
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => gofmt::go_json(other).into_bytes(),
     }
+}
+
+/// SHA-1 (FIPS 180-4), written out for `ToSha1`: Crossplane offers it for
+/// names, not security, and thirty lines beat a new dependency.
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
+    let mut message = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&bit_len.to_be_bytes());
+    for chunk in message.chunks(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in chunk.chunks(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A827999),
+                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
+                _ => (b ^ c ^ d, 0xCA62C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (slot, v) in h.iter_mut().zip([a, b, c, d, e]) {
+            *slot = slot.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, word) in h.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
 
 /// Adler-32, written out because no small maintained crate is worth a dependency for eight lines.
@@ -186,22 +267,23 @@ fn string(t: &Value, input: Value) -> Result<Value, String> {
             let how = str_field(settings, "convert").ok_or("string: type Convert needs convert")?;
             let engine = base64::engine::general_purpose::STANDARD;
             let out = match how {
-                "ToUpper" => as_text(&input, how)?.to_uppercase(),
-                "ToLower" => as_text(&input, how)?.to_lowercase(),
-                "ToBase64" => engine.encode(as_text(&input, how)?),
+                "ToUpper" => as_text(&input).to_uppercase(),
+                "ToLower" => as_text(&input).to_lowercase(),
+                "ToBase64" => engine.encode(as_text(&input)),
                 "FromBase64" => {
                     let bytes = engine
-                        .decode(as_text(&input, how)?)
+                        .decode(as_text(&input))
                         .map_err(|e| format!("string: FromBase64: the input is not base64: {e}"))?;
                     String::from_utf8(bytes).map_err(|_| "string: FromBase64: the decoded bytes are not UTF-8".to_string())?
                 }
-                "ToJson" => input.to_string(),
-                "ToSha256" => hex::encode(Sha256::digest(gofmt::plain(&input).as_bytes())),
-                "ToSha512" => hex::encode(Sha512::digest(gofmt::plain(&input).as_bytes())),
-                "ToAdler32" => adler32(gofmt::plain(&input).as_bytes()).to_string(),
+                "ToJson" => gofmt::go_json(&input),
+                "ToSha1" => hex::encode(sha1(&hash_input(&input))),
+                "ToSha256" => hex::encode(Sha256::digest(hash_input(&input))),
+                "ToSha512" => hex::encode(Sha512::digest(hash_input(&input))),
+                "ToAdler32" => adler32(&hash_input(&input)).to_string(),
                 other => {
                     return Err(format!(
-                        "string: unknown convert {other:?}; expected ToUpper, ToLower, ToBase64, FromBase64, ToJson, ToSha256, ToSha512 or ToAdler32"
+                        "string: unknown convert {other:?}; expected {}", STRING_CONVERTS.join(", ")
                     ))
                 }
             };
@@ -209,15 +291,15 @@ fn string(t: &Value, input: Value) -> Result<Value, String> {
         }
         "TrimPrefix" | "TrimSuffix" => {
             let trim = str_field(settings, "trim").ok_or(format!("string: type {kind} needs trim"))?;
-            let s = as_text(&input, kind)?;
+            let s = as_text(&input);
             let out = if kind == "TrimPrefix" { s.strip_prefix(trim) } else { s.strip_suffix(trim) };
             Ok(Value::String(out.unwrap_or(&s).to_string()))
         }
         "Regexp" => {
             let re_settings = field(settings, "regexp").ok_or("string: type Regexp needs regexp")?;
             let pattern = str_field(re_settings, "match").ok_or("string: regexp needs match")?;
-            let re = Regex::new(pattern).map_err(|e| format!("string: invalid regexp {pattern:?}: {e}"))?;
-            let s = as_text(&input, kind)?;
+            let re = Regex::new(pattern).map_err(|e| format!("string: invalid regexp {pattern:?}: {}", regex_error(&e)))?;
+            let s = as_text(&input);
             let caps = re.captures(&s).ok_or_else(|| format!("string: regexp {pattern:?} does not match {s:?}"))?;
             let group = field(re_settings, "group").and_then(Value::as_u64).unwrap_or(0) as usize;
             caps.get(group)
@@ -286,11 +368,14 @@ fn convert(t: &Value, input: Value) -> Result<Value, String> {
     };
     match (to, &input) {
         ("string", Value::String(_)) => Ok(input.clone()),
+        // Go's strconv: floats in their shortest decimal form, so 2.0 is "2".
+        ("string", Value::Number(n)) if n.is_f64() => Ok(Value::String(gofmt::float_decimal(n.as_f64().unwrap_or(0.0)))),
         ("string", Value::Number(_) | Value::Bool(_)) => Ok(Value::String(input.to_string())),
         ("string", Value::Object(_) | Value::Array(_)) if format == "json" => Ok(Value::String(input.to_string())),
         ("bool", Value::Bool(_)) => Ok(input.clone()),
         ("bool", Value::String(s)) => parse_bool(s).map(Value::Bool).ok_or_else(mismatch),
-        ("bool", Value::Number(n)) => Ok(Value::Bool(n.as_f64() != Some(0.0))),
+        // Crossplane: only 1 is true.
+        ("bool", Value::Number(n)) => Ok(Value::Bool(n.as_f64() == Some(1.0))),
         ("int" | "int64", Value::Number(n)) => Ok(Value::Number(Number::from(n.as_f64().unwrap_or(0.0) as i64))),
         ("int" | "int64", Value::Bool(b)) => Ok(Value::Number(Number::from(i64::from(*b)))),
         ("int" | "int64", Value::String(s)) => {
@@ -341,5 +426,28 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sha1;
+
+    #[test]
+    fn sha1_matches_the_standard_vectors() {
+        assert_eq!(
+            hex::encode(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex::encode(sha1(b"")),
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+        );
+        assert_eq!(
+            hex::encode(sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
     }
 }

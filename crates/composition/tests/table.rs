@@ -254,10 +254,96 @@ fn transform_cases() -> Vec<TransformCase> {
             Err("needs an array input"),
         ),
         (
-            "string upper type mismatch",
+            "string upper formats a number as Go's %v",
             json!({"type": "string", "string": {"type": "Convert", "convert": "ToUpper"}}),
             json!(5),
-            Err("needs a string input, not a number"),
+            Ok(json!("5")),
+        ),
+        (
+            "string upper formats a boolean",
+            json!({"type": "string", "string": {"type": "Convert", "convert": "ToUpper"}}),
+            json!(true),
+            Ok(json!("TRUE")),
+        ),
+        (
+            "string sha1",
+            json!({"type": "string", "string": {"type": "Convert", "convert": "ToSha1"}}),
+            json!("abc"),
+            Ok(json!("a9993e364706816aba3e25717850c26c9cd0d89d")),
+        ),
+        (
+            "string sha256 of a number hashes its JSON",
+            json!({"type": "string", "string": {"type": "Convert", "convert": "ToSha256"}}),
+            json!(5),
+            Ok(json!(
+                "ef2d127de37b942baad06145e54b0c619a1f22327b2ebbcfbec78f5564afe39d"
+            )),
+        ),
+        (
+            "string trim prefix of a number",
+            json!({"type": "string", "string": {"type": "TrimPrefix", "trim": "12"}}),
+            json!(1234),
+            Ok(json!("34")),
+        ),
+        (
+            "string regexp on a number",
+            json!({"type": "string", "string": {"type": "Regexp", "regexp": {"match": "\\d{3}"}}}),
+            json!(12345),
+            Ok(json!("123")),
+        ),
+        (
+            "string format zero-padded",
+            json!({"type": "string", "string": {"fmt": "%05s"}}),
+            json!("ab"),
+            Ok(json!("000ab")),
+        ),
+        (
+            "string format left-justified",
+            json!({"type": "string", "string": {"fmt": "%-6s|"}}),
+            json!("ab"),
+            Ok(json!("ab    |")),
+        ),
+        (
+            "string format width of a number",
+            json!({"type": "string", "string": {"fmt": "%3d"}}),
+            json!(7),
+            Ok(json!("  7")),
+        ),
+        (
+            "string format whole float as %v",
+            json!({"type": "string", "string": {"fmt": "v%v"}}),
+            json!(2.0),
+            Ok(json!("v2")),
+        ),
+        (
+            "string format wrong verb marks it as Go does",
+            json!({"type": "string", "string": {"fmt": "%d"}}),
+            json!("x"),
+            Ok(json!("%!d(string=x)")),
+        ),
+        (
+            "convert whole float to string",
+            json!({"type": "convert", "convert": {"toType": "string"}}),
+            json!(2.0),
+            Ok(json!("2")),
+        ),
+        (
+            "convert float to string",
+            json!({"type": "convert", "convert": {"toType": "string"}}),
+            json!(2.5),
+            Ok(json!("2.5")),
+        ),
+        (
+            "convert 1 to bool",
+            json!({"type": "convert", "convert": {"toType": "bool"}}),
+            json!(1),
+            Ok(json!(true)),
+        ),
+        (
+            "convert 2 to bool is false, as in Crossplane",
+            json!({"type": "convert", "convert": {"toType": "bool"}}),
+            json!(2),
+            Ok(json!(false)),
         ),
         (
             "convert int to string",
@@ -846,4 +932,132 @@ fn long_names_stay_valid_and_unique() {
     let b = render::composed_name(&"x".repeat(60), "database2");
     assert!(a.len() <= 63 && b.len() <= 63);
     assert_ne!(a, b);
+}
+
+#[test]
+fn render_keeps_to_composite_writes_to_spec_and_metadata() {
+    let mut c = composition();
+    let patches = c["spec"]["resources"][0]["patches"].as_array_mut().unwrap();
+    patches.push(json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.owner", "toFieldPath": "spec.owner"}));
+    patches.push(json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.owner", "toFieldPath": "metadata.annotations[example.org/owner]"}));
+    patches.push(json!({"type": "CombineToComposite", "combine": {"variables": [{"fromFieldPath": "status.atProvider.owner"}, {"fromFieldPath": "metadata.name"}], "strategy": "string", "string": {"fmt": "%s@%s"}}, "toFieldPath": "spec.where"}));
+    let observed: BTreeMap<String, Observed> = [(
+        "db".to_string(),
+        Observed {
+            object: json!({"metadata": {"name": "orders-x7-db"}, "status": {"atProvider": {"owner": "orders"}}}),
+            connection: Default::default(),
+        },
+    )]
+    .into();
+    let rendered = render(&xr(), &c, &observed).unwrap();
+    // On the whole composite, and on its own for the reconciler to apply.
+    for target in [&rendered.composite, &rendered.to_composite] {
+        assert_eq!(target["spec"]["owner"], "orders", "{target}");
+        assert_eq!(target["spec"]["where"], "orders@orders-x7-db", "{target}");
+        assert_eq!(
+            target["metadata"]["annotations"]["example.org/owner"],
+            "orders"
+        );
+        assert_eq!(target["status"]["owner"], "orders");
+    }
+    // Only what the patches wrote: nothing of the composite's own spec.
+    assert!(rendered.to_composite["spec"].get("parameters").is_none());
+}
+
+#[test]
+fn render_counts_none_readiness_as_ready_before_it_is_observed() {
+    let mut c = composition();
+    c["spec"]["resources"][0]["readinessChecks"] = json!([{"type": "None"}]);
+    let rendered = render(&xr(), &c, &BTreeMap::new()).unwrap();
+    assert!(rendered.ready);
+    c["spec"]["resources"][0]["readinessChecks"] = json!([]);
+    assert!(!render(&xr(), &c, &BTreeMap::new()).unwrap().ready);
+}
+
+/// (description, Composition edit, expected problem fragment or None for sound)
+type ValidateCase = (&'static str, fn(&mut Value), Option<&'static str>);
+
+#[test]
+fn composition_validation_names_the_field() {
+    let cases: Vec<ValidateCase> = vec![
+        ("sound", |_| {}, None),
+        (
+            "no compositeTypeRef",
+            |c| {
+                c["spec"].as_object_mut().unwrap().remove("compositeTypeRef");
+            },
+            Some("spec.compositeTypeRef: Required value"),
+        ),
+        (
+            "unknown patch type",
+            |c| c["spec"]["resources"][0]["patches"][1]["type"] = json!("Bogus"),
+            Some("spec.resources[0].patches[1].type: Unsupported value: \"Bogus\""),
+        ),
+        (
+            "math Divide",
+            |c| {
+                c["spec"]["resources"][0]["patches"][1]["transforms"][0]["math"] =
+                    json!({"type": "Divide"})
+            },
+            Some("spec.resources[0].patches[1].transforms[0].math.type: Unsupported value: \"Divide\""),
+        ),
+        (
+            "bad regexp",
+            |c| {
+                c["spec"]["resources"][0]["patches"][1]["transforms"][0] =
+                    json!({"type": "string", "string": {"type": "Regexp", "regexp": {"match": "(("}}})
+            },
+            Some("spec.resources[0].patches[1].transforms[0].string.regexp.match: Invalid value: \"((\": not a regular expression: unclosed group"),
+        ),
+        (
+            "unknown string convert",
+            |c| {
+                c["spec"]["resources"][0]["patches"][1]["transforms"][0] =
+                    json!({"type": "string", "string": {"type": "Convert", "convert": "ToRot13"}})
+            },
+            Some("string.convert: Unsupported value: \"ToRot13\""),
+        ),
+        (
+            "missing patch set",
+            |c| c["spec"]["resources"][0]["patches"][0]["patchSetName"] = json!("nope"),
+            Some("spec.resources[0].patches[0].patchSetName: Not found"),
+        ),
+        (
+            "bad field path",
+            |c| c["spec"]["resources"][0]["patches"][1]["fromFieldPath"] = json!("spec..x"),
+            Some("spec.resources[0].patches[1].fromFieldPath: invalid field path"),
+        ),
+        (
+            "unknown readiness check",
+            |c| c["spec"]["resources"][0]["readinessChecks"] = json!([{"type": "Soon"}]),
+            Some("spec.resources[0].readinessChecks[0].type: Unsupported value: \"Soon\""),
+        ),
+        (
+            "connection detail without a name",
+            |c| {
+                c["spec"]["resources"][0]["connectionDetails"] =
+                    json!([{"type": "FromValue", "value": "x"}])
+            },
+            Some("spec.resources[0].connectionDetails[0].name: Required value"),
+        ),
+        (
+            "combine without fmt",
+            |c| {
+                c["spec"]["resources"][0]["patches"][1] = json!({"type": "CombineFromComposite", "combine": {"variables": [{"fromFieldPath": "spec.a"}], "strategy": "string"}, "toFieldPath": "spec.b"})
+            },
+            Some("spec.resources[0].patches[1].combine.string.fmt: Required value"),
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let mut c = composition();
+        edit(&mut c);
+        let problems = composition::validate::composition(&c);
+        match expected {
+            None => assert!(problems.is_empty(), "{what}: {problems:?}"),
+            Some(fragment) => assert!(
+                problems.iter().any(|p| p.contains(fragment)),
+                "{what}: want {fragment:?}, got {problems:?}"
+            ),
+        }
+    }
 }
