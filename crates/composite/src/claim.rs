@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -41,7 +41,7 @@ pub struct Error(String);
 
 impl From<kube::Error> for Error {
     fn from(e: kube::Error) -> Self {
-        Error(e.to_string())
+        Error(util::error_message(&e))
     }
 }
 
@@ -131,6 +131,72 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
 }
 
+/// What the claim's XRD decides for its claims.
+struct Policies {
+    delete: String,
+    update: String,
+    /// `spec.enforcedCompositionRef`: the composite resource's Composition
+    /// is not the claim's to choose.
+    enforced: bool,
+    /// Where the composite resource writes its connection Secret.
+    secrets_namespace: String,
+}
+
+impl Policies {
+    fn of(xrd: &Value, claim: &DynamicObject) -> Policies {
+        let spec = claim.data.get("spec");
+        let field = |name: &str| {
+            spec.and_then(|s| s.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Policies {
+            delete: field("compositeDeletePolicy")
+                .unwrap_or_else(|| crate::crds::default_delete_policy(xrd).to_string()),
+            update: field("compositionUpdatePolicy")
+                .unwrap_or_else(|| crate::crds::default_update_policy(xrd).to_string()),
+            enforced: xrd
+                .pointer("/spec/enforcedCompositionRef/name")
+                .and_then(Value::as_str)
+                .is_some(),
+            secrets_namespace: xrd
+                .pointer("/spec/writeConnectionSecretsToNamespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(names::SYSTEM_NAMESPACE)
+                .to_string(),
+        }
+    }
+}
+
+/// The composite resource's spec as the claim wants it: the claim's spec,
+/// less what belongs to the claim alone and less what the composite
+/// resource decides (Crossplane's rule: Composition and revision selection
+/// happen on the XR, and are copied back to the claim).
+pub fn composite_spec(
+    claim: &Value,
+    policies_enforced: bool,
+    update_policy: &str,
+) -> Map<String, Value> {
+    let mut spec: Map<String, Value> = claim
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for field in CLAIM_ONLY {
+        spec.remove(*field);
+    }
+    if policies_enforced {
+        spec.remove("compositionRef");
+    }
+    // Only a Manual claim pins a revision; otherwise the XR follows the newest.
+    if update_policy != names::POLICY_MANUAL {
+        spec.remove("compositionRevisionRef");
+    }
+    spec.insert("compositionUpdatePolicy".into(), json!(update_policy));
+    spec
+}
+
 async fn cycle(
     obj: &DynamicObject,
     ctx: &Ctx,
@@ -141,6 +207,14 @@ async fn cycle(
         return Ok(Action::await_change());
     };
     let xrs: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ctx.served.composite);
+    let xrds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
+    // A claim whose XRD is gone can still be deleted: the defaults then apply.
+    let xrd = xrds
+        .get_opt(&ctx.served.xrd)
+        .await?
+        .map(|x| serde_json::to_value(x).unwrap_or_default())
+        .unwrap_or_default();
+    let policies = Policies::of(&xrd, obj);
     let has_finalizer = obj.finalizers().iter().any(|f| f == names::CLAIM_FINALIZER);
     let xr_name = obj
         .data
@@ -153,12 +227,8 @@ async fn cycle(
         if !has_finalizer {
             return Ok(Action::await_change());
         }
-        let policy = obj
-            .data
-            .pointer("/spec/compositeDeletePolicy")
-            .and_then(Value::as_str)
-            .unwrap_or("Background");
-        let params = if policy == "Foreground" {
+        let foreground = policies.delete == names::DELETE_FOREGROUND;
+        let params = if foreground {
             DeleteParams::foreground()
         } else {
             DeleteParams::background()
@@ -168,8 +238,13 @@ async fn cycle(
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
-        if policy == "Foreground" && xrs.get_opt(&xr_name).await?.is_some() {
-            return Ok(Action::requeue(Duration::from_millis(500)));
+        // Foreground: the composite resource stays until the garbage
+        // collector has deleted its composed resources, and those stay until
+        // their provider deleted what they stand for, so the claim is gone
+        // only once everything behind it is. The composite's deletion wakes
+        // this claim through the watch; the requeue is a safety net.
+        if foreground && xrs.get_opt(&xr_name).await?.is_some() {
+            return Ok(Action::requeue(Duration::from_secs(2)));
         }
         let list: Vec<String> = obj
             .finalizers()
@@ -199,23 +274,15 @@ async fn cycle(
             .await?;
     }
 
-    // The XR: the claim's spec, less what belongs to the claim alone.
-    let mut spec: Map<String, Value> = obj
-        .data
-        .get("spec")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for field in CLAIM_ONLY {
-        spec.remove(*field);
-    }
+    let claim_value = serde_json::to_value(obj).map_err(|e| Error(e.to_string()))?;
+    let mut spec = composite_spec(&claim_value, policies.enforced, &policies.update);
     spec.insert(
         "claimRef".into(),
         json!({"apiVersion": claim_ar.api_version, "kind": claim_ar.kind, "name": obj.name_any(), "namespace": namespace}),
     );
     spec.insert(
         "writeConnectionSecretToRef".into(),
-        json!({"namespace": names::SYSTEM_NAMESPACE, "name": xr_name}),
+        json!({"namespace": policies.secrets_namespace, "name": xr_name}),
     );
     let xr = json!({
         "apiVersion": ctx.served.composite.api_version,
@@ -223,8 +290,7 @@ async fn cycle(
         "metadata": {"name": xr_name, "labels": {names::LABEL_CLAIM_NAME: obj.name_any(), names::LABEL_CLAIM_NAMESPACE: namespace}},
         "spec": spec
     });
-    let existing = xrs.get_opt(&xr_name).await?;
-    if let Some(existing) = &existing {
+    if let Some(existing) = xrs.get_opt(&xr_name).await? {
         let bound = existing
             .data
             .pointer("/spec/claimRef/name")
@@ -241,41 +307,72 @@ async fn cycle(
             )));
         }
     }
-    let applied = if existing.is_none() {
-        let body: DynamicObject = serde_json::from_value(xr).map_err(|e| Error(e.to_string()))?;
-        xrs.create(&PostParams::default(), &body).await?
-    } else {
-        xrs.patch(
+    // Server-side apply creates it too: this manager then owns every field
+    // it copied from the claim, so a field dropped from the claim is dropped
+    // from the composite resource.
+    let applied = xrs
+        .patch(
             &xr_name,
-            &PatchParams::apply("plinth-claim").force(),
+            &PatchParams::apply(names::CLAIM_FIELD_MANAGER).force(),
             &Patch::Apply(xr),
         )
-        .await?
-    };
+        .await?;
+
+    // What the composite resource decided, back on the claim.
+    let mut back = Map::new();
     if obj
         .data
         .pointer("/spec/resourceRef/name")
         .and_then(Value::as_str)
         != Some(xr_name.as_str())
     {
+        back.insert(
+            "resourceRef".into(),
+            json!({"apiVersion": ctx.served.composite.api_version, "kind": ctx.served.composite.kind, "name": xr_name}),
+        );
+    }
+    for field in ["compositionRef", "compositionRevisionRef"] {
+        let decided = applied
+            .data
+            .pointer(&format!("/spec/{field}/name"))
+            .and_then(Value::as_str);
+        let claimed = obj
+            .data
+            .pointer(&format!("/spec/{field}/name"))
+            .and_then(Value::as_str);
+        if let Some(name) = decided.filter(|d| Some(*d) != claimed) {
+            back.insert(field.into(), json!({"name": name}));
+        }
+    }
+    if !back.is_empty() {
         claims
             .patch(
                 &obj.name_any(),
                 &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"resourceRef": {
-                    "apiVersion": ctx.served.composite.api_version, "kind": ctx.served.composite.kind, "name": xr_name}}})),
+                &Patch::Merge(json!({"spec": back})),
             )
             .await?;
     }
 
     // The XR's connection details, in the claim's namespace.
-    if let Some(target) = obj
-        .data
-        .pointer("/spec/writeConnectionSecretToRef/name")
-        .and_then(Value::as_str)
-    {
-        let system: Api<Secret> = Api::namespaced(ctx.client.clone(), names::SYSTEM_NAMESPACE);
-        if let Some(source) = system.get_opt(&xr_name).await? {
+    let source_ref = (
+        applied
+            .data
+            .pointer("/spec/writeConnectionSecretToRef/namespace")
+            .and_then(Value::as_str),
+        applied
+            .data
+            .pointer("/spec/writeConnectionSecretToRef/name")
+            .and_then(Value::as_str),
+    );
+    if let (Some(target), (Some(source_ns), Some(source_name))) = (
+        obj.data
+            .pointer("/spec/writeConnectionSecretToRef/name")
+            .and_then(Value::as_str),
+        source_ref,
+    ) {
+        let system: Api<Secret> = Api::namespaced(ctx.client.clone(), source_ns);
+        if let Some(source) = system.get_opt(source_name).await? {
             let data: Map<String, Value> = source
                 .data
                 .unwrap_or_default()

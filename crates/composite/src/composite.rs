@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use reconciler::conditions::Condition;
 use reconciler::names::{condition, reason};
@@ -32,6 +32,9 @@ struct Ctx {
     /// reconciles its composite at once instead of at the next poll.
     watched: std::sync::Mutex<BTreeSet<String>>,
     triggers: tokio::sync::mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    /// The watch tasks: owned here so they end with this reconciler (on
+    /// shutdown, or when its XRD is deleted) instead of outliving it.
+    watchers: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Ctx {
@@ -50,8 +53,10 @@ impl Ctx {
         let triggers = self.triggers.clone();
         let xr_ar = self.served.composite.clone();
         let config = watcher::Config::default().labels(composition::render::LABEL_COMPOSITE);
-        tokio::spawn(async move {
-            let mut events = watcher(api, config).boxed();
+        let task = async move {
+            // Backoff: a watch that keeps failing waits between attempts
+            // instead of spinning a worker thread.
+            let mut events = watcher(api, config).default_backoff().boxed();
             while let Some(event) = events.next().await {
                 let objects = match event {
                     Ok(
@@ -72,7 +77,11 @@ impl Ctx {
                     }
                 }
             }
-        });
+        };
+        self.watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spawn(task);
     }
 }
 
@@ -82,7 +91,7 @@ pub struct Error(String);
 
 impl From<kube::Error> for Error {
     fn from(e: kube::Error) -> Self {
-        Error(e.to_string())
+        Error(util::error_message(&e))
     }
 }
 
@@ -96,6 +105,7 @@ pub async fn run(client: Client, served: Served) {
         kinds: Kinds::default(),
         watched: Default::default(),
         triggers,
+        watchers: Default::default(),
     });
     tracing::info!(kind = %ar.kind, "reconciling composite resources");
     // A new CompositionRevision for this kind re-renders every composite of
@@ -103,21 +113,23 @@ pub async fn run(client: Client, served: Served) {
     let (revised, revisions_seen) = tokio::sync::mpsc::unbounded_channel::<()>();
     let revisions: Api<DynamicObject> =
         Api::all_with(ctx.client.clone(), &util::revision_resource());
-    let kind = ar.kind.clone();
-    tokio::spawn(async move {
-        let mut events = watcher(revisions, watcher::Config::default()).boxed();
+    let (kind, api_version) = (ar.kind.clone(), ar.api_version.clone());
+    let revisions_task = async move {
+        let mut events = watcher(revisions, watcher::Config::default())
+            .default_backoff()
+            .boxed();
         while let Some(event) = events.next().await {
             if let Ok(watcher::Event::Apply(r)) = event {
-                let for_kind = r
-                    .data
-                    .pointer("/spec/compositeTypeRef/kind")
-                    .and_then(Value::as_str);
-                if for_kind == Some(kind.as_str()) && revised.send(()).is_err() {
+                if composes(&r.data, &api_version, &kind) && revised.send(()).is_err() {
                     return;
                 }
             }
         }
-    });
+    };
+    ctx.watchers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .spawn(revisions_task);
     Controller::new_with(api, watcher::Config::default(), ar)
         .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
             triggered,
@@ -160,6 +172,26 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
 }
 
+/// Whether a Composition (or revision) spec is for this composite kind:
+/// group and kind, since two groups may share a kind (any served version of
+/// the group will do, as the XR is the same object at each).
+fn composes(composition: &Value, api_version: &str, kind: &str) -> bool {
+    let group = |v: &str| {
+        v.split_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
+    composition
+        .pointer("/spec/compositeTypeRef/kind")
+        .and_then(Value::as_str)
+        == Some(kind)
+        && composition
+            .pointer("/spec/compositeTypeRef/apiVersion")
+            .and_then(Value::as_str)
+            .map(group)
+            == Some(group(api_version))
+}
+
 /// The Composition to use: enforced, named, selected by labels, or the default.
 async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicObject, Error> {
     let compositions: Api<DynamicObject> =
@@ -178,14 +210,7 @@ async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicOb
             .items
             .into_iter()
             .filter(|c| {
-                c.data
-                    .pointer("/spec/compositeTypeRef/kind")
-                    .and_then(Value::as_str)
-                    == Some(&ctx.served.composite.kind)
-                    && c.data
-                        .pointer("/spec/compositeTypeRef/apiVersion")
-                        .and_then(Value::as_str)
-                        == Some(&api_version)
+                composes(&c.data, &api_version, &ctx.served.composite.kind)
                     && util::labels_match(selector, c.labels())
             })
             .map(|c| c.name_any())
@@ -210,14 +235,24 @@ async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicOb
         .get_opt(&chosen)
         .await?
         .ok_or_else(|| Error(format!("Composition {chosen:?} does not exist")))?;
-    let type_kind = composition
-        .data
-        .pointer("/spec/compositeTypeRef/kind")
-        .and_then(Value::as_str);
-    if type_kind != Some(ctx.served.composite.kind.as_str()) {
+    if !composes(
+        &composition.data,
+        &ctx.served.composite.api_version,
+        &ctx.served.composite.kind,
+    ) {
+        let type_ref = |field: &str| {
+            composition
+                .data
+                .pointer(&format!("/spec/compositeTypeRef/{field}"))
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
         return Err(Error(format!(
-            "Composition {chosen:?} composes {}, not {}",
-            type_kind.unwrap_or("nothing"),
+            "Composition {chosen:?} composes {} {}, not {} {}",
+            type_ref("apiVersion"),
+            type_ref("kind"),
+            ctx.served.composite.api_version,
             ctx.served.composite.kind
         )));
     }
@@ -457,29 +492,70 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
         }
     }
 
-    let mut spec_patch =
-        json!({"resourceRefs": refs, "compositionRef": {"name": composition.name_any()}});
+    // What this reconciler decides on the XR: the Composition and revision,
+    // the composed resources, and whatever ToComposite patches wrote into
+    // its spec and metadata (Crossplane applies those to the whole XR, not
+    // only its status). Server-side apply as this manager, so a field a
+    // ToComposite patch stops writing is removed again.
+    let mut owned_spec = rendered
+        .to_composite
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    owned_spec.insert("resourceRefs".into(), json!(refs));
+    owned_spec.insert(
+        "compositionRef".into(),
+        json!({"name": composition.name_any()}),
+    );
     if let Some(r) = &revision_name {
-        spec_patch["compositionRevisionRef"] = json!({"name": r});
+        owned_spec.insert("compositionRevisionRef".into(), json!({"name": r}));
     }
-    if obj.data.get("spec").map(|s| {
-        (
-            s.get("resourceRefs"),
-            s.get("compositionRef"),
-            s.get("compositionRevisionRef"),
-        )
-    }) != Some((
-        spec_patch.get("resourceRefs"),
-        spec_patch.get("compositionRef"),
-        spec_patch.get("compositionRevisionRef"),
-    )) {
-        api.patch(
-            &obj.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": spec_patch})),
-        )
-        .await?;
+    let own_secret = obj
+        .data
+        .pointer("/spec/writeConnectionSecretToRef")
+        .is_none()
+        && obj.data.pointer("/spec/claimRef").is_none();
+    if let Some(ns) = spec
+        .pointer("/spec/writeConnectionSecretsToNamespace")
+        .and_then(Value::as_str)
+        .filter(|_| own_secret)
+    {
+        // Crossplane: an XR of its own (no claim) gets a Secret named after
+        // its UID in the Composition's namespace.
+        owned_spec.insert(
+            "writeConnectionSecretToRef".into(),
+            json!({"namespace": ns, "name": obj.metadata.uid.clone().unwrap_or_else(|| obj.name_any())}),
+        );
     }
+    let mut owned_meta = json!({"name": obj.name_any()});
+    for field in ["labels", "annotations"] {
+        if let Some(m) = rendered
+            .to_composite
+            .pointer(&format!("/metadata/{field}"))
+            .filter(|m| m.is_object())
+        {
+            owned_meta[field] = m.clone();
+        }
+    }
+    let owned = json!({
+        "apiVersion": ctx.served.composite.api_version,
+        "kind": ctx.served.composite.kind,
+        "metadata": owned_meta,
+        "spec": owned_spec,
+    });
+    let live = serde_json::to_value(obj).unwrap_or_default();
+    let mut obj_now = obj.clone();
+    if !util::contains(&live, &owned) {
+        obj_now = api
+            .patch(
+                &obj.name_any(),
+                &PatchParams::apply(names::FIELD_MANAGER).force(),
+                &Patch::Apply(owned),
+            )
+            .await?;
+    }
+    let obj = &obj_now;
 
     // The XR's own connection Secret.
     if let (Some(ns), Some(n)) = (

@@ -17,6 +17,12 @@ fn conditions() -> Value {
     })
 }
 
+/// A schema with these properties required.
+fn required(mut schema: Value, fields: &[&str]) -> Value {
+    schema["required"] = json!(fields);
+    schema
+}
+
 fn open_spec(properties: Value) -> Value {
     json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": properties})
 }
@@ -73,13 +79,16 @@ pub fn composition_api() -> Vec<Value> {
             names::COMPOSITION_KIND,
             names::COMPOSITION_PLURAL,
             &["comp"],
-            open_spec(json!({
-                "compositeTypeRef": {"type": "object", "required": ["apiVersion", "kind"], "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}},
-                "mode": {"type": "string", "enum": ["Resources", "Pipeline"], "default": "Resources"},
-                "resources": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-                "patchSets": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
-                "writeConnectionSecretsToNamespace": {"type": "string"}
-            })),
+            required(
+                open_spec(json!({
+                    "compositeTypeRef": {"type": "object", "required": ["apiVersion", "kind"], "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}}},
+                    "mode": {"type": "string", "enum": ["Resources", "Pipeline"], "default": "Resources"},
+                    "resources": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                    "patchSets": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                    "writeConnectionSecretsToNamespace": {"type": "string"}
+                })),
+                &["compositeTypeRef"],
+            ),
             json!([
                 {"name": "XR-KIND", "type": "string", "jsonPath": ".spec.compositeTypeRef.kind"},
                 {"name": "XR-APIVERSION", "type": "string", "jsonPath": ".spec.compositeTypeRef.apiVersion"},
@@ -106,6 +115,62 @@ fn reference(fields: &[&str]) -> Value {
         .map(|f| (f.to_string(), json!({"type": "string"})))
         .collect();
     json!({"type": "object", "properties": props})
+}
+
+/// `spec.defaultCompositionUpdatePolicy`, or Crossplane's default.
+pub fn default_update_policy(xrd: &Value) -> &str {
+    xrd.pointer("/spec/defaultCompositionUpdatePolicy")
+        .and_then(Value::as_str)
+        .filter(|p| [names::POLICY_AUTOMATIC, names::POLICY_MANUAL].contains(p))
+        .unwrap_or(names::POLICY_AUTOMATIC)
+}
+
+/// `spec.defaultCompositeDeletePolicy`, or Crossplane's default.
+pub fn default_delete_policy(xrd: &Value) -> &str {
+    xrd.pointer("/spec/defaultCompositeDeletePolicy")
+        .and_then(Value::as_str)
+        .filter(|p| [names::DELETE_BACKGROUND, names::DELETE_FOREGROUND].contains(p))
+        .unwrap_or(names::DELETE_BACKGROUND)
+}
+
+/// The `names` of a generated CRD: what the XRD gives (kind, plural,
+/// singular, listKind, shortNames, categories), with Crossplane's category
+/// for the kind (`composite` or `claim`) added.
+fn crd_names(given: &Value, kind: &str, plural: &str, category: &str) -> Value {
+    let singular = given
+        .get("singular")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = given
+        .get("listKind")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{kind}List"));
+    let strings = |field: &str| -> Vec<String> {
+        given
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut categories = strings("categories");
+    if !categories.iter().any(|c| c == category) {
+        categories.push(category.to_string());
+    }
+    let mut names = json!({
+        "kind": kind, "plural": plural, "singular": singular, "listKind": list_kind,
+        "categories": categories
+    });
+    let short = strings("shortNames");
+    if !short.is_empty() {
+        names["shortNames"] = json!(short);
+    }
+    names
 }
 
 /// The version entries of an XRD with the standard fields added to their schemas.
@@ -140,11 +205,19 @@ fn versions(xrd: &Value, claim: bool) -> Vec<Value> {
         spec["compositionRef"] = reference(&["name"]);
         spec["compositionSelector"] = json!({"type": "object", "properties": {"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}}});
         spec["compositionRevisionRef"] = reference(&["name"]);
-        spec["compositionUpdatePolicy"] =
-            json!({"type": "string", "enum": ["Automatic", "Manual"]});
+        // The XRD's defaults become the schema's, so the API server fills
+        // them in on create, as Crossplane's generated CRDs do.
+        spec["compositionUpdatePolicy"] = json!({
+            "type": "string",
+            "enum": [names::POLICY_AUTOMATIC, names::POLICY_MANUAL],
+            "default": default_update_policy(xrd)
+        });
         if claim {
-            spec["compositeDeletePolicy"] =
-                json!({"type": "string", "enum": ["Background", "Foreground"]});
+            spec["compositeDeletePolicy"] = json!({
+                "type": "string",
+                "enum": [names::DELETE_BACKGROUND, names::DELETE_FOREGROUND],
+                "default": default_delete_policy(xrd)
+            });
             spec["resourceRef"] = reference(&["apiVersion", "kind", "name"]);
             spec["writeConnectionSecretToRef"] = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
         } else {
@@ -216,7 +289,7 @@ pub fn composite(xrd: &Value) -> Result<Value, String> {
         "spec": {
             "group": group,
             "scope": "Cluster",
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"), "categories": ["composite"]},
+            "names": crd_names(&names, kind, plural, "composite"),
             "versions": versions
         }
     }))
@@ -246,7 +319,7 @@ pub fn claim(xrd: &Value) -> Result<Option<Value>, String> {
         "spec": {
             "group": group,
             "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List"), "categories": ["claim"]},
+            "names": crd_names(names, kind, plural, "claim"),
             "versions": versions(xrd, true)
         }
     })))

@@ -21,12 +21,14 @@ pub mod revisions;
 pub mod util;
 pub mod xrd;
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::HashMap;
 
-use kube::Client;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 /// The running composition controllers.
 pub struct Controllers {
@@ -40,11 +42,48 @@ impl Controllers {
     }
 }
 
+/// The reconcilers running for one XRD, and the kinds they serve, so a
+/// changed XRD (a new version, `claimNames` added or removed) restarts
+/// exactly what changed.
+struct Running {
+    served: xrd::Served,
+    composite: AbortHandle,
+    claim: Option<AbortHandle>,
+}
+
+impl Running {
+    fn stop(self) {
+        self.composite.abort();
+        if let Some(c) = self.claim {
+            c.abort();
+        }
+    }
+}
+
+/// Creates a namespace if it is missing: docs-style Compositions write
+/// connection Secrets to `crossplane-system`, which must exist.
+async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            name,
+            &PatchParams::apply(names::FIELD_MANAGER),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            ),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Installs the composition API (and, if asked, the built-in interfaces)
 /// and starts the controllers.
 pub async fn start(client: Client, builtin_apis: bool) -> Result<Controllers, kube::Error> {
     for crd in crds::composition_api() {
         reconciler::crds::apply(&client, crd).await?;
+    }
+    for namespace in [names::SYSTEM_NAMESPACE, names::CROSSPLANE_NAMESPACE] {
+        ensure_namespace(&client, namespace).await?;
     }
     util::wait_served(&client, &util::xrd_resource()).await;
     util::wait_served(&client, &util::composition_resource()).await;
@@ -52,24 +91,72 @@ pub async fn start(client: Client, builtin_apis: bool) -> Result<Controllers, ku
     if builtin_apis {
         builtin::install(&client).await?;
     }
-    let (announce, mut announced) = mpsc::unbounded_channel::<xrd::Served>();
+    let (announce, mut announced) = mpsc::unbounded_channel::<xrd::Announce>();
     let mut tasks = JoinSet::new();
     tasks.spawn(xrd::run(client.clone(), announce));
     tasks.spawn(revisions::run(client.clone()));
     tasks.spawn(async move {
-        let mut started = HashSet::new();
+        // Keyed by XRD name: two XRDs may define the same kinds in two
+        // groups (the docs' XPostgreSQLInstance beside the built-in one),
+        // and each needs reconcilers of its own.
+        let mut running: HashMap<String, Running> = HashMap::new();
+        // Dropped with this task on shutdown, which aborts every reconciler.
         let mut children = JoinSet::new();
-        while let Some(served) = announced.recv().await {
-            if !started.insert(served.composite.kind.clone()) {
-                continue;
+        let start_composite = |children: &mut JoinSet<()>, served: &xrd::Served| {
+            let (client, served) = (client.clone(), served.clone());
+            children.spawn(async move {
+                util::wait_served(&client, &served.composite).await;
+                composite::run(client, served).await;
+            })
+        };
+        let start_claim = |children: &mut JoinSet<()>, served: &xrd::Served| {
+            let claim = served.claim.clone()?;
+            let (client, served) = (client.clone(), served.clone());
+            Some(children.spawn(async move {
+                util::wait_served(&client, &claim).await;
+                claim::run(client, served).await;
+            }))
+        };
+        while let Some(message) = announced.recv().await {
+            // Reap finished reconcilers so the set does not grow.
+            while children.try_join_next().is_some() {}
+            match message {
+                xrd::Announce::Served(served) => {
+                    let served = *served;
+                    let previous = running.remove(&served.xrd);
+                    let next = match previous {
+                        Some(r) if r.served == served => r,
+                        Some(r) if r.served.composite == served.composite => {
+                            // Only the claim kind changed (e.g. claimNames added).
+                            if let Some(c) = &r.claim {
+                                c.abort();
+                            }
+                            Running {
+                                claim: start_claim(&mut children, &served),
+                                composite: r.composite,
+                                served,
+                            }
+                        }
+                        other => {
+                            if let Some(r) = other {
+                                r.stop();
+                            }
+                            Running {
+                                composite: start_composite(&mut children, &served),
+                                claim: start_claim(&mut children, &served),
+                                served,
+                            }
+                        }
+                    };
+                    running.insert(next.served.xrd.clone(), next);
+                }
+                xrd::Announce::Withdrawn(name) => {
+                    if let Some(r) = running.remove(&name) {
+                        tracing::info!(xrd = %name, "XRD deleted; its reconcilers stop");
+                        r.stop();
+                    }
+                }
             }
-            util::wait_served(&client, &served.composite).await;
-            children.spawn(composite::run(client.clone(), served.clone()));
-            if let Some(claim) = &served.claim {
-                util::wait_served(&client, claim).await;
-                children.spawn(claim::run(client.clone(), served.clone()));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
     Ok(Controllers { tasks })

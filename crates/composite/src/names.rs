@@ -10,6 +10,8 @@ pub const COMPOSITION_PLURAL: &str = "compositions";
 pub const REVISION_KIND: &str = "CompositionRevision";
 pub const REVISION_PLURAL: &str = "compositionrevisions";
 
+/// Held on an XRD until the CRDs it defines are deleted.
+pub const XRD_FINALIZER: &str = "defined.apiextensions.crossplane.io";
 /// Held on a claim until its composite resource is deleted.
 pub const CLAIM_FINALIZER: &str = "finalizer.apiextensions.crossplane.io";
 
@@ -24,8 +26,24 @@ pub const ESTABLISHED: &str = "Established";
 pub const OFFERED: &str = "Offered";
 pub const WATCHING_COMPOSITE: &str = "WatchingCompositeResource";
 pub const WATCHING_CLAIM: &str = "WatchingCompositeResourceClaim";
+pub const INVALID_DEFINITION: &str = "InvalidDefinition";
+pub const TERMINATING: &str = "Terminating";
 
-/// Where composite resources keep their connection Secrets.
+/// Composition policies and their Crossplane defaults.
+pub const POLICY_AUTOMATIC: &str = "Automatic";
+pub const POLICY_MANUAL: &str = "Manual";
+pub const DELETE_BACKGROUND: &str = "Background";
+pub const DELETE_FOREGROUND: &str = "Foreground";
+
+/// Where composite resources keep their connection Secrets unless the XRD's
+/// `spec.writeConnectionSecretsToNamespace` says otherwise.
 pub const SYSTEM_NAMESPACE: &str = "plinth-system";
+/// Crossplane's own namespace: its documented Compositions write connection
+/// Secrets there, so Plinth creates it.
+pub const CROSSPLANE_NAMESPACE: &str = "crossplane-system";
 /// The field manager the composition controllers write as.
 pub const FIELD_MANAGER: &str = "plinth-composition";
+/// The field manager the claim reconciler applies composite resources as:
+/// it owns the spec fields copied from the claim, so a field removed from
+/// the claim is removed from the composite resource too.
+pub const CLAIM_FIELD_MANAGER: &str = "plinth-claim";

@@ -77,7 +77,8 @@ impl Kinds {
             .await
             .map_err(|e| {
                 format!(
-                    "{kind}.{group} is not served (is its provider installed and healthy?): {e}"
+                    "{kind}.{group} is not served (is its provider installed and healthy?): {}",
+                    error_message(&e)
                 )
             })?;
         self.cache
@@ -114,7 +115,7 @@ pub async fn set_status(
         )
         .await
     {
-        tracing::debug!(name = %name, error = %e, "status not written");
+        tracing::debug!(name = %name, error = %error_message(&e), "status not written");
     }
 }
 
@@ -138,4 +139,26 @@ pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+/// An error as a person should read it: the API server's own message for
+/// API errors (`namespaces "x" not found`), not kube's Debug dump of the
+/// whole Status.
+pub fn error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `whole` holds everything in `part`: objects key by key
+/// (recursively), anything else by equality. Lets a reconciler skip an
+/// apply that would change nothing.
+pub fn contains(whole: &Value, part: &Value) -> bool {
+    match (whole, part) {
+        (Value::Object(w), Value::Object(p)) => p
+            .iter()
+            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
+        (w, p) => w == p,
+    }
 }

@@ -1,12 +1,14 @@
 //! The XRD controller: for each CompositeResourceDefinition, serve its XR
 //! and claim CRDs, report `Established` and `Offered`, and start their
-//! reconcilers.
+//! reconcilers. A deleted XRD takes its CRDs (and so every claim and
+//! composite resource of them) with it before its finalizer is released.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -17,19 +19,28 @@ use tokio::sync::mpsc;
 use crate::{crds, names, util};
 
 /// The kinds one XRD defines.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
     pub xrd: String,
     pub composite: ApiResource,
     pub claim: Option<ApiResource>,
 }
 
-struct Ctx {
-    client: Client,
-    announce: mpsc::UnboundedSender<Served>,
+/// What the XRD controller tells the supervisor in `lib.rs`.
+#[derive(Debug, Clone)]
+pub enum Announce {
+    /// These kinds are served: (re)start their reconcilers if they changed.
+    Served(Box<Served>),
+    /// The XRD of this name is gone: stop its reconcilers.
+    Withdrawn(String),
 }
 
-pub async fn run(client: Client, announce: mpsc::UnboundedSender<Served>) {
+struct Ctx {
+    client: Client,
+    announce: mpsc::UnboundedSender<Announce>,
+}
+
+pub async fn run(client: Client, announce: mpsc::UnboundedSender<Announce>) {
     let ar = util::xrd_resource();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let ctx = Arc::new(Ctx { client, announce });
@@ -59,19 +70,114 @@ pub fn referenceable_version(xrd: &Value) -> Option<String> {
 #[error("{0}")]
 struct Error(String);
 
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error(util::error_message(&e))
+    }
+}
+
+async fn set_finalizers(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    list: Vec<String>,
+) -> Result<(), Error> {
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": list}})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the claim CRD, then (once it is gone, so claims can still be
+/// reconciled while they are deleted) the XR CRD. Returns whether both are gone.
+async fn delete_crds(client: &Client, xrd: &Value) -> Result<bool, Error> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    if let Ok(Some(claim)) = crds::claim(xrd) {
+        names.push(
+            claim["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    if let Ok(composite) = crds::composite(xrd) {
+        names.push(
+            composite["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        if crds.get_opt(name).await?.is_none() {
+            continue;
+        }
+        match crds.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(e.into()),
+        }
+        // One at a time: the next waits until this one is gone.
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
     let xrd = serde_json::to_value(obj.as_ref()).map_err(|e| Error(e.to_string()))?;
+    let has_finalizer = obj.finalizers().iter().any(|f| f == names::XRD_FINALIZER);
+
+    if obj.metadata.deletion_timestamp.is_some() {
+        if !has_finalizer {
+            return Ok(Action::await_change());
+        }
+        util::set_status(
+            &api,
+            &obj,
+            &[Condition::new(
+                names::ESTABLISHED,
+                false,
+                names::TERMINATING,
+                "deleting the CRDs this XRD defines, and with them its claims and composite resources",
+            )],
+            json!({}),
+        )
+        .await;
+        // Claims and composite resources still being deleted need their
+        // reconcilers, so those stop only once the CRDs are gone.
+        if !delete_crds(&ctx.client, &xrd).await? {
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        let _ = ctx.announce.send(Announce::Withdrawn(obj.name_any()));
+        let list: Vec<String> = obj
+            .finalizers()
+            .iter()
+            .filter(|f| *f != names::XRD_FINALIZER)
+            .cloned()
+            .collect();
+        set_finalizers(&api, &obj, list).await?;
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer {
+        let mut list = obj.finalizers().to_vec();
+        list.push(names::XRD_FINALIZER.to_string());
+        set_finalizers(&api, &obj, list).await?;
+    }
+
     let result = async {
         let composite = crds::composite(&xrd)?;
         let claim = crds::claim(&xrd)?;
         reconciler::crds::apply(&ctx.client, composite.clone())
             .await
-            .map_err(|e| format!("serving the composite CRD: {e}"))?;
+            .map_err(|e| format!("serving the composite CRD: {}", util::error_message(&e)))?;
         if let Some(c) = &claim {
             reconciler::crds::apply(&ctx.client, c.clone())
                 .await
-                .map_err(|e| format!("serving the claim CRD: {e}"))?;
+                .map_err(|e| format!("serving the claim CRD: {}", util::error_message(&e)))?;
         }
         Ok::<_, String>((composite, claim))
     }
@@ -85,7 +191,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 &[Condition::new(
                     names::ESTABLISHED,
                     false,
-                    "InvalidDefinition",
+                    names::INVALID_DEFINITION,
                     message.clone(),
                 )],
                 json!({}),
@@ -129,6 +235,6 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
         ));
     }
     util::set_status(&api, &obj, &conditions, json!({})).await;
-    let _ = ctx.announce.send(served);
+    let _ = ctx.announce.send(Announce::Served(Box::new(served)));
     Ok(Action::requeue(Duration::from_secs(300)))
 }

@@ -47,6 +47,10 @@ fn xrd(i: Interface) -> Value {
             "claimNames": {"kind": claim_kind, "plural": claim_plural},
             "connectionSecretKeys": keys,
             "defaultCompositionRef": {"name": default},
+            // Deleting a claim returns once what it stands for (the database,
+            // the process) is gone, not before; user XRDs keep Crossplane's
+            // Background default.
+            "defaultCompositeDeletePolicy": names::DELETE_FOREGROUND,
             "versions": [{
                 "name": "v1alpha1",
                 "served": true,
@@ -154,10 +158,15 @@ pub fn compute() -> (Value, Value) {
                 "base": {
                     "apiVersion": "compute.local.plinth.dev/v1alpha1",
                     "kind": "Instance",
-                    "spec": {"forProvider": {"command": "sleep", "args": ["infinity"]}, "providerConfigRef": {"name": "default"}}
+                    // A process can die at any time; looking every 15 s (an
+                    // in-process check) lets a crash loop show on the claim soon.
+                    "metadata": {"annotations": {reconciler::names::annotation::POLL_INTERVAL: "15s"}},
+                    // Without a command the instance idles; with one, the whole
+                    // command line (program and arguments) replaces argv.
+                    "spec": {"forProvider": {"argv": ["sleep", "infinity"]}, "providerConfigRef": {"name": "default"}}
                 },
                 "patches": [
-                    {"fromFieldPath": "spec.parameters.command[0]", "toFieldPath": "spec.forProvider.command"},
+                    {"fromFieldPath": "spec.parameters.command", "toFieldPath": "spec.forProvider.argv"},
                     {"fromFieldPath": "spec.parameters.ports[0]", "toFieldPath": "spec.forProvider.port"},
                     {"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.pid", "toFieldPath": "status.pid"}
                 ],
