@@ -17,7 +17,7 @@ pub struct RenderArgs {
     pub composition: PathBuf,
     /// Composed resources as they are observed (YAML, several documents), so
     /// ToComposite patches, readiness and connection details can be shown.
-    #[arg(long)]
+    #[arg(long, visible_alias = "observed-resources")]
     pub observed: Option<PathBuf>,
 }
 
@@ -71,7 +71,39 @@ pub fn run(args: RenderArgs) -> Result<()> {
     let mut composite = rendered.composite.clone();
     let ready = if rendered.ready { "True" } else { "False" };
     composite["status"]["conditions"] = serde_json::json!([{"type": "Ready", "status": ready, "reason": if rendered.ready { "Available" } else { "Creating" }}]);
-    for doc in std::iter::once(&composite).chain(rendered.composed.iter().map(|c| &c.object)) {
+    // The composite's connection details, as the Secret the reconciler would
+    // write (Crossplane's render leaves them out; here they are what a
+    // Composition author most often wants to check).
+    let secret = (!rendered.connection.is_empty()).then(|| {
+        let name = xr
+            .pointer("/spec/writeConnectionSecretToRef/name")
+            .and_then(Value::as_str)
+            .or_else(|| xr.pointer("/metadata/name").and_then(Value::as_str))
+            .unwrap_or("composite");
+        let mut meta = serde_json::json!({"name": name});
+        if let Some(ns) = xr
+            .pointer("/spec/writeConnectionSecretToRef/namespace")
+            .and_then(Value::as_str)
+        {
+            meta["namespace"] = serde_json::json!(ns);
+        }
+        let data: serde_json::Map<String, Value> = rendered
+            .connection
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::String(String::from_utf8_lossy(v).into_owned()),
+                )
+            })
+            .collect();
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+                           "type": "connection.crossplane.io/v1alpha1", "stringData": data})
+    });
+    for doc in std::iter::once(&composite)
+        .chain(rendered.composed.iter().map(|c| &c.object))
+        .chain(secret.iter())
+    {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(doc).context("cannot print YAML")?);
     }

@@ -5,10 +5,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
-use kube::api::{ApiResource, DynamicObject};
-use kube::discovery::{Discovery, Scope};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
@@ -22,7 +21,8 @@ pub enum Output {
 
 #[derive(Args, Debug, Clone)]
 pub struct TraceArgs {
-    /// What to trace, as KIND/NAME (kind, plural or short name).
+    /// What to trace, as KIND/NAME or KIND.GROUP/NAME (kind, plural,
+    /// singular or short name), e.g. `postgresqlinstance/orders`.
     pub target: String,
     /// The namespace of a claim.
     #[arg(short = 'n', long, default_value = "default")]
@@ -74,37 +74,175 @@ fn condition(obj: &Value, type_: &str) -> (String, String) {
         .unwrap_or_else(|| ("-".into(), String::new()))
 }
 
-fn find(discovery: &Discovery, kind_or_plural: &str) -> Option<(ApiResource, Scope)> {
-    let wanted = kind_or_plural.to_lowercase();
-    for group in discovery.groups() {
-        for (ar, caps) in group.recommended_resources() {
-            if ar.kind.to_lowercase() == wanted
-                || ar.plural == wanted
-                || ar.kind.to_lowercase() + "s" == wanted
-            {
-                return Some((ar, caps.scope));
+/// An error as a person should read it: the API server's message, not
+/// kube's Debug dump of the whole Status.
+fn plain(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One served resource, with the names a user may call it by.
+#[derive(Clone)]
+struct Served {
+    ar: ApiResource,
+    namespaced: bool,
+    singular: String,
+    short: Vec<String>,
+}
+
+/// Every resource the server serves, at each group's preferred version
+/// (listed first) and then at its other versions.
+async fn served(client: &Client) -> Result<Vec<Served>> {
+    let mut out = Vec::new();
+    let mut add =
+        |gv: &str, list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList| {
+            let (group, version) = gv.split_once('/').unwrap_or(("", gv));
+            for r in list.resources.into_iter().filter(|r| !r.name.contains('/')) {
+                let gvk = GroupVersionKind::gvk(group, version, &r.kind);
+                out.push(Served {
+                    ar: ApiResource::from_gvk_with_plural(&gvk, &r.name),
+                    namespaced: r.namespaced,
+                    singular: r.singular_name,
+                    short: r.short_names.unwrap_or_default(),
+                });
+            }
+        };
+    let core = client
+        .list_core_api_resources("v1")
+        .await
+        .map_err(|e| anyhow!("API discovery failed: {}", plain(&e)))?;
+    add("v1", core);
+    let groups = client
+        .list_api_groups()
+        .await
+        .map_err(|e| anyhow!("API discovery failed: {}", plain(&e)))?;
+    for g in groups.groups {
+        let preferred = g.preferred_version.map(|v| v.group_version);
+        let mut versions: Vec<String> = g.versions.into_iter().map(|v| v.group_version).collect();
+        if let Some(p) = &preferred {
+            versions.retain(|v| v != p);
+            versions.insert(0, p.clone());
+        }
+        for gv in versions {
+            // A group that fails to list is skipped, as kubectl does.
+            if let Ok(list) = client.list_api_group_resources(&gv).await {
+                add(&gv, list);
             }
         }
     }
-    None
+    Ok(out)
+}
+
+/// The resources `KIND` or `KIND.GROUP` (or `KIND.VERSION.GROUP`) may name,
+/// at most one per group, preferred versions first.
+fn candidates(all: &[Served], target: &str) -> Vec<Served> {
+    let target = target.to_lowercase();
+    let (name, qualifier) = match target.split_once('.') {
+        Some((n, q)) => (n.to_string(), Some(q.to_string())),
+        None => (target.clone(), None),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    all.iter()
+        .filter(|s| {
+            s.ar.kind.to_lowercase() == name
+                || s.ar.plural == name
+                || s.singular == name
+                || s.short.iter().any(|x| x.to_lowercase() == name)
+        })
+        .filter(|s| match &qualifier {
+            None => true,
+            Some(q) => *q == s.ar.group || *q == format!("{}.{}", s.ar.version, s.ar.group),
+        })
+        .filter(|s| seen.insert(s.ar.group.clone()))
+        .cloned()
+        .collect()
+}
+
+/// The served resource for a reference's apiVersion and kind.
+fn by_reference(all: &[Served], api_version: &str, kind: &str) -> Option<Served> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let same_kind = |s: &&Served| s.ar.group == group && s.ar.kind == kind;
+    all.iter()
+        .filter(same_kind)
+        .find(|s| s.ar.version == version)
+        .or_else(|| all.iter().find(same_kind))
+        .cloned()
+}
+
+fn api_for(client: &Client, s: &Served, namespace: &str) -> Api<DynamicObject> {
+    if s.namespaced {
+        Api::namespaced_with(client.clone(), namespace, &s.ar)
+    } else {
+        Api::all_with(client.clone(), &s.ar)
+    }
+}
+
+/// The one object `KIND[.GROUP]/NAME` names: where a kind is served by two
+/// groups, the group that has an object of that name.
+async fn resolve(
+    client: &Client,
+    all: &[Served],
+    kind: &str,
+    name: &str,
+    namespace: &str,
+) -> Result<(Served, DynamicObject)> {
+    let options = candidates(all, kind);
+    if options.is_empty() {
+        bail!("the server does not serve a kind named {kind:?}");
+    }
+    let mut found = Vec::new();
+    for s in options.iter() {
+        match api_for(client, s, namespace).get_opt(name).await {
+            Ok(Some(obj)) => found.push((s.clone(), obj)),
+            Ok(None) => {}
+            Err(e) => bail!(
+                "cannot get {}.{} {name}: {}",
+                s.ar.kind,
+                s.ar.group,
+                plain(&e)
+            ),
+        }
+    }
+    let describe = |s: &Served| {
+        if s.namespaced {
+            format!(
+                "{}.{} {name:?} in namespace {namespace:?}",
+                s.ar.kind, s.ar.group
+            )
+        } else {
+            format!("{}.{} {name:?}", s.ar.kind, s.ar.group)
+        }
+    };
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!(
+            "{} not found",
+            options
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join(", nor ")
+        ),
+        _ => bail!(
+            "{kind:?} is ambiguous: {}; name one as KIND.GROUP/NAME",
+            found
+                .iter()
+                .map(|(s, _)| format!("{}.{}", s.ar.kind.to_lowercase(), s.ar.group))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    }
 }
 
 async fn node(
     client: &Client,
-    discovery: &Discovery,
-    ar: &ApiResource,
-    scope: &Scope,
-    name: &str,
+    all: &[Served],
+    served: &Served,
+    obj: DynamicObject,
     namespace: &str,
 ) -> Result<Node> {
-    let api: Api<DynamicObject> = match scope {
-        Scope::Namespaced => Api::namespaced_with(client.clone(), namespace, ar),
-        Scope::Cluster => Api::all_with(client.clone(), ar),
-    };
-    let obj = api
-        .get(name)
-        .await
-        .with_context(|| format!("cannot get {}/{name}", ar.kind))?;
     let value = serde_json::to_value(&obj)?;
     let (synced, synced_message) = condition(&value, "Synced");
     let (ready, ready_message) = condition(&value, "Ready");
@@ -135,25 +273,29 @@ async fn node(
         ) else {
             continue;
         };
-        match find(discovery, kind) {
-            Some((child_ar, child_scope)) => match Box::pin(node(
-                client,
-                discovery,
-                &child_ar,
-                &child_scope,
+        let api_version = r.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let Some(child_served) = by_reference(all, api_version, kind) else {
+            children.push(missing(
+                kind,
                 child,
-                namespace,
-            ))
+                &format!("{api_version} {kind} is not served"),
+            ));
+            continue;
+        };
+        match api_for(client, &child_served, namespace)
+            .get_opt(child)
             .await
-            {
+        {
+            Ok(Some(o)) => match Box::pin(node(client, all, &child_served, o, namespace)).await {
                 Ok(n) => children.push(n),
-                Err(e) => children.push(missing(kind, child, &e.to_string())),
+                Err(e) => children.push(missing(kind, child, &format!("{e:#}"))),
             },
-            None => children.push(missing(kind, child, "kind not served")),
+            Ok(None) => children.push(missing(kind, child, "not found")),
+            Err(e) => children.push(missing(kind, child, &plain(&e))),
         }
     }
     Ok(Node {
-        kind: ar.kind.clone(),
+        kind: served.ar.kind.clone(),
         name: obj.name_any(),
         namespace: obj.namespace(),
         synced,
@@ -256,13 +398,9 @@ pub async fn run(args: TraceArgs) -> Result<()> {
     };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     loop {
-        let discovery = Discovery::new(client.clone())
-            .run()
-            .await
-            .context("API discovery failed")?;
-        let (ar, scope) = find(&discovery, kind)
-            .with_context(|| format!("the server does not serve a kind named {kind:?}"))?;
-        let tree = node(&client, &discovery, &ar, &scope, name, &args.namespace).await?;
+        let all = served(&client).await?;
+        let (served, obj) = resolve(&client, &all, kind, name, &args.namespace).await?;
+        let tree = node(&client, &all, &served, obj, &args.namespace).await?;
         if matches!(args.output, Some(Output::Json)) {
             println!("{}", serde_json::to_string_pretty(&to_json(&tree))?);
         } else {

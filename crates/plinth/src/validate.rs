@@ -68,28 +68,48 @@ pub fn run(args: ValidateArgs) -> Result<bool> {
         crds.push(composite::crds::composite(&xrd).map_err(anyhow::Error::msg)?);
         crds.extend(composite::crds::claim(&xrd).map_err(anyhow::Error::msg)?);
     }
-    for (_, doc) in &docs {
+    // Problems an XRD has that keep it from defining its kinds.
+    let mut xrd_problems: HashMap<String, Vec<String>> = HashMap::new();
+    for (place, doc) in &docs {
         if doc.get("kind").and_then(Value::as_str) == Some("CompositeResourceDefinition") {
-            if let Ok(xr) = composite::crds::composite(doc) {
-                crds.push(xr);
+            match composite::crds::composite(doc) {
+                Ok(xr) => crds.push(xr),
+                Err(e) => xrd_problems.entry(place.clone()).or_default().push(e),
             }
-            if let Ok(Some(claim)) = composite::crds::claim(doc) {
-                crds.push(claim);
+            match composite::crds::claim(doc) {
+                Ok(Some(claim)) => crds.push(claim),
+                Ok(None) => {}
+                Err(e) => xrd_problems.entry(place.clone()).or_default().push(e),
             }
         }
     }
     let schemas = schemas(&crds)?;
     let mut ok = true;
     for (place, doc) in &docs {
-        let api_version = doc
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
         let name = doc
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("<no name>");
+        let (Some(api_version), Some(kind)) = (
+            doc.get("apiVersion")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty()),
+            doc.get("kind")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty()),
+        ) else {
+            ok = false;
+            for field in ["apiVersion", "kind"] {
+                if doc
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    println!("{place}: {name}: {field}: Required value: every manifest needs apiVersion and kind");
+                }
+            }
+            continue;
+        };
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let Some(schema) = schemas.get(&format!("{group}/{version}/{kind}")) else {
             println!("{place}: {kind}/{name}: not checked: {api_version} {kind} is neither built in nor defined by an XRD in these files");
@@ -108,6 +128,15 @@ pub fn run(args: ValidateArgs) -> Result<bool> {
                 .into_iter()
                 .map(|f| format!("{f}: unknown field")),
         );
+        if group == composite::names::GROUP && kind == composite::names::COMPOSITION_KIND {
+            problems.extend(composition::validate::composition(&obj));
+        }
+        if let Some(more) = xrd_problems.get(place) {
+            problems.extend(more.iter().cloned());
+        }
+        // The schema and the Composition checks may both see one problem.
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|p| seen.insert(p.clone()));
         if problems.is_empty() {
             println!("{place}: {kind}/{name}: valid");
         } else {
