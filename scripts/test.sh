@@ -23,6 +23,15 @@ if ! command -v kubectl >/dev/null 2>&1 && [ -z "${KUBECTL:-}" ]; then
 fi
 log "kubectl: $(${KUBECTL:-kubectl} version --client 2>/dev/null | head -n1)"
 
+# Whatever this script starts, it stops again on the way out.
+stop_postgres() { :; }
+MOTO_PID=""
+cleanup() {
+  stop_postgres
+  if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
 # --- a throwaway PostgreSQL on 127.0.0.1 for the local provider's tests ------
 pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
 if [ -z "${PLINTH_TEST_POSTGRES_URL:-}" ]; then
@@ -44,8 +53,35 @@ if [ -z "${PLINTH_TEST_POSTGRES_URL:-}" ]; then
     --auth-host=scram-sha-256 --auth-local=trust >/dev/null
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=400 -c fsync=off" start >/dev/null
-  trap 'as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"' EXIT
+  stop_postgres() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }
   export PLINTH_TEST_POSTGRES_URL="postgresql://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+fi
+
+# --- moto on 127.0.0.1 standing in for AWS, for the AWS provider's tests ----
+# moto_server (moto 5.x) is used where it is on PATH; otherwise moto[server]
+# is installed into a venv of this repository's own (.venv, git-ignored).
+if [ -z "${PLINTH_TEST_MOTO_URL:-}" ]; then
+  MOTO_SERVER="$(command -v moto_server || true)"
+  if [ -z "$MOTO_SERVER" ]; then
+    if [ ! -x .venv/bin/moto_server ]; then
+      log "installing moto[server] into .venv"
+      python3 -m venv .venv
+      .venv/bin/pip install --quiet 'moto[server]>=5,<6'
+    fi
+    MOTO_SERVER="$PWD/.venv/bin/moto_server"
+  fi
+  MOTO_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  MOTO_LOG="$(mktemp /tmp/plinth-test-moto.XXXXXX.log)"
+  log "starting moto ($MOTO_SERVER) on 127.0.0.1:$MOTO_PORT"
+  "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 300); do
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"", method="POST"), timeout=2)' \
+      "http://127.0.0.1:$MOTO_PORT/moto-api/reset" 2>/dev/null; then break; fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then cat "$MOTO_LOG" >&2; echo "moto_server exited" >&2; exit 1; fi
+    sleep 0.1
+  done
+  export PLINTH_TEST_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 fi
 
 # --- checks ------------------------------------------------------------------

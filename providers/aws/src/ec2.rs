@@ -31,6 +31,10 @@ use crate::tags::{self, Tags};
 /// The connection keys every Instance's Secret carries.
 pub const CONNECTION_KEYS: [&str; 2] = ["host", "port"];
 
+/// EC2 resolves image ids of this form from an SSM parameter at launch,
+/// e.g. the public parameter naming the newest Amazon Linux AMI.
+const SSM_IMAGE_PREFIX: &str = "resolve:ssm:";
+
 /// Instance states that still hold (or will hold) a running machine.
 const LIVE_STATES: [&str; 5] = ["pending", "running", "stopping", "stopped", "shutting-down"];
 
@@ -354,7 +358,7 @@ impl ExternalResource for Instance {
             for_provider: json!({
                 "type": "object",
                 "properties": {
-                    "imageId": text("The AMI to launch, e.g. ami-0abcdef1234567890."),
+                    "imageId": text("The AMI to launch, e.g. ami-0abcdef1234567890, or an SSM parameter naming one, e.g. resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64."),
                     "instanceType": text("The instance type, e.g. t3.micro."),
                     "subnetId": text("The VPC subnet to launch into; the default subnet when unset."),
                     "securityGroupIds": {"type": "array", "items": {"type": "string"}, "description": "VPC security groups for the instance."},
@@ -396,10 +400,12 @@ impl ExternalResource for Instance {
                 "imageId".into(),
                 "is required, e.g. ami-0abcdef1234567890".into(),
             )),
-            Some(image) if !image.starts_with("ami-") => problems.push((
-                "imageId".into(),
-                format!("{image:?} is not an AMI id; they start with ami-"),
-            )),
+            Some(image) if !image.starts_with("ami-") && !image.starts_with(SSM_IMAGE_PREFIX) => {
+                problems.push((
+                    "imageId".into(),
+                    format!("{image:?} is not an AMI id (ami-...) or an SSM parameter (resolve:ssm:...)"),
+                ))
+            }
             _ => {}
         }
         if desired.instance_type.as_deref().is_none_or(str::is_empty) {

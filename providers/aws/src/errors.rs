@@ -90,9 +90,34 @@ where
         ));
     };
     let status = service.raw().status().as_u16();
-    let code = service.err().code().unwrap_or("Unknown");
-    let message = service.err().message().unwrap_or("no message");
+    let body = service
+        .raw()
+        .body()
+        .bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let code = service
+        .err()
+        .code()
+        .or_else(|| xml_element(&body, "Code"))
+        .unwrap_or("Unknown");
+    let message = service
+        .err()
+        .message()
+        .or_else(|| xml_element(&body, "Message"))
+        .unwrap_or("no message");
     sort(action, status, code, message)
+}
+
+/// The text of the first `<name>` element of an error body. The SDK parses
+/// the error shape each service documents; this reads the code and message
+/// of bodies in another shape (an emulator answering RDS calls with EC2's
+/// `<Errors>` wrapper, say), so the user still sees AWS's own words.
+fn xml_element<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = start + body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..end].trim()).filter(|s| !s.is_empty())
 }
 
 /// [`classify`] on the parts of an answer, so the sorting can be tested
@@ -188,6 +213,13 @@ mod tests {
                 "{got} carries AWS's message"
             );
         }
+        let body = "<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(xml_element(body, "Code"), Some("InvalidClientTokenId"));
+        assert_eq!(
+            xml_element(body, "Message"),
+            Some("The security token included in the request is invalid.")
+        );
+        assert_eq!(xml_element("<Code></Code>", "Code"), None);
         assert!(sort("RunInstances", 400, "Throttling", "x")
             .to_string()
             .starts_with("throttled: "));
