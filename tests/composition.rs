@@ -178,7 +178,20 @@ async fn builtin_postgresql_claim_end_to_end() {
     assert_eq!(tree["children"][0]["children"][0]["kind"], "Database");
     assert_eq!(tree["children"][0]["children"][0]["ready"], "True");
 
-    // Deleting the claim removes the database and every Plinth object of it.
+    // Deleting the claim removes the database and every Plinth object of it:
+    // the built-in XRD's Foreground policy makes the delete wait for it.
+    let policy = plinth
+        .kubectl_ok(&[
+            "-n",
+            "shop",
+            "get",
+            "postgresqlinstance",
+            "orders",
+            "-o",
+            "jsonpath={.spec.compositeDeletePolicy}",
+        ])
+        .await;
+    assert_eq!(policy, "Foreground");
     plinth
         .kubectl_ok(&[
             "-n",
@@ -190,20 +203,16 @@ async fn builtin_postgresql_claim_end_to_end() {
             WAIT,
         ])
         .await;
-    eventually(
-        Duration::from_secs(60),
-        "the database to be dropped",
-        || async {
-            psql(
-                &url,
-                &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'"),
-            )
-            .await
-            .as_deref()
-                == Ok("0")
-        },
-    )
-    .await;
+    assert_eq!(
+        psql(
+            &url,
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'"),
+        )
+        .await
+        .as_deref(),
+        Ok("0"),
+        "the database outlived its claim"
+    );
     eventually(
         Duration::from_secs(30),
         "no composite or managed resources left",
@@ -502,6 +511,33 @@ fn render_and_validate_work_offline() {
         text.contains("spec.parameters.tier: Unsupported value: \"gold\""),
         "{text}"
     );
+
+    // Compositions are checked beyond their schema, and a manifest without
+    // apiVersion is an error, not "not checked".
+    let unsound = dir.path().join("unsound.yaml");
+    std::fs::write(
+        &unsound,
+        "apiVersion: apiextensions.crossplane.io/v1\nkind: Composition\nmetadata: {name: untyped}\nspec:\n  resources: []\n---\napiVersion: apiextensions.crossplane.io/v1\nkind: Composition\nmetadata: {name: bogus}\nspec:\n  compositeTypeRef: {apiVersion: example.org/v1alpha1, kind: XQueue}\n  resources:\n  - name: q\n    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource}\n    patches:\n    - {type: Bogus, fromFieldPath: spec.a}\n    - fromFieldPath: spec.b\n      transforms:\n      - {type: math, math: {type: Divide}}\n      - {type: string, string: {type: Regexp, regexp: {match: \"((\"}}}\n---\nkind: Queue\nmetadata: {name: typeless}\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(support::plinth_bin())
+        .arg("validate")
+        .arg(&unsound)
+        .arg(root.join("composition.yaml"))
+        .output()
+        .expect("plinth validate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    for want in [
+        "Composition/untyped: spec.compositeTypeRef: Required value",
+        "Composition/bogus: spec.resources[0].patches[0].type: Unsupported value: \"Bogus\"",
+        "spec.resources[0].patches[1].transforms[0].math.type: Unsupported value: \"Divide\"",
+        "spec.resources[0].patches[1].transforms[1].string.regexp.match: Invalid value: \"((\"",
+        "typeless: apiVersion: Required value",
+        "Composition/queue-nop: valid",
+    ] {
+        assert!(text.contains(want), "want {want:?} in:\n{text}");
+    }
 }
 
 /// A directory the postgres user can reach, for a cluster `plinth up` runs.
@@ -595,5 +631,457 @@ async fn without_postgres_the_claim_names_the_flag() {
     plinth
         .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--wait", WAIT])
         .await;
+    plinth.stop().await;
+}
+
+/// Applies a manifest, retrying while the kinds it uses are not served yet
+/// (an XRD's CRDs appear a moment after the XRD).
+async fn apply_eventually(plinth: &Plinth, manifest: &str) {
+    eventually(Duration::from_secs(30), "the manifest to apply", || async {
+        plinth
+            .kubectl_stdin(&["apply", "-f", "-"], Some(manifest))
+            .await
+            .ok
+    })
+    .await;
+}
+
+async fn jsonpath(plinth: &Plinth, args: &[&str], path: &str) -> String {
+    let mut all: Vec<&str> = args.to_vec();
+    let expr = format!("jsonpath={path}");
+    all.extend(["-o", &expr]);
+    plinth.kubectl_ok(&all).await
+}
+
+const ENFORCED_XRD: &str = r#"
+apiVersion: apiextensions.crossplane.io/v1
+kind: CompositeResourceDefinition
+metadata: {name: xbuckets.enforced.example.org}
+spec:
+  group: enforced.example.org
+  names: {kind: XBucket, plural: xbuckets, shortNames: [xbk], categories: [storage]}
+  claimNames: {kind: Bucket, plural: buckets, shortNames: [bk]}
+  enforcedCompositionRef: {name: bucket-a}
+  defaultCompositeDeletePolicy: Foreground
+  defaultCompositionUpdatePolicy: Manual
+  versions:
+  - name: v1
+    served: true
+    referenceable: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              color: {type: string}
+              size: {type: string}
+              observed: {type: string}
+---
+apiVersion: apiextensions.crossplane.io/v1
+kind: Composition
+metadata: {name: bucket-a}
+spec:
+  compositeTypeRef: {apiVersion: enforced.example.org/v1, kind: XBucket}
+  resources:
+  - name: one
+    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {fields: {which: a}}}}
+    patches:
+    - {fromFieldPath: spec.color, toFieldPath: spec.forProvider.fields.color}
+    - {type: ToCompositeFieldPath, fromFieldPath: metadata.name, toFieldPath: spec.observed}
+    - {type: ToCompositeFieldPath, fromFieldPath: spec.forProvider.fields.which, toFieldPath: "metadata.annotations[enforced.example.org/which]"}
+---
+apiVersion: apiextensions.crossplane.io/v1
+kind: Composition
+metadata: {name: bucket-b}
+spec:
+  compositeTypeRef: {apiVersion: enforced.example.org/v1, kind: XBucket}
+  resources:
+  - name: one
+    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {fields: {which: b}}}}
+"#;
+
+/// Crossplane's own example XRD beside the built-in one of the same kinds;
+/// XRD defaults, enforced Compositions and the Automatic policy without a
+/// claim/XR tug of war; fields removed from a claim; short names; ToComposite
+/// patches into the XR's spec; and a deleted XRD taking its kinds along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossplane_examples_and_xrd_policies() {
+    let mut plinth = Plinth::start().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/nop-config.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xpostgresqlinstances.platform.plinth.dev",
+            WAIT,
+        ])
+        .await;
+
+    // The documented XRD, Composition and claim reconcile although the
+    // built-in interface has the same kinds in another group, and the
+    // Composition's crossplane-system namespace exists.
+    apply_eventually(
+        &plinth,
+        include_str!("../examples/crossplane/definition.yaml"),
+    )
+    .await;
+    apply_eventually(
+        &plinth,
+        include_str!("../examples/crossplane/composition.yaml"),
+    )
+    .await;
+    apply_eventually(&plinth, include_str!("../examples/crossplane/claim.yaml")).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstances.database.example.org/my-db",
+            WAIT,
+        ])
+        .await;
+    assert_eq!(
+        secret_value(&plinth, "default", "db-conn", "username").await,
+        "masteruser"
+    );
+    let xr = jsonpath(
+        &plinth,
+        &["get", "postgresqlinstances.database.example.org", "my-db"],
+        "{.spec.resourceRef.name}",
+    )
+    .await;
+    let uid = jsonpath(
+        &plinth,
+        &["get", "xpostgresqlinstances.database.example.org", &xr],
+        "{.metadata.uid}",
+    )
+    .await;
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "crossplane-system",
+            "get",
+            "secret",
+            &format!("{uid}-postgresql"),
+        ])
+        .await;
+    // The claim got the Composition the selector chose, and the user XRD's
+    // default delete policy is Crossplane's Background.
+    let spec = jsonpath(
+        &plinth,
+        &["get", "postgresqlinstances.database.example.org", "my-db"],
+        "{.spec.compositionRef.name} {.spec.compositeDeletePolicy} {.spec.compositionUpdatePolicy}",
+    )
+    .await;
+    assert_eq!(
+        spec,
+        "xpostgresqlinstances.nop.database.example.org Background Automatic"
+    );
+    // plinth trace finds the group that holds the object, or the one named.
+    for target in [
+        "postgresqlinstance/my-db",
+        "postgresqlinstance.database.example.org/my-db",
+    ] {
+        let trace = std::process::Command::new(support::plinth_bin())
+            .args(["trace", target, "--kubeconfig"])
+            .arg(&plinth.kubeconfig)
+            .output()
+            .expect("plinth trace");
+        let tree = String::from_utf8_lossy(&trace.stdout);
+        assert!(trace.status.success(), "{target}: {tree}");
+        assert!(
+            tree.contains(&format!("└─ NopResource/{xr}-rdsinstance")),
+            "{target}: {tree}"
+        );
+    }
+    let missing = std::process::Command::new(support::plinth_bin())
+        .args(["trace", "postgresqlinstance/nothing", "--kubeconfig"])
+        .arg(&plinth.kubeconfig)
+        .output()
+        .expect("plinth trace");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        stderr.contains("not found") && !stderr.contains("Status {"),
+        "{stderr}"
+    );
+
+    // Enforced Composition: the claim asks for b, the XR uses a, and the
+    // claim is told so rather than fighting over it.
+    apply_eventually(&plinth, ENFORCED_XRD).await;
+    apply_eventually(
+        &plinth,
+        "apiVersion: enforced.example.org/v1\nkind: Bucket\nmetadata: {name: pail, namespace: default}\nspec:\n  color: red\n  size: large\n  compositionRef: {name: bucket-b}\n",
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "bucket/pail", WAIT])
+        .await;
+    let claim = jsonpath(
+        &plinth,
+        &["get", "bk", "pail"],
+        "{.spec.compositionRef.name} {.spec.compositeDeletePolicy} {.spec.compositionUpdatePolicy}",
+    )
+    .await;
+    assert_eq!(claim, "bucket-a Foreground Manual");
+    let bucket = jsonpath(&plinth, &["get", "bk", "pail"], "{.spec.resourceRef.name}").await;
+    let which = jsonpath(
+        &plinth,
+        &["get", "nopresource", &format!("{bucket}-one")],
+        "{.spec.forProvider.fields.which}",
+    )
+    .await;
+    assert_eq!(which, "a");
+    // ToComposite patches reach the XR's spec and metadata, not only status.
+    eventually(Duration::from_secs(30), "ToComposite writes on the XR", || async {
+        plinth
+            .kubectl(&["get", "xbk", &bucket, "-o", "jsonpath={.spec.observed}/{.metadata.annotations.enforced\\.example\\.org/which}"])
+            .await
+            .stdout
+            == format!("{bucket}-one/a")
+    })
+    .await;
+    // Settled: the claim and composite reconcilers do not rewrite the XR
+    // back and forth (it used to climb ~20 generations a second).
+    let generation = ["get", "xbk", bucket.as_str()];
+    let before = jsonpath(&plinth, &generation, "{.metadata.generation}").await;
+    plinth
+        .kubectl_ok(&["annotate", "bk", "pail", "poke=1"])
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        before,
+        jsonpath(&plinth, &generation, "{.metadata.generation}").await
+    );
+
+    // A field removed from the claim is removed from the XR.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "bk",
+            "pail",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":null}}"#,
+        ])
+        .await;
+    eventually(Duration::from_secs(30), "size to leave the XR", || async {
+        let run = plinth
+            .kubectl(&[
+                "get",
+                "xbk",
+                &bucket,
+                "-o",
+                "jsonpath={.spec.size}/{.spec.color}",
+            ])
+            .await;
+        run.ok && run.stdout == "/red"
+    })
+    .await;
+
+    // Deleting the XRD deletes its claims, XRs, composed resources and CRDs.
+    plinth
+        .kubectl_ok(&[
+            "delete",
+            "xrd",
+            "xbuckets.enforced.example.org",
+            "--wait",
+            WAIT,
+        ])
+        .await;
+    for crd in [
+        "buckets.enforced.example.org",
+        "xbuckets.enforced.example.org",
+    ] {
+        let run = plinth.kubectl(&["get", "crd", crd]).await;
+        assert!(
+            !run.ok && run.stderr.contains("NotFound"),
+            "{crd}: {}",
+            run.stderr
+        );
+    }
+    let run = plinth
+        .kubectl(&["get", "nopresource", &format!("{bucket}-one")])
+        .await;
+    assert!(!run.ok, "the composed resource outlived its XRD");
+
+    plinth.stop().await;
+}
+
+/// An XRD that gains claimNames later offers its claim; a claim on the
+/// Automatic policy naming an old revision follows the newest instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_names_added_later_and_automatic_revisions() {
+    let mut plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/nop-config.yaml"),
+        )
+        .await;
+    let xrd = include_str!("../examples/platform/xrd.yaml");
+    let without_claims: String = {
+        // The example XRD without its claimNames block.
+        let mut out = Vec::new();
+        let mut skipping = false;
+        for line in xrd.lines() {
+            if line.starts_with("  claimNames:") {
+                skipping = true;
+                continue;
+            }
+            if skipping && line.starts_with("    ") {
+                continue;
+            }
+            skipping = false;
+            out.push(line);
+        }
+        out.join("\n")
+    };
+    assert!(!without_claims.contains("claimNames"));
+    apply_eventually(&plinth, &without_claims).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "xrd/xqueues.example.org",
+            WAIT,
+        ])
+        .await;
+    apply_eventually(
+        &plinth,
+        include_str!("../examples/platform/composition.yaml"),
+    )
+    .await;
+    apply_eventually(&plinth, xrd).await;
+    apply_eventually(
+        &plinth,
+        "apiVersion: example.org/v1alpha1\nkind: Queue\nmetadata: {name: auto, namespace: default}\nspec:\n  compositionUpdatePolicy: Automatic\n  compositionRevisionRef: {name: queue-nop-not-a-revision}\n  parameters: {}\n",
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "queue/auto", WAIT])
+        .await;
+    let xr = jsonpath(
+        &plinth,
+        &["get", "queue", "auto"],
+        "{.spec.resourceRef.name}",
+    )
+    .await;
+    let newest = jsonpath(
+        &plinth,
+        &["get", "xqueue", &xr],
+        "{.spec.compositionRevisionRef.name}",
+    )
+    .await;
+    assert!(
+        newest.starts_with("queue-nop-") && newest != "queue-nop-not-a-revision",
+        "{newest}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the claim to follow the XR's revision",
+        || async {
+            plinth
+                .kubectl(&[
+                    "get",
+                    "queue",
+                    "auto",
+                    "-o",
+                    "jsonpath={.spec.compositionRevisionRef.name}",
+                ])
+                .await
+                .stdout
+                == newest
+        },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["delete", "queue", "auto", "--wait", WAIT])
+        .await;
+    plinth.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The built-in Compute interface runs the claim's whole command line on
+/// its first port, and a process that keeps crashing makes the claim
+/// unready, with the exit status in its message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_compute_runs_the_command_and_reports_crash_loops() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start_with(&["--local-postgres-url", &url]).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xcomputeinstances.platform.plinth.dev",
+            WAIT,
+        ])
+        .await;
+    let port = free_port();
+    let claim = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: platform.plinth.dev/v1alpha1\nkind: ComputeInstance\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  parameters:\n    command: [python3, -m, http.server, \"{port}\", --bind, 127.0.0.1{extra}]\n    ports: [{port}]\n  writeConnectionSecretToRef: {{name: {name}-conn}}\n"
+        )
+    };
+    apply_eventually(&plinth, &claim("web", "")).await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "computeinstance/web", WAIT])
+        .await;
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .expect("the claim's process serves its port");
+    assert!(page.status().is_success(), "{}", page.status());
+    assert_eq!(
+        secret_value(&plinth, "default", "web-conn", "port").await,
+        port.to_string()
+    );
+
+    // An unknown flag: python exits with status 2 every time it starts.
+    apply_eventually(&plinth, &claim("broken", ", --no-such-flag")).await;
+    eventually(
+        Duration::from_secs(60),
+        "the crash loop to show on the claim",
+        || async {
+            let run = plinth
+                .kubectl(&[
+                    "get",
+                    "computeinstance",
+                    "broken",
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].message}",
+                ])
+                .await;
+            run.stdout.starts_with("False ") && run.stdout.contains("exit status: 2")
+        },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["delete", "computeinstance", "web", "broken", "--wait", WAIT])
+        .await;
+    // Foreground: the process is stopped by the time the delete returns.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .is_err(),
+        "the claim's process outlived it"
+    );
     plinth.stop().await;
 }
