@@ -597,3 +597,159 @@ async fn remote_provider_over_mtls() {
     plinth.stop().await;
     let _ = remote.kill().await;
 }
+
+/// Command lines of the running processes whose arguments include `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmdline| cmdline.split_whitespace().any(|arg| arg == needle))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_takes_the_supervised_processes_with_it() {
+    let mut plinth = Plinth::start().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/local", WAIT])
+        .await;
+    // An argument no other process on the machine has.
+    let seconds = format!("{}.{}", 7000 + std::process::id() % 1000, plinth.port);
+    let instance = format!(
+        "apiVersion: compute.local.plinth.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: sleeper\nspec:\n  forProvider:\n    command: sleep\n    args: [\"{seconds}\"]\n    port: 18191\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &instance).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "instances.compute.local.plinth.dev/sleeper",
+            WAIT,
+        ])
+        .await;
+    assert_eq!(processes_with(&seconds).len(), 1, "the Instance runs");
+    // SIGTERM to plinth up: it stops the local provider with SIGTERM, which
+    // stops what it supervises, rather than orphaning it.
+    plinth.stop().await;
+    eventually(
+        Duration::from_secs(15),
+        "the supervised process stopped",
+        || async { processes_with(&seconds).is_empty() },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_cannot_start_is_not_installed_and_says_why() {
+    let plinth = Plinth::start().await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: pkg.plinth.dev/v1\nkind: Provider\nmetadata:\n  name: broken\nspec:\n  command: /nonexistent/plinth-provider-broken\n",
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Installed=False",
+            "provider/broken",
+            WAIT,
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "provider",
+            "broken",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Installed")].message}"#,
+        ])
+        .await;
+    assert!(
+        message.contains("/nonexistent/plinth-provider-broken"),
+        "{message}"
+    );
+    let wide = plinth
+        .kubectl_ok(&["get", "provider", "broken", "-o", "wide"])
+        .await;
+    assert!(
+        wide.contains("RESTARTS") && wide.contains("LAST-ERROR"),
+        "{wide}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_config_is_held_from_first_use_even_without_its_secret() {
+    let plinth = Plinth::start().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/local", WAIT])
+        .await;
+    let config = "apiVersion: local.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: nosecret\nspec:\n  credentials:\n    source: Secret\n    secretRef:\n      namespace: plinth-system\n      name: missing\n";
+    plinth.apply_ok(&["apply", "-f", "-"], config).await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &database("nosecret-db", "nosecret", ""),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "databases/nosecret-db",
+            WAIT,
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "databases",
+            "nosecret-db",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Synced")].message}"#,
+        ])
+        .await;
+    assert!(
+        message.contains("plinth-system/missing") && message.contains("does not exist"),
+        "{message}"
+    );
+    plinth
+        .kubectl_ok(&[
+            "delete",
+            "providerconfigs.local.plinth.dev",
+            "nosecret",
+            "--wait=false",
+        ])
+        .await;
+    let held = plinth
+        .kubectl_ok(&[
+            "get",
+            "providerconfigs.local.plinth.dev",
+            "nosecret",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ])
+        .await;
+    assert!(
+        !held.trim().is_empty(),
+        "the config waits for the resource using it"
+    );
+    plinth
+        .kubectl_ok(&["delete", "databases", "nosecret-db", WAIT])
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the config goes once unused",
+        || async {
+            let run = plinth
+                .kubectl(&["get", "providerconfigs.local.plinth.dev", "nosecret"])
+                .await;
+            !run.ok && run.stderr.contains("NotFound")
+        },
+    )
+    .await;
+}

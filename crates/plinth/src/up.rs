@@ -29,8 +29,17 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let composition = composite::start(client.clone(), !args.no_builtin_apis)
         .await
         .context("starting the composition controllers")?;
-    let local_postgres = if args.no_bundled_providers || args.no_local_postgres {
+    let local_postgres = if args.no_bundled_providers {
         None
+    } else if args.no_local_postgres && args.local_postgres_url.is_none() {
+        // The local provider still runs Instances; its Databases say why
+        // there is no server and which flag gives one.
+        let config_client = client.clone();
+        let why = "the local provider has no PostgreSQL server: plinth up runs with --no-local-postgres; restart it without that flag, or with --local-postgres-url postgresql://USER:PASSWORD@HOST:PORT/postgres".to_string();
+        Some(tokio::spawn(async move {
+            local_default_config(config_client, Credential::Unavailable(why)).await;
+            None
+        }))
     } else {
         Some(tokio::spawn(local_postgres(
             client.clone(),
@@ -128,6 +137,10 @@ enum Credential {
 async fn local_default_config(client: kube::Client, credential: Credential) {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
     use serde_json::json;
+    // A default that only explains why there is no server never replaces a
+    // ProviderConfig someone wrote; one naming a server plinth up runs or
+    // was given does.
+    let explains_only = matches!(credential, Credential::Unavailable(_));
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(client.clone(), "plinth-system");
     let secret = json!({
@@ -157,10 +170,24 @@ async fn local_default_config(client: kube::Client, credential: Credential) {
         "spec": {"credentials": {"source": "Secret", "secretRef": {"namespace": "plinth-system", "name": "local-postgres-admin"}}}
     });
     for _ in 0..600 {
-        match configs
-            .patch("default", &params, &Patch::Apply(config.clone()))
-            .await
-        {
+        let written = if explains_only {
+            match serde_json::from_value::<DynamicObject>(config.clone()) {
+                Ok(object) => match configs.create(&Default::default(), &object).await {
+                    Err(kube::Error::Api(e)) if e.code == 409 => return,
+                    other => other.map(|_| ()),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "the default ProviderConfig does not parse");
+                    return;
+                }
+            }
+        } else {
+            configs
+                .patch("default", &params, &Patch::Apply(config.clone()))
+                .await
+                .map(|_| ())
+        };
+        match written {
             Ok(_) => {
                 tracing::info!("the local provider's default ProviderConfig points at the local PostgreSQL server");
                 return;

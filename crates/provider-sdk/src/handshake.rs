@@ -14,6 +14,19 @@ pub const MAGIC_COOKIE_VALUE: &str = "d3f1b2c4-plinth-provider-plugin";
 /// Where the plugin should put its unix socket; a temp dir when unset.
 pub const SOCKET_DIR_ENV: &str = "PLINTH_PLUGIN_SOCKET_DIR";
 
+/// A directory the host gives each provider for state of its own (pid files,
+/// say): private to this provider and this control plane, so two control
+/// planes on one machine never touch each other's. Read it with
+/// [`state_dir`].
+pub const STATE_DIR_ENV: &str = "PLINTH_PROVIDER_STATE_DIR";
+
+/// The provider's own state directory, when the host gave it one.
+pub fn state_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(STATE_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
 /// A remote provider (cluster mode) listens on this address instead of a
 /// unix socket, and only over mTLS.
 pub const LISTEN_ENV: &str = "PLINTH_PROVIDER_LISTEN";

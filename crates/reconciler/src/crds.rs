@@ -68,7 +68,9 @@ pub fn provider() -> Value {
                 "additionalPrinterColumns": [
                     condition_column("INSTALLED", names::condition::INSTALLED),
                     condition_column("HEALTHY", names::condition::HEALTHY),
+                    {"name": "RESTARTS", "type": "integer", "jsonPath": ".status.restarts"},
                     {"name": "KINDS", "type": "string", "jsonPath": ".status.kinds", "priority": 1},
+                    {"name": "LAST-ERROR", "type": "string", "jsonPath": ".status.lastError", "priority": 1},
                     {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
                 ],
                 "schema": {"openAPIV3Schema": {

@@ -20,7 +20,7 @@ use provider_sdk::pb::{self, provider_client::ProviderClient};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -35,6 +35,8 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 /// A plugin that ran this long before dying is restarted from the first delay again.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a provider has to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Consecutive failed health checks before a plugin is restarted.
 const HEALTH_FAILURES: u32 = 3;
 
@@ -89,12 +91,53 @@ pub fn provider_api_resource() -> ApiResource {
     )
 }
 
+/// Asks a supervisor to stop its provider: when the whole host stops, or
+/// when just this provider's object went away or changed.
+#[derive(Clone)]
+struct StopSignal {
+    host: watch::Receiver<bool>,
+    this: watch::Receiver<bool>,
+}
+
+impl StopSignal {
+    fn requested(&self) -> bool {
+        *self.host.borrow() || *self.this.borrow()
+    }
+
+    /// Returns once a stop is asked for (or nobody can ask any more).
+    async fn wait(&mut self) {
+        while !self.requested() {
+            tokio::select! {
+                changed = self.host.changed() => if changed.is_err() { return },
+                changed = self.this.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// One provider's supervisor: the spec it runs, how to stop it, its task.
+struct Supervisor {
+    spec: Value,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
 pub struct Host {
     client: Client,
     socket_dir: PathBuf,
     plugins: RwLock<HashMap<String, Arc<Plugin>>>,
     kinds: RwLock<HashMap<String, KindEntry>>,
     announce: mpsc::UnboundedSender<KindEntry>,
+    /// Set once, when the host stops: every supervisor stops its provider
+    /// with SIGTERM so the provider can clean up (the local provider stops
+    /// the processes it supervises), then the host waits for them.
+    stopping: watch::Sender<bool>,
+    supervisors: std::sync::Mutex<HashMap<String, Supervisor>>,
+    /// The name of each provider as it comes up, first start and restarts
+    /// alike: what a provider held in memory (the processes the local
+    /// provider supervises, say) is gone after a restart, so its resources
+    /// are reconciled again at once rather than at their next poll.
+    started: broadcast::Sender<String>,
 }
 
 fn kind_key(group: &str, kind: &str) -> String {
@@ -113,6 +156,49 @@ impl Host {
             plugins: RwLock::default(),
             kinds: RwLock::default(),
             announce,
+            stopping: watch::channel(false).0,
+            supervisors: Default::default(),
+            started: broadcast::channel(16).0,
+        }
+    }
+
+    /// Yields each time `provider` has (re)started and serves again.
+    pub fn starts_of(&self, provider: &str) -> impl futures::Stream<Item = ()> + Send + 'static {
+        let provider = provider.to_string();
+        futures::stream::unfold(self.started.subscribe(), move |mut started| {
+            let provider = provider.clone();
+            async move {
+                loop {
+                    match started.recv().await {
+                        Ok(name) if name == provider => return Some(((), started)),
+                        Ok(_) => continue,
+                        // Missed some: one of them may have been this provider.
+                        Err(broadcast::error::RecvError::Lagged(_)) => return Some(((), started)),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stops every provider gracefully (SIGTERM, then SIGKILL after
+    /// [`STOP_GRACE`]) and waits for them.
+    pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
+        let tasks: Vec<JoinHandle<()>> = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s.task)
+            .collect();
+        for task in tasks {
+            if tokio::time::timeout(STOP_GRACE + Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a provider supervisor did not stop in time");
+            }
         }
     }
 
@@ -144,32 +230,36 @@ impl Host {
     /// Watches `Provider` objects and keeps one supervisor per object.
     pub async fn run(self: Arc<Self>) {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &provider_api_resource());
-        let mut supervisors: HashMap<String, (Value, JoinHandle<()>)> = HashMap::new();
         let mut seen_in_relist: Vec<String> = Vec::new();
         let mut events = watcher(api, watcher::Config::default()).boxed();
         while let Some(event) = events.next().await {
+            if *self.stopping.borrow() {
+                return;
+            }
             match event {
                 Ok(watcher::Event::Init) => seen_in_relist.clear(),
                 Ok(watcher::Event::InitApply(obj)) => {
                     seen_in_relist.push(obj.name_any());
-                    self.ensure(&mut supervisors, obj);
+                    self.ensure(obj);
                 }
                 Ok(watcher::Event::InitDone) => {
-                    supervisors.retain(|name, (_, task)| {
-                        let keep = seen_in_relist.contains(name);
-                        if !keep {
-                            task.abort();
-                        }
-                        keep
-                    });
+                    let gone: Vec<String> = self
+                        .supervisors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .keys()
+                        .filter(|name| !seen_in_relist.contains(name))
+                        .cloned()
+                        .collect();
+                    for name in gone {
+                        self.stop_one(&name);
+                    }
                 }
-                Ok(watcher::Event::Apply(obj)) => self.ensure(&mut supervisors, obj),
+                Ok(watcher::Event::Apply(obj)) => self.ensure(obj),
                 Ok(watcher::Event::Delete(obj)) => {
                     let name = obj.name_any();
-                    if let Some((_, task)) = supervisors.remove(&name) {
-                        tracing::info!(provider = %name, "provider removed; stopping it");
-                        task.abort();
-                    }
+                    tracing::info!(provider = %name, "provider removed; stopping it");
+                    self.stop_one(&name);
                     self.forget(&name);
                 }
                 Err(e) => {
@@ -180,28 +270,58 @@ impl Host {
         }
     }
 
-    fn ensure(
-        self: &Arc<Self>,
-        supervisors: &mut HashMap<String, (Value, JoinHandle<()>)>,
-        obj: DynamicObject,
-    ) {
+    /// Asks one provider's supervisor to stop; it stops its process gracefully.
+    fn stop_one(&self, name: &str) -> Option<JoinHandle<()>> {
+        let supervisor = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)?;
+        supervisor.stop.send_replace(true);
+        Some(supervisor.task)
+    }
+
+    fn ensure(self: &Arc<Self>, obj: DynamicObject) {
         let name = obj.name_any();
         let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
         if obj.metadata.deletion_timestamp.is_some() {
             return;
         }
-        if let Some((running_spec, _)) = supervisors.get(&name) {
-            if *running_spec == spec {
-                return;
-            }
+        let running_spec = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+            .map(|s| s.spec.clone());
+        if running_spec.as_ref() == Some(&spec) {
+            return;
         }
-        if let Some((_, task)) = supervisors.remove(&name) {
+        // The old process stops before the new one starts, so two copies
+        // of one provider never manage the same resources at once.
+        let previous = if running_spec.is_some() {
             tracing::info!(provider = %name, "provider spec changed; restarting it");
-            task.abort();
-        }
+            self.stop_one(&name)
+        } else {
+            None
+        };
+        let (stop, this) = watch::channel(false);
+        let signal = StopSignal {
+            host: self.stopping.subscribe(),
+            this,
+        };
         let host = self.clone();
-        let task = tokio::spawn(host.supervise(name.clone(), spec.clone()));
-        supervisors.insert(name, (spec, task));
+        let task_name = name.clone();
+        let task_spec = spec.clone();
+        let task = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            host.supervise(task_name, task_spec, signal).await;
+        });
+        self.supervisors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, Supervisor { spec, stop, task });
     }
 
     fn forget(&self, provider: &str) {
@@ -211,16 +331,24 @@ impl Host {
     }
 
     /// Runs one provider for as long as its object exists.
-    async fn supervise(self: Arc<Self>, name: String, spec: Value) {
+    async fn supervise(self: Arc<Self>, name: String, spec: Value, mut stop: StopSignal) {
         let mut attempt: u32 = 0;
         let mut restarts: u64 = 0;
+        let mut installed = false;
         loop {
             let started = Instant::now();
-            let error = match self.run_once(&name, &spec, restarts).await {
+            let result = self
+                .run_once(&name, &spec, restarts, &mut stop, &mut installed)
+                .await;
+            self.forget(&name);
+            if stop.requested() {
+                tracing::info!(provider = %name, "provider stopped");
+                return;
+            }
+            let error = match result {
                 Ok(()) => "the provider stopped".to_string(),
                 Err(e) => e,
             };
-            self.forget(&name);
             tracing::warn!(provider = %name, error = %error, "provider is down");
             if started.elapsed() > STABLE_AFTER {
                 attempt = 0;
@@ -230,22 +358,47 @@ impl Host {
                 .min(MAX_RESTART_DELAY);
             attempt += 1;
             restarts += 1;
+            let unhealthy = Condition::new(
+                names::condition::HEALTHY,
+                false,
+                names::reason::UNHEALTHY,
+                error.clone(),
+            );
+            // Until a provider has once served its kinds, it is not
+            // installed either, so `kubectl wait --for=condition=Installed`
+            // sees why instead of waiting for a condition that never comes.
+            let not_installed = Condition::new(
+                names::condition::INSTALLED,
+                false,
+                names::reason::INSTALL_FAILED,
+                error.clone(),
+            );
+            let conditions = if installed {
+                vec![unhealthy]
+            } else {
+                vec![not_installed, unhealthy]
+            };
             self.set_status(
                 &name,
-                &[Condition::new(
-                    names::condition::HEALTHY,
-                    false,
-                    names::reason::UNHEALTHY,
-                    error.clone(),
-                )],
+                &conditions,
                 json!({"lastError": error, "restarts": restarts}),
             )
             .await;
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait() => return,
+            }
         }
     }
 
-    async fn run_once(&self, name: &str, spec: &Value, restarts: u64) -> Result<(), String> {
+    async fn run_once(
+        &self,
+        name: &str,
+        spec: &Value,
+        restarts: u64,
+        stop: &mut StopSignal,
+        installed: &mut bool,
+    ) -> Result<(), String> {
         let (mut child, channel, address) = if let Some(command) =
             spec.get("command").and_then(Value::as_str)
         {
@@ -270,6 +423,7 @@ impl Host {
             .map_err(|e| format!("GetSchema failed: {}", e.message()))?
             .into_inner();
         self.install(name, &schema).await?;
+        *installed = true;
         let plugin = Arc::new(Plugin {
             provider: name.to_string(),
             client: provider,
@@ -286,6 +440,7 @@ impl Host {
             .map(|k| format!("{}.{}", k.kind, k.group))
             .collect();
         tracing::info!(provider = %name, kinds = ?kinds, "provider is healthy");
+        let _ = self.started.send(name.to_string());
         self.set_status(
             name,
             &[
@@ -300,7 +455,8 @@ impl Host {
             json!({"kinds": kinds, "address": address, "restarts": restarts}),
         )
         .await;
-        self.watch_health(name, &channel, child.as_mut()).await
+        self.watch_health(name, &channel, child.as_mut(), stop)
+            .await
     }
 
     async fn start_child(
@@ -318,10 +474,18 @@ impl Host {
                     .collect()
             })
             .unwrap_or_default();
+        let state_dir = self.state_dir(name);
+        if let Err(e) = std::fs::create_dir_all(&state_dir) {
+            return Err(format!(
+                "cannot create the provider's state directory {}: {e}",
+                state_dir.display()
+            ));
+        }
         let mut cmd = Command::new(command);
         cmd.args(&args)
             .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
             .env(handshake::SOCKET_DIR_ENV, &self.socket_dir)
+            .env(handshake::STATE_DIR_ENV, &state_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -362,6 +526,15 @@ impl Host {
         // Keep draining stdout so a chatty plugin never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok((child, handshake.address))
+    }
+
+    /// `<data dir>/provider-state/<provider>`, beside the socket directory.
+    fn state_dir(&self, provider: &str) -> PathBuf {
+        let root = match self.socket_dir.parent() {
+            Some(data_dir) => data_dir.join("provider-state"),
+            None => self.socket_dir.join("state"),
+        };
+        root.join(provider)
     }
 
     /// The mTLS settings for a remote provider, from the Secrets its spec names.
@@ -436,12 +609,14 @@ impl Host {
         Ok(())
     }
 
-    /// Returns when the plugin exits or stops answering health checks.
+    /// Returns when the plugin exits or stops answering health checks, or
+    /// once it has been stopped on request.
     async fn watch_health(
         &self,
         name: &str,
         channel: &Channel,
         mut child: Option<&mut Child>,
+        stop: &mut StopSignal,
     ) -> Result<(), String> {
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
         let mut failures = 0;
@@ -458,6 +633,12 @@ impl Host {
                         Ok(s) => format!("the provider process exited ({s})"),
                         Err(e) => format!("waiting for the provider process failed: {e}"),
                     });
+                }
+                _ = stop.wait() => {
+                    if let Some(c) = child.as_deref_mut() {
+                        terminate(name, c).await;
+                    }
+                    return Ok(());
                 }
                 _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
             }
@@ -504,6 +685,27 @@ impl Host {
             .await
         {
             tracing::warn!(provider = %name, error = %e, "cannot update the provider's status");
+        }
+    }
+}
+
+/// SIGTERM, so the provider can stop what it runs and remove its socket;
+/// SIGKILL if it has not exited within [`STOP_GRACE`].
+async fn terminate(name: &str, child: &mut Child) {
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
+            tracing::debug!(provider = %name, error = %e, "SIGTERM failed");
+        }
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(provider = %name, "the provider ignored SIGTERM; killing it");
+            let _ = child.kill().await;
         }
     }
 }

@@ -51,12 +51,16 @@ pub struct Options {
 /// The running controllers; dropping this stops them and their plugins.
 pub struct Controllers {
     tasks: JoinSet<()>,
+    host: Arc<Host>,
 }
 
 impl Controllers {
+    /// Stops the reconcilers, then the providers, each with SIGTERM first so
+    /// they clean up what they run.
     pub async fn stop(mut self) {
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        self.host.shutdown().await;
     }
 }
 
@@ -124,7 +128,9 @@ pub async fn start(client: Client, options: Options) -> Result<Controllers, Star
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(host.clone().run());
+    let shared = host.clone();
     tasks.spawn(async move {
+        let host = shared;
         let mut kinds = HashSet::new();
         let mut config_groups = HashSet::new();
         let mut children = JoinSet::new();
@@ -148,5 +154,5 @@ pub async fn start(client: Client, options: Options) -> Result<Controllers, Star
             }
         }
     });
-    Ok(Controllers { tasks })
+    Ok(Controllers { tasks, host })
 }

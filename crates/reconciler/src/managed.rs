@@ -96,6 +96,8 @@ struct Ctx {
     ar: ApiResource,
     settings: Settings,
     failures: Mutex<HashMap<String, Failure>>,
+    /// Cycles in a row that called Update, per object.
+    updates: Mutex<HashMap<String, u32>>,
 }
 
 /// Runs the reconciler for one kind until the process ends.
@@ -109,9 +111,12 @@ pub async fn run(client: Client, host: Arc<Host>, entry: KindEntry, settings: Se
         ar: ar.clone(),
         settings,
         failures: Mutex::default(),
+        updates: Mutex::default(),
     });
     tracing::info!(kind = %ar.kind, group = %ar.group, "managing");
+    let provider_started = ctx.host.starts_of(&ctx.entry.provider);
     Controller::new_with(api, watcher::Config::default(), ar)
+        .reconcile_all_on(provider_started)
         .with_config(ControllerConfig::default().concurrency(16))
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
@@ -220,16 +225,36 @@ fn create_interrupted(obj: &DynamicObject) -> bool {
     !after(annotation::EXTERNAL_CREATE_SUCCEEDED) && !after(annotation::EXTERNAL_CREATE_FAILED)
 }
 
+/// A Go-style duration such as `30s`, `5m`, `1h30m` or `500ms`, as
+/// Crossplane's poll-interval flags take. Hand-written: the duration crates
+/// speak other dialects (humantime wants spaces or its own units).
 fn parse_interval(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        "h" => Some(Duration::from_secs(n * 3600)),
-        _ => None,
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
     }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let number: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += Duration::try_from_secs_f64(number * seconds).ok()?;
+        rest = tail;
+    }
+    (!total.is_zero()).then_some(total)
 }
 
 impl Ctx {
@@ -238,9 +263,13 @@ impl Ctx {
     }
 
     fn poll_interval(&self, obj: &DynamicObject) -> Duration {
-        let base = annotation(obj, annotation::POLL_INTERVAL)
-            .and_then(parse_interval)
-            .unwrap_or(self.settings.poll_interval);
+        let base = match annotation(obj, annotation::POLL_INTERVAL) {
+            None => self.settings.poll_interval,
+            Some(text) => parse_interval(text).unwrap_or_else(|| {
+                tracing::warn!(name = %obj.name_any(), value = text, "{} is not a duration such as 30s, 5m or 1h30m; polling at the default interval", annotation::POLL_INTERVAL);
+                self.settings.poll_interval
+            }),
+        };
         // ±10 % so resources created together do not poll together forever.
         let jitter = 0.9 + rand::random::<f64>() * 0.2;
         base.mul_f64(jitter)
@@ -262,7 +291,9 @@ impl Ctx {
             "conditions": conditions::merged(
                 current.data.pointer("/status/conditions"),
                 updates,
-                current.metadata.generation,
+                // The generation this cycle acted on, not the newest: a spec
+                // changed meanwhile is not yet reflected in what we report.
+                obj.metadata.generation,
             )
         });
         if let Some(at) = at_provider.filter(|v| !v.is_null()) {
@@ -335,6 +366,24 @@ impl Ctx {
                 self.entry.config_group
             ))
         })?;
+        // The config is held for this resource from its first use, before
+        // its credentials are even read: a config whose Secret is missing is
+        // still in use, and must not vanish under the resources naming it.
+        // A config being deleted keeps serving the resources that still use
+        // it (its finalizer holds it for them), but gains no new finalizer.
+        if config.metadata.deletion_timestamp.is_none()
+            && !config.finalizers().iter().any(|f| f == finalizer::IN_USE)
+        {
+            let mut list = config.finalizers().to_vec();
+            list.push(finalizer::IN_USE.to_string());
+            configs
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"finalizers": list}})),
+                )
+                .await?;
+        }
         let spec = config
             .data
             .get("spec")
@@ -388,22 +437,6 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_string(), std::time::Instant::now());
-        drop(configured);
-        // A config being deleted keeps serving the resources that still use
-        // it (its finalizer holds it for them), but gains no new finalizer.
-        if config.metadata.deletion_timestamp.is_none()
-            && !config.finalizers().iter().any(|f| f == finalizer::IN_USE)
-        {
-            let mut list = config.finalizers().to_vec();
-            list.push(finalizer::IN_USE.to_string());
-            configs
-                .patch(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"finalizers": list}})),
-                )
-                .await?;
-        }
         Ok(())
     }
 
@@ -749,7 +782,8 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         }
     }
 
-    if !observed.up_to_date && allows(&policies, policy::UPDATE) {
+    let updating = !observed.up_to_date && allows(&policies, policy::UPDATE);
+    if updating {
         ctx.validate(&plugin, &obj).await?;
         let updated: pb::UpdateResponse = ctx
             .call(&plugin, &obj, |mut c, r| async move {
@@ -790,7 +824,23 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
         at_provider,
     )
     .await;
-    Ok(if available {
+    // What was reported came from before the Update; observe again soon so
+    // atProvider and Ready show its effect rather than waiting a poll. An
+    // external system that never converges gets Updates ever further apart.
+    let updates_in_a_row = {
+        let mut updates = ctx.updates.lock().unwrap_or_else(|e| e.into_inner());
+        if updating {
+            let n = updates.entry(obj.name_any()).or_insert(0);
+            *n += 1;
+            *n
+        } else {
+            updates.remove(&obj.name_any());
+            0
+        }
+    };
+    Ok(if updating {
+        Action::requeue(ctx.settings.backoff.delay(updates_in_a_row))
+    } else if available {
         Action::requeue(ctx.poll_interval(&obj))
     } else {
         Action::requeue(Duration::from_secs(1))
@@ -1020,5 +1070,10 @@ mod tests {
         assert_eq!(parse_interval("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_interval("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_interval("soon"), None);
+        assert_eq!(parse_interval("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_interval("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_interval("0s"), None);
+        assert_eq!(parse_interval("10"), None);
     }
 }

@@ -30,6 +30,8 @@ pub mod condition {
     pub const SYNCED: &str = "Synced";
     pub const HEALTHY: &str = "Healthy";
     pub const INSTALLED: &str = "Installed";
+    /// On a ProviderConfig: whether managed resources use it.
+    pub const IN_USE: &str = "InUse";
 }
 
 /// Condition reasons.
@@ -44,6 +46,10 @@ pub mod reason {
     pub const UNHEALTHY: &str = "UnhealthyPackageRevision";
     pub const INSTALLED: &str = "ActivePackageRevision";
     pub const INSTALLING: &str = "InstallingPackageRevision";
+    /// The provider never got as far as serving its kinds.
+    pub const INSTALL_FAILED: &str = "UnhealthyPackageRevision";
+    pub const IN_USE: &str = "InUse";
+    pub const UNUSED: &str = "Unused";
 }
 
 /// Event reasons.

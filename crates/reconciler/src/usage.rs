@@ -90,9 +90,9 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, kub
         "conditions": conditions::merged(
             obj.data.pointer("/status/conditions"),
             &[Condition::new(
-                "InUse",
+                names::condition::IN_USE,
                 in_use > 0,
-                if in_use > 0 { "InUse" } else { "Unused" },
+                if in_use > 0 { names::reason::IN_USE } else { names::reason::UNUSED },
                 format!("{in_use} managed resources use this ProviderConfig"),
             )],
             None,
