@@ -540,24 +540,23 @@ fn render_and_validate_work_offline() {
     }
 }
 
-/// A directory the postgres user can reach, for a cluster `plinth up` runs.
-fn cluster_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::Builder::new()
-        .prefix("plinth-e2e-pg")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    dir
+/// The newest PostgreSQL server programs on the machine, as `plinth up`
+/// would find them itself.
+fn postgres_bin() -> String {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's server programs under /usr/lib/postgresql (see scripts/test.sh)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("initdb").display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_postgres_serves_a_claim_with_no_set_up() {
-    let dir = cluster_dir();
-    let cluster = dir.path().join("cluster");
-    let cluster_str = cluster.display().to_string();
-    let mut plinth =
-        Plinth::start_with_env(&[], &[("PLINTH_LOCAL_POSTGRES_DIR", &cluster_str)]).await;
+    // The data directory is a private temp dir, as a user's would be.
+    let bin = postgres_bin();
+    let mut plinth = Plinth::start_with_env(&[], &[("PLINTH_POSTGRES_BIN", &bin)]).await;
     plinth
         .kubectl_ok(&[
             "wait",
@@ -583,6 +582,11 @@ async fn embedded_postgres_serves_a_claim_with_no_set_up() {
     let uri = secret_value(&plinth, "default", "orders-db", "uri").await;
     let user = secret_value(&plinth, "default", "orders-db", "username").await;
     assert_eq!(psql(&uri, "SELECT current_user").await.expect("psql"), user);
+    // The cluster lives in the data directory, even when run as root.
+    assert!(
+        plinth.dir.path().join("postgres/data/PG_VERSION").is_file(),
+        "no cluster under the data directory"
+    );
     plinth
         .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--wait", WAIT])
         .await;

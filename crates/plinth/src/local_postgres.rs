@@ -85,6 +85,36 @@ async fn reachable_by_postgres(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Lets the postgres user (and only it) pass through the data directory,
+/// so the cluster can live under it: the directory's group becomes
+/// `postgres` with search permission only; nothing in it becomes readable
+/// (its secrets are 0600 anyway). Only done where the postgres user can
+/// already reach the data directory's parent: Plinth never opens up a
+/// directory it did not make, such as a home directory above it.
+async fn open_to_postgres(data_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(parent) = data_dir.parent() else {
+        return;
+    };
+    if !reachable_by_postgres(parent).await {
+        return;
+    }
+    let group = Command::new("chgrp")
+        .arg("postgres")
+        .arg(data_dir)
+        .status()
+        .await;
+    if !group.is_ok_and(|s| s.success()) {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(data_dir) {
+        let mode = meta.permissions().mode() | 0o010;
+        if let Err(e) = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!(path = %data_dir.display(), error = %e, "cannot let the postgres user through the data directory");
+        }
+    }
+}
+
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
@@ -111,8 +141,11 @@ impl LocalPostgres {
         } else if as_postgres {
             std::fs::create_dir_all(&dir)?;
             if !reachable_by_postgres(&dir).await {
-                // The data directory (or one of its parents, such as /root) is
-                // closed to the postgres user; keep the cluster where it can live.
+                open_to_postgres(data_dir).await;
+            }
+            if !reachable_by_postgres(&dir).await {
+                // A parent of the data directory (such as /root) is closed to
+                // the postgres user; keep the cluster where it can live.
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 data_dir.hash(&mut h);
