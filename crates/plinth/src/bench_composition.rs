@@ -98,26 +98,93 @@ async fn wait_ready(api: &Api<DynamicObject>, name: &str, limit: Duration) -> Re
     }
 }
 
-/// `plinth up` and its children: their pids.
-fn plinth_pids(server: u32) -> Vec<u32> {
-    let mut pids = vec![server];
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for e in entries.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(server) {
-                pids.push(pid);
-            }
+/// One running process: its parent and the name of its program.
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    program: String,
+}
+
+fn processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some(ppid) = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        let program = String::from_utf8_lossy(argv0)
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        out.push(Proc { pid, ppid, program });
+    }
+    out
+}
+
+fn descendants(all: &[Proc], root: u32) -> Vec<u32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
+        i += 1;
+    }
+    found
+}
+
+/// The postmaster of the PostgreSQL cluster `plinth up` supervises for a
+/// data directory. pg_ctl daemonizes it, so it is no child of `plinth up`;
+/// its pid file says which it is.
+fn postmaster(data_dir: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).ok()?;
+    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    std::path::Path::new(&format!("/proc/{pid}"))
+        .exists()
+        .then_some(pid)
+}
+
+/// Every Plinth process, grouped by what it is: `plinth up`, each provider
+/// (with anything it runs), and the supervised PostgreSQL (postmaster and
+/// backends). Each group: a label and its pids, the first its root.
+fn plinth_groups(server: u32, data_dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
+    let all = processes();
+    // While pg_ctl starts it, the postmaster is still below plinth up's
+    // helper processes: counted once, as PostgreSQL.
+    let postgres = postmaster(data_dir)
+        .map(|pid| descendants(&all, pid))
+        .unwrap_or_default();
+    let mut own = vec![server];
+    let mut groups = Vec::new();
+    for child in all.iter().filter(|p| p.ppid == server) {
+        let pids: Vec<u32> = descendants(&all, child.pid)
+            .into_iter()
+            .filter(|p| !postgres.contains(p))
+            .collect();
+        match child.program.strip_prefix("plinth-provider-") {
+            Some(name) => groups.push((format!("provider {name}"), pids)),
+            // Short-lived helpers (runuser, pg_ctl) are plinth up's own work.
+            None => own.extend(pids),
         }
     }
-    pids
+    groups.insert(0, ("plinth up".to_string(), own));
+    if !postgres.is_empty() {
+        groups.push(("PostgreSQL (supervised)".into(), postgres));
+    }
+    groups
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -132,31 +199,64 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
+/// CPU seconds of a process; with `reaped`, also of its children that
+/// exited (a postmaster's finished backends).
+fn cpu_seconds(pid: u32, reaped: bool) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
             let f: Vec<&str> = s.rsplit(')').next()?.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+            let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            let mut ticks = field(11)? + field(12)?;
+            if reaped {
+                ticks += field(13)? + field(14)?;
+            }
+            Some(ticks / 100.0)
         })
         .unwrap_or(0.0)
 }
 
+fn group_cpu(pids: &[u32]) -> f64 {
+    pids.iter()
+        .enumerate()
+        .map(|(i, pid)| cpu_seconds(*pid, i == 0))
+        .sum()
+}
+
+/// Peak memory and latest CPU of every group of Plinth processes.
 struct Usage {
+    server: u32,
+    data_dir: PathBuf,
     peak_rss: f64,
-    peak_server_rss: f64,
+    /// label → (peak RSS MiB, CPU seconds when last seen)
+    groups: std::collections::BTreeMap<String, (f64, f64)>,
+    /// Labels in the order first seen, for the table.
+    order: Vec<String>,
 }
 
 impl Usage {
-    fn sample(&mut self, server: u32) {
-        let total: f64 = plinth_pids(server).into_iter().map(rss_mib).sum();
+    fn sample(&mut self) {
+        let mut total = 0.0;
+        for (label, pids) in plinth_groups(self.server, &self.data_dir) {
+            let rss: f64 = pids.iter().copied().map(rss_mib).sum();
+            total += rss;
+            let cpu = group_cpu(&pids);
+            if !self.groups.contains_key(&label) {
+                self.order.push(label.clone());
+            }
+            let entry = self.groups.entry(label).or_insert((0.0, 0.0));
+            entry.0 = entry.0.max(rss);
+            entry.1 = entry.1.max(cpu);
+        }
         self.peak_rss = self.peak_rss.max(total);
-        self.peak_server_rss = self.peak_server_rss.max(rss_mib(server));
     }
-}
 
-fn total_cpu(server: u32) -> f64 {
-    plinth_pids(server).into_iter().map(cpu_seconds).sum()
+    fn total_cpu(&self) -> f64 {
+        plinth_groups(self.server, &self.data_dir)
+            .iter()
+            .map(|(_, pids)| group_cpu(pids))
+            .sum()
+    }
 }
 
 async fn latency(
@@ -192,8 +292,11 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;
     let mut usage = Usage {
+        server: server_pid,
+        data_dir: dir.path().to_path_buf(),
         peak_rss: 0.0,
-        peak_server_rss: 0.0,
+        groups: Default::default(),
+        order: Vec::new(),
     };
     let mut figures = Vec::new();
 
@@ -268,7 +371,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
         limit,
     )
     .await?;
-    usage.sample(server_pid);
+    usage.sample();
     figures.push(Figure {
         name: "one nop claim to Ready, p50".into(),
         value: hist.value_at_quantile(0.5) as f64,
@@ -310,7 +413,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
             }
             Err(e) => eprintln!("   local PostgreSQL claims not measured: {e:#}"),
         }
-        usage.sample(server_pid);
+        usage.sample();
     }
 
     // 2 and 3. Bursts of claims.
@@ -363,7 +466,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
                         ready_names.insert(name);
                     }
                 }
-                _ = tick.tick() => usage.sample(server_pid),
+                _ = tick.tick() => usage.sample(),
             }
             if ready_names.len() >= count {
                 break;
@@ -390,25 +493,38 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
         unit: "MiB",
         target: Some("≤ 250 MiB".into()),
     });
-    figures.push(Figure {
-        name: "  of which plinth up".into(),
-        value: usage.peak_server_rss,
-        unit: "MiB",
-        target: None,
-    });
+    usage.sample();
+    for label in &usage.order {
+        let (rss, _) = usage.groups[label];
+        figures.push(Figure {
+            name: format!("  peak RSS, {label}"),
+            value: rss,
+            unit: "MiB",
+            target: None,
+        });
+    }
     figures.push(Figure {
         name: "CPU so far, every Plinth process".into(),
-        value: total_cpu(server_pid),
+        value: usage.total_cpu(),
         unit: "CPU s",
         target: None,
     });
+    for label in &usage.order {
+        let (_, cpu) = usage.groups[label];
+        figures.push(Figure {
+            name: format!("  CPU, {label}"),
+            value: cpu,
+            unit: "CPU s",
+            target: None,
+        });
+    }
 
     // 5. Idle.
     if args.idle_seconds > 0 {
         eprintln!("5. idle CPU over {} s", args.idle_seconds);
-        let before = total_cpu(server_pid);
+        let before = usage.total_cpu();
         tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-        let used = total_cpu(server_pid) - before;
+        let used = usage.total_cpu() - before;
         figures.push(Figure {
             name: format!("idle CPU at {} claims", args.claims + args.burst),
             value: 100.0 * used / args.idle_seconds as f64,
