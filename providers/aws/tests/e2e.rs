@@ -447,3 +447,79 @@ spec:
         "moto holds no DB instance"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_parameters_wait_for_the_spec_to_change() {
+    let _moto = moto::exclusive().await;
+    let url = moto::url();
+    let plinth = plinth_with_aws(&[], &url, moto::ACCESS_KEY, moto::SECRET_KEY).await;
+    let db = r#"apiVersion: rds.aws.plinth.dev/v1alpha1
+kind: DBInstance
+metadata:
+  name: badengine
+spec:
+  forProvider:
+    engine: nosuchengine
+    instanceClass: db.t3.micro
+    allocatedStorage: 20
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], db).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "dbinstances/badengine",
+            "--timeout=60s",
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "dbinstances",
+            "badengine",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Synced")].message}"#,
+        ])
+        .await;
+    assert!(
+        message.contains("InvalidParameterValue") && message.contains("nosuchengine"),
+        "{message}"
+    );
+    // Terminal: not tried again while the spec stays as it is, though the
+    // controller's own writes (annotations, status) wake it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failures = plinth
+        .kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=badengine,reason=CannotCreateExternalResource",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(
+        failures.lines().count(),
+        1,
+        "one failed Create, not a retry loop: {failures}"
+    );
+    // A fixed spec is acted on at once.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "dbinstances",
+            "badengine",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"forProvider":{"engine":"postgres"}}}"#,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "dbinstances/badengine",
+            "--timeout=60s",
+        ])
+        .await;
+}
