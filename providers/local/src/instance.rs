@@ -65,9 +65,13 @@ pub struct Instance {
     running: Mutex<HashMap<String, Supervised>>,
 }
 
+/// Where pid files go: `PLINTH_LOCAL_STATE_DIR`, else the private state
+/// directory the host gives this provider (so two control planes on one
+/// machine never stop each other's processes), else a temp dir.
 fn state_dir() -> PathBuf {
     std::env::var_os(STATE_DIR_ENV)
         .map(PathBuf::from)
+        .or_else(|| provider_sdk::handshake::state_dir().map(|d| d.join("instances")))
         .unwrap_or_else(|| std::env::temp_dir().join("plinth-local-instances"))
 }
 
