@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use aws_sdk_rds::types::{DbInstance as Observed, Tag};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use provider_sdk::serde_json::{json, Map, Value};
 use provider_sdk::{
     async_trait, ConnectionDetails, Created, ExternalResource, KindSchema, Observation,
@@ -30,6 +30,14 @@ pub const PASSWORD_REF: &str = "masterPasswordSecretRef";
 
 /// The connection keys every DBInstance's Secret carries.
 pub const CONNECTION_KEYS: [&str; 6] = ["host", "port", "username", "password", "database", "uri"];
+
+/// What a URI's user and password may hold as they are: RFC 3986's
+/// unreserved characters; everything else is percent-encoded.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// RDS statuses that say the instance is being made.
 const CREATING: &[&str] = &["creating"];
@@ -331,10 +339,10 @@ fn connection(
         let userinfo = match password {
             Some(p) => format!(
                 "{}:{}",
-                utf8_percent_encode(&username, NON_ALPHANUMERIC),
-                utf8_percent_encode(p, NON_ALPHANUMERIC)
+                utf8_percent_encode(&username, USERINFO),
+                utf8_percent_encode(p, USERINFO)
             ),
-            None => utf8_percent_encode(&username, NON_ALPHANUMERIC).to_string(),
+            None => utf8_percent_encode(&username, USERINFO).to_string(),
         };
         let uri = format!("{}://{userinfo}@{host}:{port}/{database}", desired.scheme());
         details.insert("uri".into(), uri.into_bytes());

@@ -523,3 +523,119 @@ spec:
         ])
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_password_comes_from_its_secret_and_deletion_protection_holds() {
+    let _moto = moto::exclusive().await;
+    let url = moto::url();
+    let rds = moto::rds(&url).await;
+    let plinth = plinth_with_aws(&[], &url, moto::ACCESS_KEY, moto::SECRET_KEY).await;
+    let db = r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: billing-master
+  namespace: default
+stringData:
+  password: Chosen-By-Hand-42
+---
+apiVersion: rds.aws.plinth.dev/v1alpha1
+kind: DBInstance
+metadata:
+  name: billing
+spec:
+  forProvider:
+    engine: postgres
+    instanceClass: db.t3.micro
+    allocatedStorage: 20
+    dbName: billing
+    deletionProtection: true
+    masterPasswordSecretRef:
+      namespace: default
+      name: billing-master
+      key: password
+  writeConnectionSecretToRef:
+    name: billing-conn
+    namespace: default
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], db).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "dbinstances/billing",
+            READY_TIMEOUT,
+        ])
+        .await;
+    assert_eq!(
+        secret_value(&plinth, "default", "billing-conn", "password").await,
+        "Chosen-By-Hand-42"
+    );
+    assert_eq!(
+        secret_value(&plinth, "default", "billing-conn", "database").await,
+        "billing"
+    );
+    let uri = secret_value(&plinth, "default", "billing-conn", "uri").await;
+    assert!(
+        uri.contains(":Chosen-By-Hand-42@") && uri.ends_with("/billing"),
+        "{uri}"
+    );
+
+    // Protected: deleting the object leaves the instance, and says why.
+    plinth
+        .kubectl_ok(&["delete", "dbinstances", "billing", "--wait=false"])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "dbinstances/billing",
+            "--timeout=60s",
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "dbinstances",
+            "billing",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Synced")].message}"#,
+        ])
+        .await;
+    assert!(message.contains("deletionProtection"), "{message}");
+    let still = rds
+        .describe_db_instances()
+        .db_instance_identifier("billing")
+        .send()
+        .await;
+    assert!(
+        still.is_ok_and(|o| o.db_instances().len() == 1),
+        "the protected instance stays"
+    );
+
+    // Lifting the protection in the spec lets the deletion through.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "dbinstances",
+            "billing",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"forProvider":{"deletionProtection":false}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the instance is deleted",
+        || async {
+            rds.describe_db_instances()
+                .send()
+                .await
+                .is_ok_and(|o| o.db_instances().is_empty())
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the object is gone", || async {
+        !plinth.kubectl(&["get", "dbinstances", "billing"]).await.ok
+    })
+    .await;
+}
