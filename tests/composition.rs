@@ -666,6 +666,7 @@ spec:
   names: {kind: XBucket, plural: xbuckets, shortNames: [xbk], categories: [storage]}
   claimNames: {kind: Bucket, plural: buckets, shortNames: [bk]}
   enforcedCompositionRef: {name: bucket-a}
+  writeConnectionSecretsToNamespace: crossplane-system
   defaultCompositeDeletePolicy: Foreground
   defaultCompositionUpdatePolicy: Manual
   versions:
@@ -845,6 +846,16 @@ async fn crossplane_examples_and_xrd_policies() {
     )
     .await;
     assert_eq!(which, "a");
+    // The XR's Secret goes where the XRD says, and the XRD's category works.
+    let secret_ns = jsonpath(
+        &plinth,
+        &["get", "xbk", &bucket],
+        "{.spec.writeConnectionSecretToRef.namespace}",
+    )
+    .await;
+    assert_eq!(secret_ns, "crossplane-system");
+    let listed = plinth.kubectl_ok(&["get", "storage", "-o", "name"]).await;
+    assert!(listed.contains(&bucket), "{listed}");
     // ToComposite patches reach the XR's spec and metadata, not only status.
     eventually(Duration::from_secs(30), "ToComposite writes on the XR", || async {
         plinth

@@ -433,8 +433,9 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             .await
             .map_err(|e| {
                 Error(format!(
-                    "applying {kind} {name} (resource {:?}): {e}",
-                    c.template
+                    "applying {kind} {name} (resource {:?}): {}",
+                    c.template,
+                    util::error_message(&e)
                 ))
             })?;
         refs.push(json!({"apiVersion": api_version, "kind": kind, "name": name}));
