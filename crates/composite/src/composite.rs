@@ -274,8 +274,8 @@ async fn revision(
         .pointer("/spec/compositionUpdatePolicy")
         .or_else(|| xrd.pointer("/spec/defaultCompositionUpdatePolicy"))
         .and_then(Value::as_str)
-        .unwrap_or("Automatic");
-    if policy == "Manual" {
+        .unwrap_or(names::POLICY_AUTOMATIC);
+    if policy == names::POLICY_MANUAL {
         if let Some(pinned) = obj
             .data
             .pointer("/spec/compositionRevisionRef/name")

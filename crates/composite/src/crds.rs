@@ -63,8 +63,8 @@ pub fn composition_api() -> Vec<Value> {
                 "names": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
                 "claimNames": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
                 "connectionSecretKeys": {"type": "array", "items": {"type": "string"}},
-                "defaultCompositeDeletePolicy": {"type": "string", "enum": ["Background", "Foreground"], "default": "Background"},
-                "defaultCompositionUpdatePolicy": {"type": "string", "enum": ["Automatic", "Manual"], "default": "Automatic"},
+                "defaultCompositeDeletePolicy": {"type": "string", "enum": [names::DELETE_BACKGROUND, names::DELETE_FOREGROUND], "default": names::DELETE_BACKGROUND},
+                "defaultCompositionUpdatePolicy": {"type": "string", "enum": [names::POLICY_AUTOMATIC, names::POLICY_MANUAL], "default": names::POLICY_AUTOMATIC},
                 "defaultCompositionRef": {"type": "object", "properties": {"name": {"type": "string"}}},
                 "enforcedCompositionRef": {"type": "object", "properties": {"name": {"type": "string"}}},
                 "versions": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
