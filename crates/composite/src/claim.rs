@@ -463,3 +463,36 @@ async fn cycle(
         Duration::from_secs(30)
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim() -> Value {
+        json!({"spec": {
+            "color": "red",
+            "compositionRef": {"name": "b"},
+            "compositionRevisionRef": {"name": "b-old"},
+            "compositeDeletePolicy": "Foreground",
+            "writeConnectionSecretToRef": {"name": "conn"},
+            "resourceRef": {"name": "x"}
+        }})
+    }
+
+    #[test]
+    fn the_claim_does_not_override_what_the_xr_decides() {
+        // Enforced Composition, Automatic policy: neither ref goes down.
+        let spec = composite_spec(&claim(), true, names::POLICY_AUTOMATIC);
+        assert!(!spec.contains_key("compositionRef"));
+        assert!(!spec.contains_key("compositionRevisionRef"));
+        assert_eq!(spec["compositionUpdatePolicy"], names::POLICY_AUTOMATIC);
+        assert_eq!(spec["color"], "red");
+        for claim_only in CLAIM_ONLY {
+            assert!(!spec.contains_key(*claim_only), "{claim_only}");
+        }
+        // Not enforced, Manual: the claim chooses both.
+        let spec = composite_spec(&claim(), false, names::POLICY_MANUAL);
+        assert_eq!(spec["compositionRef"]["name"], "b");
+        assert_eq!(spec["compositionRevisionRef"]["name"], "b-old");
+    }
+}

@@ -324,3 +324,49 @@ pub fn claim(xrd: &Value) -> Result<Option<Value>, String> {
         }
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xrd() -> Value {
+        json!({"spec": {
+            "group": "example.org",
+            "names": {"kind": "XThing", "plural": "xthings", "shortNames": ["xt"], "categories": ["things"], "singular": "xthing"},
+            "claimNames": {"kind": "Thing", "plural": "things", "shortNames": ["th"]},
+            "defaultCompositeDeletePolicy": "Foreground",
+            "defaultCompositionUpdatePolicy": "Manual",
+            "versions": [{"name": "v1", "served": true, "referenceable": true,
+                          "schema": {"openAPIV3Schema": {"type": "object"}}}]
+        }})
+    }
+
+    #[test]
+    fn generated_crds_keep_the_xrd_names_and_defaults() {
+        let xr = composite(&xrd()).unwrap();
+        assert_eq!(xr["spec"]["names"]["shortNames"], json!(["xt"]));
+        assert_eq!(
+            xr["spec"]["names"]["categories"],
+            json!(["things", "composite"])
+        );
+        assert_eq!(xr["spec"]["names"]["singular"], "xthing");
+        let spec = &xr["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        assert_eq!(spec["compositionUpdatePolicy"]["default"], "Manual");
+        let claim = claim(&xrd()).unwrap().unwrap();
+        assert_eq!(claim["spec"]["names"]["shortNames"], json!(["th"]));
+        assert_eq!(claim["spec"]["names"]["categories"], json!(["claim"]));
+        assert_eq!(claim["spec"]["names"]["singular"], "thing");
+        let spec = &claim["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"];
+        assert_eq!(spec["compositeDeletePolicy"]["default"], "Foreground");
+        // Without the XRD's say, Crossplane's defaults.
+        let mut plain = xrd();
+        plain["spec"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| !k.starts_with("default"));
+        assert_eq!(default_delete_policy(&plain), names::DELETE_BACKGROUND);
+        assert_eq!(default_update_policy(&plain), names::POLICY_AUTOMATIC);
+    }
+}
