@@ -1,6 +1,6 @@
 //! The part of Go's `fmt.Sprintf` that Crossplane string transforms and
 //! combine patches reach: the verbs `%s %v %d %f %F %e %E %g %G %t %q %x %X
-//! %o %b %c %%`, the flags `- + # 0` and space, width and precision, and
+//! %o %b %c %T %%`, the flags `- + # 0` and space, width and precision, and
 //! Go's `%!verb(type=value)` / `%!(EXTRA …)` / `%!v(MISSING)` markers, so a
 //! Composition written for Crossplane formats the same here.
 //!
@@ -245,6 +245,9 @@ fn quote(s: &str) -> String {
 }
 
 fn format_one(spec: &Spec, verb: char, v: &Value) -> String {
+    if verb == 'T' {
+        return pad(spec, type_name(v).to_string(), false);
+    }
     match v {
         Value::Array(items) => {
             // Go formats each element with the same verb.
@@ -481,6 +484,8 @@ mod tests {
         assert_eq!(go("%v", json!({"b": 1, "a": true})), "map[a:true b:1]");
         assert_eq!(go("%q", json!("a\"b")), "\"a\\\"b\"");
         assert_eq!(go("%t", json!(true)), "true");
+        assert_eq!(go("%T", json!(1)), "int64");
+        assert_eq!(go("%T", json!([1])), "[]interface {}");
         assert_eq!(go("%d", json!("x")), "%!d(string=x)");
         assert_eq!(go("%s", json!(5)), "%!s(int64=5)");
         assert_eq!(go("%d", json!(2.5)), "%!d(float64=2.5)");
