@@ -22,9 +22,11 @@
 //! - `record`: records and events.
 //! - `sqlite`: the SQL dialect, every statement in one place.
 //! - `writer`: the single writer thread that batches writes into transactions.
+//! - `checkpoint`: copies the WAL into the database beside the writer, not in its commits.
 //! - `watch`: watch streams with backlog, lag recovery and progress tracking.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod error;
 mod record;
 mod sqlite;
@@ -131,7 +133,8 @@ impl Store {
             reader: Mutex::new(reader),
             writer_thread: Mutex::new(None),
         });
-        let (tx, handle) = writer::spawn(conn, shared.clone(), options.max_batch)?;
+        let checkpointer = checkpoint::Checkpointer::spawn(path)?;
+        let (tx, handle) = writer::spawn(conn, shared.clone(), options.max_batch, checkpointer)?;
         *lock(&shared.writer) = Some(tx);
         *lock(&shared.writer_thread) = Some(handle);
         Ok(Store { shared })

@@ -10,6 +10,10 @@ pub struct Record {
     pub key: String,
     /// The object, with `metadata.resourceVersion` already set to `mod_revision`.
     pub value: Arc<Value>,
+    /// `value` as JSON, exactly as stored: serialized once by the writer (or
+    /// read back at start-up), so reads, lists and watches send it as it is
+    /// instead of encoding the object again for every client.
+    pub text: Arc<str>,
     /// The revision that created the key.
     pub create_revision: u64,
     /// The revision of the last change to the key.
@@ -50,6 +54,8 @@ pub struct Event {
     pub key: String,
     /// The new state; for a deletion, the last state stamped with the deletion revision.
     pub object: Arc<Value>,
+    /// `object` as JSON (see [`Record::text`]).
+    pub text: Arc<str>,
     /// The state before the change, when it is known (events read back from
     /// disk after a restart do not carry it).
     pub prev: Option<Arc<Value>>,

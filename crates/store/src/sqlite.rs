@@ -64,6 +64,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints run beside the writer (see `checkpoint`), not inside its commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(SCHEMA)?;
     // Files left by an older version that did not restrict them.
     for suffix in ["-wal", "-shm"] {
@@ -129,6 +131,7 @@ pub(crate) fn load(conn: &Connection) -> Result<Loaded, StoreError> {
         let record = Record {
             key: key.clone(),
             value: Arc::new(value),
+            text: text.into(),
             create_revision: row.get::<_, i64>(2)? as u64,
             mod_revision: row.get::<_, i64>(3)? as u64,
         };
@@ -150,7 +153,6 @@ pub(crate) struct Change<'a> {
     pub revision: u64,
     pub kind: EventType,
     pub record: &'a Record,
-    pub text: &'a str,
 }
 
 /// Writes a batch of changes in one transaction.
@@ -168,7 +170,7 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
                 _ => {
                     upsert.execute(params![
                         change.record.key,
-                        change.text,
+                        &*change.record.text,
                         change.record.create_revision as i64,
                         change.record.mod_revision as i64
                     ])?;
@@ -178,7 +180,7 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
                 change.revision as i64,
                 change.record.key,
                 change.kind.code(),
-                change.text
+                &*change.record.text
             ])?;
         }
         if let Some(last) = changes.last() {
@@ -226,6 +228,7 @@ pub(crate) fn events_between(
             revision: row.get::<_, i64>(0)? as u64,
             key,
             object: Arc::new(value),
+            text: text.into(),
             prev: None,
         }));
     }

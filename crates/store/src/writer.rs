@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::checkpoint::{self, Checkpointer};
 use crate::record::{stamp, Event, EventType, Record};
 use crate::sqlite::{self, Change};
 use crate::{lock, read, write, Shared, StoreError, HISTORY_IN_MEMORY};
@@ -59,16 +60,23 @@ pub(crate) fn spawn(
     conn: Connection,
     shared: Arc<Shared>,
     max_batch: usize,
+    checkpointer: Checkpointer,
 ) -> Result<(Sender<WriteRequest>, std::thread::JoinHandle<()>), StoreError> {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(conn, shared, rx, max_batch.max(1)))
+        .spawn(move || run(conn, shared, rx, max_batch.max(1), checkpointer))
         .map_err(|e| StoreError::CommitFailed(format!("cannot start the writer thread: {e}")))?;
     Ok((tx, handle))
 }
 
-fn run(mut conn: Connection, shared: Arc<Shared>, rx: Receiver<WriteRequest>, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    shared: Arc<Shared>,
+    rx: Receiver<WriteRequest>,
+    max_batch: usize,
+    checkpointer: Checkpointer,
+) {
     while let Ok(first) = rx.recv() {
         let mut writes = Vec::new();
         let mut compactions = Vec::new();
@@ -84,11 +92,18 @@ fn run(mut conn: Connection, shared: Arc<Shared>, rx: Receiver<WriteRequest>, ma
         }
         if !writes.is_empty() {
             write_batch(&mut conn, &shared, writes);
+            checkpointer.poke();
+            if checkpointer.wal_too_big() {
+                if let Err(err) = checkpoint::truncate(&conn) {
+                    tracing::warn!(error = %err, "cannot truncate the WAL; retrying after the next batch");
+                }
+            }
         }
         for (target, reply) in compactions {
             let _ = reply.send(compact(&mut conn, &shared, target));
         }
     }
+    drop(checkpointer);
     tracing::debug!("store writer stopped");
 }
 
@@ -131,15 +146,12 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
         return;
     }
 
-    let texts: Vec<String> = planned.iter().map(|p| p.record.value.to_string()).collect();
     let changes: Vec<Change<'_>> = planned
         .iter()
-        .zip(&texts)
-        .map(|(p, text)| Change {
+        .map(|p| Change {
             revision: p.record.mod_revision,
             kind: p.kind,
             record: &p.record,
-            text,
         })
         .collect();
     if let Err(err) = sqlite::commit(conn, &changes) {
@@ -168,6 +180,7 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
             revision: p.record.mod_revision,
             key: p.record.key.clone(),
             object: p.record.value.clone(),
+            text: p.record.text.clone(),
             prev: p.prev.clone(),
         });
         history.push_back(event.clone());
@@ -201,6 +214,7 @@ fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, Sto
             stamp(&mut value, revision);
             let record = Record {
                 key,
+                text: value.to_string().into(),
                 value: Arc::new(value),
                 create_revision: revision,
                 mod_revision: revision,
@@ -217,6 +231,7 @@ fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, Sto
             stamp(&mut value, revision);
             let record = Record {
                 key,
+                text: value.to_string().into(),
                 value: Arc::new(value),
                 create_revision: current.create_revision,
                 mod_revision: revision,
@@ -234,6 +249,7 @@ fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, Sto
             stamp(&mut last, revision);
             let record = Record {
                 key,
+                text: last.to_string().into(),
                 value: Arc::new(last),
                 create_revision: current.create_revision,
                 mod_revision: revision,
