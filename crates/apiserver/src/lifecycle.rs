@@ -5,6 +5,8 @@
 //! The HTTP handlers and the garbage collector both go through here, so an
 //! object deleted by cascade obeys the same finalizers as one deleted by a user.
 
+use std::sync::Arc;
+
 use apimachinery::fieldmanager::{self, Manager, Operation};
 use apimachinery::{CauseType, FieldError, TypeInfo, Untyped};
 use rand::Rng;
@@ -55,7 +57,10 @@ impl WriteOptions {
 /// A successful write.
 #[derive(Debug)]
 pub struct Written {
-    pub object: Value,
+    pub object: Arc<Value>,
+    /// The stored JSON of `object` when it is exactly what the store holds
+    /// (not a dry run), so the response need not encode it again.
+    pub text: Option<Arc<str>>,
     pub created: bool,
     /// `Warning` headers to send (unknown fields under `fieldValidation=Warn`).
     pub warnings: Vec<String>,
@@ -181,7 +186,8 @@ async fn store_create(
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
         }
         return Ok(Written {
-            object: obj,
+            object: Arc::new(obj),
+            text: None,
             created: true,
             warnings,
         });
@@ -190,7 +196,8 @@ async fn store_create(
         Ok(record) => {
             after_write(api, res, &record.value, false);
             Ok(Written {
-                object: (*record.value).clone(),
+                object: record.value.clone(),
+                text: Some(record.text.clone()),
                 created: true,
                 warnings,
             })
@@ -421,7 +428,8 @@ fn prepare_update(
             body
         }
     };
-    let old_meta = object::metadata(old).cloned().unwrap_or_default();
+    let no_meta = Map::new();
+    let old_meta = object::metadata(old).unwrap_or(&no_meta);
     let Some(meta) = object::metadata_mut(&mut new) else {
         return Err(ApiError::bad_field(
             "body",
@@ -500,7 +508,8 @@ async fn commit_update(
 ) -> Result<Result<Written, ApiError>, Retry> {
     if unchanged(&current.value, &new) {
         return Ok(Ok(Written {
-            object: (*current.value).clone(),
+            object: current.value.clone(),
+            text: Some(current.text.clone()),
             created: false,
             warnings,
         }));
@@ -509,7 +518,8 @@ async fn commit_update(
         // The last finalizer is gone: the deletion completes now.
         if opts.dry_run {
             return Ok(Ok(Written {
-                object: new,
+                object: Arc::new(new),
+                text: None,
                 created: false,
                 warnings,
             }));
@@ -522,7 +532,8 @@ async fn commit_update(
             Ok(record) => {
                 after_write(api, res, &record.value, true);
                 Ok(Ok(Written {
-                    object: (*record.value).clone(),
+                    object: record.value.clone(),
+                    text: Some(record.text.clone()),
                     created: false,
                     warnings,
                 }))
@@ -533,7 +544,8 @@ async fn commit_update(
     }
     if opts.dry_run {
         return Ok(Ok(Written {
-            object: new,
+            object: Arc::new(new),
+            text: None,
             created: false,
             warnings,
         }));
@@ -546,7 +558,8 @@ async fn commit_update(
         Ok(record) => {
             after_write(api, res, &record.value, false);
             Ok(Ok(Written {
-                object: (*record.value).clone(),
+                object: record.value.clone(),
+                text: Some(record.text.clone()),
                 created: false,
                 warnings,
             }))
@@ -982,27 +995,37 @@ fn normalize_builtin(builtin: Builtin, old: Option<&Value>, obj: &mut Value, opt
 
 /// True when anything but metadata (and status, where it is a subresource) changed.
 fn spec_changed(res: &Resource, old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Map<String, Value> {
-        let mut map = v.as_object().cloned().unwrap_or_default();
-        map.remove("metadata");
-        if res.status_subresource {
-            map.remove("status");
-        }
-        map
+    let skip: &[&str] = if res.status_subresource {
+        &["metadata", "status"]
+    } else {
+        &["metadata"]
     };
-    strip(old) != strip(new)
+    !equal_except(old, new, skip)
 }
 
+/// True when a write would change nothing but `resourceVersion` and `managedFields`.
 fn unchanged(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(meta) = object::metadata_mut(&mut v) {
-            meta.remove("resourceVersion");
-            meta.remove("managedFields");
-        }
-        v
+    const BOOKKEEPING: &[&str] = &["resourceVersion", "managedFields"];
+    equal_except(old, new, &["metadata"])
+        && equal_except(
+            old.get("metadata").unwrap_or(&Value::Null),
+            new.get("metadata").unwrap_or(&Value::Null),
+            BOOKKEEPING,
+        )
+}
+
+/// Compares two objects key by key, leaving out `skip`, without copying
+/// either (this runs on every write). Non-objects compare whole.
+fn equal_except(a: &Value, b: &Value, skip: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
     };
-    strip(old) == strip(new)
+    let kept =
+        |map: &Map<String, Value>| map.keys().filter(|k| !skip.contains(&k.as_str())).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 fn track(res: &Resource, old: Option<&Value>, new: &mut Value, manager: &str, part: Part) {

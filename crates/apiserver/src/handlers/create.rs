@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hyper::{Response, StatusCode};
 
-use super::{for_version, namespace, raw_json, Body, Ctx};
+use super::{encode_object, namespace, raw_json, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -29,10 +28,9 @@ pub async fn handle(
     let body = ctx.decode_body()?;
     let opts = ctx.write_options()?;
     let written = lifecycle::create(api, res, namespace(res, path), body, &opts).await?;
-    let obj = for_version(res, &written.object);
     Ok(raw_json(
         StatusCode::CREATED,
-        Bytes::from(obj.to_string()),
+        encode_object(res, &written.object, written.text.as_ref()),
         &written.warnings,
     ))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
-use super::{for_version, json, namespace, Body, Ctx};
+use super::{encode_object, for_version, json, namespace, raw_json, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -24,12 +24,13 @@ pub fn handle(
         .store
         .get(&res.key(namespace(res, path), name))
         .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
-    let obj = for_version(res, &record.value);
     if ctx.wants_table() {
+        let obj = for_version(res, &record.value);
         let include = table::Include::parse(ctx.query.get("includeObject"))?;
         let rows = vec![table::row(res, &obj, include, jiff::Timestamp::now())];
         let t = table::table(res, rows, &record.mod_revision.to_string(), None, None);
         return Ok(json(StatusCode::OK, &t));
     }
-    Ok(json(StatusCode::OK, &obj))
+    let body = encode_object(res, &record.value, Some(&record.text));
+    Ok(raw_json(StatusCode::OK, body, &[]))
 }

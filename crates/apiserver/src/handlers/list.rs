@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::filter::Filter;
-use super::{for_version, json, namespace, raw_json, Body, Ctx};
+use super::{for_version, json, namespace, raw_json, stored_at, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -75,7 +75,8 @@ pub fn handle(
     if let Some(n) = remaining {
         metadata["remainingItemCount"] = json!(n);
     }
-    let mut out = Vec::with_capacity(128 + page.items.len() * 512);
+    let size: usize = page.items.iter().map(|r| r.text.len() + 1).sum();
+    let mut out = Vec::with_capacity(256 + size);
     let head =
         json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata});
     let head = head.to_string();
@@ -85,9 +86,13 @@ pub fn handle(
         if i > 0 {
             out.push(b',');
         }
-        let obj = for_version(res, &record.value);
-        serde_json::to_writer(&mut out, obj.as_ref())
-            .map_err(|e| ApiError::internal(format!("cannot encode the list: {e}")))?;
+        if stored_at(res, &record.value) {
+            out.extend_from_slice(record.text.as_bytes());
+        } else {
+            let obj = for_version(res, &record.value);
+            serde_json::to_writer(&mut out, obj.as_ref())
+                .map_err(|e| ApiError::internal(format!("cannot encode the list: {e}")))?;
+        }
     }
     let _ = out.write_all(b"]}");
     Ok(raw_json(StatusCode::OK, Bytes::from(out), &[]))

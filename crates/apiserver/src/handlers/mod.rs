@@ -246,6 +246,34 @@ pub fn error(err: &ApiError) -> Response<Body> {
     json(status, &err.to_status())
 }
 
+/// Stored JSON handed to hyper without a copy.
+struct StoredText(Arc<str>);
+
+impl AsRef<[u8]> for StoredText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// An object encoded as a client reading through `res`'s version sees it:
+/// the stored text itself when there is one and the object is stored at that
+/// version, else a fresh encoding.
+pub fn encode_object(res: &Resource, obj: &Value, text: Option<&Arc<str>>) -> Bytes {
+    match text {
+        Some(text) if stored_at(res, obj) => Bytes::from_owner(StoredText(text.clone())),
+        _ => Bytes::from(for_version(res, obj).to_string()),
+    }
+}
+
+/// True when `obj` is labelled with the version `res` serves.
+pub fn stored_at(res: &Resource, obj: &Value) -> bool {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    match api_version.split_once('/') {
+        Some((group, version)) => group == res.group && version == res.version,
+        None => res.group.is_empty() && api_version == res.version,
+    }
+}
+
 /// The object as a client reading through `res`'s version sees it.
 pub fn for_version<'a>(res: &Resource, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
     let api_version = res.api_version();

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use apimachinery::smp;
-use bytes::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
-use super::{body, decode, for_version, namespace, raw_json, Body, Ctx};
+use super::{body, decode, encode_object, namespace, raw_json, Body, Ctx};
 use crate::lifecycle::{self, Part};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
@@ -134,7 +133,6 @@ pub async fn handle(
             ))
         }
     };
-    let obj = for_version(res, &written.object);
     let status = if written.created {
         StatusCode::CREATED
     } else {
@@ -142,7 +140,7 @@ pub async fn handle(
     };
     Ok(raw_json(
         status,
-        Bytes::from(obj.to_string()),
+        encode_object(res, &written.object, written.text.as_ref()),
         &written.warnings,
     ))
 }

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hyper::{Response, StatusCode};
 
-use super::{for_version, namespace, raw_json, Body, Ctx};
+use super::{encode_object, namespace, raw_json, Body, Ctx};
 use crate::lifecycle::{self, Part};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
@@ -24,7 +23,6 @@ pub async fn handle(
     let opts = ctx.write_options()?;
     let written =
         lifecycle::update(api, res, namespace(res, path), name, body, part, &opts).await?;
-    let obj = for_version(res, &written.object);
     let status = if written.created {
         StatusCode::CREATED
     } else {
@@ -32,7 +30,7 @@ pub async fn handle(
     };
     Ok(raw_json(
         status,
-        Bytes::from(obj.to_string()),
+        encode_object(res, &written.object, written.text.as_ref()),
         &written.warnings,
     ))
 }

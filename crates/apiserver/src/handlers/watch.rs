@@ -16,7 +16,7 @@ use store::{EventType, StoreError, WatchItem};
 use tokio::sync::mpsc;
 
 use super::filter::Filter;
-use super::{for_version, namespace, Body, Ctx};
+use super::{for_version, namespace, stored_at, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -70,10 +70,9 @@ pub async fn handle(
     };
     let (initial, start) = if from_now {
         let (items, revision, watch) = api.store.list_and_watch(&prefix);
-        let items: Vec<Value> = items
-            .iter()
+        let items: Vec<Arc<store::Record>> = items
+            .into_iter()
             .filter(|r| filter.matches(&r.value))
-            .map(|r| (*r.value).clone())
             .collect();
         (items, Ok((watch, revision)))
     } else {
@@ -110,8 +109,12 @@ pub async fn handle(
                 return;
             }
         };
-        for obj in initial {
-            if tx.send(encoder.event("ADDED", &obj)).await.is_err() {
+        for record in initial {
+            if tx
+                .send(encoder.event("ADDED", &record.value, &record.text))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -128,7 +131,7 @@ pub async fn handle(
                         let Some(kind) = visible_change(&filter, event.kind, &event.object, event.prev.as_deref()) else {
                             continue;
                         };
-                        encoder.event(kind, &event.object)
+                        encoder.event(kind, &event.object, &event.text)
                     }
                     Some(WatchItem::Compacted { compact_revision }) => {
                         let _ = tx.send(encoder.gone(compact_revision)).await;
@@ -193,7 +196,18 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn event(&self, kind: &str, obj: &Value) -> Bytes {
+    /// One event line. Plain events wrap the stored JSON as it is, so a
+    /// change fanned out to many watchers is never encoded again per watcher.
+    fn event(&self, kind: &str, obj: &Value, text: &str) -> Bytes {
+        if self.table.is_none() && stored_at(&self.res, obj) {
+            let mut out = Vec::with_capacity(text.len() + 40);
+            out.extend_from_slice(b"{\"type\":\"");
+            out.extend_from_slice(kind.as_bytes());
+            out.extend_from_slice(b"\",\"object\":");
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"}\n");
+            return Bytes::from(out);
+        }
         let obj = for_version(&self.res, obj);
         let object = match self.table {
             Some(include) => {
