@@ -154,13 +154,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
 
     print_table(&figures);
     if let Some(path) = &args.json {
-        let rows: Vec<serde_json::Value> = figures
-            .iter()
-            .map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target}))
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("figures written to {}", path.display());
+        write_json(path, &figures)?;
     }
     Ok(())
 }
@@ -340,6 +334,18 @@ pub async fn stop(child: &mut Child) {
     {
         let _ = child.kill().await;
     }
+}
+
+/// Writes the figures as a JSON array of {name, value, unit, target}.
+pub fn write_json(path: &Path, figures: &[Figure]) -> Result<()> {
+    let rows: Vec<serde_json::Value> = figures
+        .iter()
+        .map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target}))
+        .collect();
+    std::fs::write(path, serde_json::to_string_pretty(&rows)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("figures written to {}", path.display());
+    Ok(())
 }
 
 pub fn print_table(figures: &[Figure]) {

@@ -17,7 +17,8 @@ use kube::api::{
 use kube::Client;
 use serde_json::{json, Value};
 
-use crate::bench::{client, print_table, spawn_server_with, stop, Figure};
+use crate::bench::{client, print_table, spawn_server_with, stop, write_json, Figure};
+use crate::bench_usage::Usage;
 
 #[derive(Args, Debug, Clone)]
 pub struct CompositionBenchArgs {
@@ -47,7 +48,7 @@ pub struct CompositionBenchArgs {
     pub json: Option<PathBuf>,
 }
 
-fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+pub(crate) fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
@@ -73,7 +74,7 @@ fn bench_composition() -> Value {
                     "resources": [resource("a"), resource("b"), resource("c")]}})
 }
 
-fn is_ready(o: &DynamicObject) -> bool {
+pub(crate) fn is_ready(o: &DynamicObject) -> bool {
     o.data
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -83,7 +84,11 @@ fn is_ready(o: &DynamicObject) -> bool {
         })
 }
 
-async fn wait_ready(api: &Api<DynamicObject>, name: &str, limit: Duration) -> Result<Duration> {
+pub(crate) async fn wait_ready(
+    api: &Api<DynamicObject>,
+    name: &str,
+    limit: Duration,
+) -> Result<Duration> {
     let started = Instant::now();
     loop {
         if let Some(o) = api.get_opt(name).await? {
@@ -98,168 +103,52 @@ async fn wait_ready(api: &Api<DynamicObject>, name: &str, limit: Duration) -> Re
     }
 }
 
-/// One running process: its parent and the name of its program.
-struct Proc {
-    pid: u32,
-    ppid: u32,
-    program: String,
-}
-
-fn processes() -> Vec<Proc> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let Some(ppid) = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-        let program = String::from_utf8_lossy(argv0)
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        out.push(Proc { pid, ppid, program });
-    }
-    out
-}
-
-fn descendants(all: &[Proc], root: u32) -> Vec<u32> {
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(all.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
-        i += 1;
-    }
-    found
-}
-
-/// The postmaster of the PostgreSQL cluster `plinth up` supervises for a
-/// data directory. pg_ctl daemonizes it, so it is no child of `plinth up`;
-/// its pid file says which it is.
-fn postmaster(data_dir: &std::path::Path) -> Option<u32> {
-    let text = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).ok()?;
-    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
-    std::path::Path::new(&format!("/proc/{pid}"))
-        .exists()
-        .then_some(pid)
-}
-
-/// Every Plinth process, grouped by what it is: `plinth up`, each provider
-/// (with anything it runs), and the supervised PostgreSQL (postmaster and
-/// backends). Each group: a label and its pids, the first its root.
-fn plinth_groups(server: u32, data_dir: &std::path::Path) -> Vec<(String, Vec<u32>)> {
-    let all = processes();
-    // While pg_ctl starts it, the postmaster is still below plinth up's
-    // helper processes: counted once, as PostgreSQL.
-    let postgres = postmaster(data_dir)
-        .map(|pid| descendants(&all, pid))
-        .unwrap_or_default();
-    let mut own = vec![server];
-    let mut groups = Vec::new();
-    for child in all.iter().filter(|p| p.ppid == server) {
-        let pids: Vec<u32> = descendants(&all, child.pid)
-            .into_iter()
-            .filter(|p| !postgres.contains(p))
-            .collect();
-        match child.program.strip_prefix("plinth-provider-") {
-            Some(name) => groups.push((format!("provider {name}"), pids)),
-            // Short-lived helpers (runuser, pg_ctl) are plinth up's own work.
-            None => own.extend(pids),
+/// Waits until `count` claims named `prefix...` are Ready (or `limit` has
+/// passed since `started`), sampling `usage` every second.
+pub(crate) async fn wait_all_ready(
+    claims: &Api<DynamicObject>,
+    prefix: &str,
+    count: usize,
+    started: Instant,
+    limit: Duration,
+    usage: &mut Usage,
+) -> Result<()> {
+    // Counted from a watch: listing thousands of claims over and over
+    // would load the server more than the claims themselves.
+    let mut ready_names = std::collections::HashSet::new();
+    let mut events =
+        kube::runtime::watcher(claims.clone(), kube::runtime::watcher::Config::default()).boxed();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let object = match event {
+                    Some(Ok(kube::runtime::watcher::Event::Apply(o) | kube::runtime::watcher::Event::InitApply(o))) => o,
+                    Some(_) => continue,
+                    None => bail!("the watch on claims ended"),
+                };
+                let name = object.metadata.name.clone().unwrap_or_default();
+                if name.starts_with(prefix) && is_ready(&object) {
+                    ready_names.insert(name);
+                }
+            }
+            _ = tick.tick() => usage.sample(),
+        }
+        if ready_names.len() >= count {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            eprintln!(
+                "   only {} of {count} Ready after {limit:?}",
+                ready_names.len()
+            );
+            return Ok(());
         }
     }
-    groups.insert(0, ("plinth up".to_string(), own));
-    if !postgres.is_empty() {
-        groups.push(("PostgreSQL (supervised)".into(), postgres));
-    }
-    groups
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// CPU seconds of a process; with `reaped`, also of its children that
-/// exited (a postmaster's finished backends).
-fn cpu_seconds(pid: u32, reaped: bool) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let f: Vec<&str> = s.rsplit(')').next()?.split_whitespace().collect();
-            let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-            let mut ticks = field(11)? + field(12)?;
-            if reaped {
-                ticks += field(13)? + field(14)?;
-            }
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-fn group_cpu(pids: &[u32]) -> f64 {
-    pids.iter()
-        .enumerate()
-        .map(|(i, pid)| cpu_seconds(*pid, i == 0))
-        .sum()
-}
-
-/// Peak memory and latest CPU of every group of Plinth processes.
-struct Usage {
-    server: u32,
-    data_dir: PathBuf,
-    peak_rss: f64,
-    /// label → (peak RSS MiB, CPU seconds when last seen)
-    groups: std::collections::BTreeMap<String, (f64, f64)>,
-    /// Labels in the order first seen, for the table.
-    order: Vec<String>,
-}
-
-impl Usage {
-    fn sample(&mut self) {
-        let mut total = 0.0;
-        for (label, pids) in plinth_groups(self.server, &self.data_dir) {
-            let rss: f64 = pids.iter().copied().map(rss_mib).sum();
-            total += rss;
-            let cpu = group_cpu(&pids);
-            if !self.groups.contains_key(&label) {
-                self.order.push(label.clone());
-            }
-            let entry = self.groups.entry(label).or_insert((0.0, 0.0));
-            entry.0 = entry.0.max(rss);
-            entry.1 = entry.1.max(cpu);
-        }
-        self.peak_rss = self.peak_rss.max(total);
-    }
-
-    fn total_cpu(&self) -> f64 {
-        plinth_groups(self.server, &self.data_dir)
-            .iter()
-            .map(|(_, pids)| group_cpu(pids))
-            .sum()
-    }
-}
-
-async fn latency(
+/// Claims made one at a time, each from create to Ready, then deleted.
+pub(crate) async fn latency(
     client: &Client,
     claim_ar: &ApiResource,
     make: impl Fn(usize) -> Value,
@@ -291,13 +180,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
     let (mut server, kubeconfig, _) = spawn_server_with(dir.path(), &extra).await?;
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;
-    let mut usage = Usage {
-        server: server_pid,
-        data_dir: dir.path().to_path_buf(),
-        peak_rss: 0.0,
-        groups: Default::default(),
-        order: Vec::new(),
-    };
+    let mut usage = Usage::new(server_pid, dir.path().to_path_buf());
     let mut figures = Vec::new();
 
     // Set-up: the nop ProviderConfig and a nop-backed XRD composing three resources.
@@ -446,39 +329,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
             .await
             .into_iter()
             .collect::<Result<Vec<_>>>()?;
-        // Counted from a watch: listing thousands of claims over and over
-        // would load the server more than the claims themselves.
-        let mut ready_names = std::collections::HashSet::new();
-        let mut events =
-            kube::runtime::watcher(benches.clone(), kube::runtime::watcher::Config::default())
-                .boxed();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                event = events.next() => {
-                    let object = match event {
-                        Some(Ok(kube::runtime::watcher::Event::Apply(o) | kube::runtime::watcher::Event::InitApply(o))) => o,
-                        Some(_) => continue,
-                        None => bail!("the watch on claims ended"),
-                    };
-                    let name = object.metadata.name.clone().unwrap_or_default();
-                    if name.starts_with(prefix) && is_ready(&object) {
-                        ready_names.insert(name);
-                    }
-                }
-                _ = tick.tick() => usage.sample(),
-            }
-            if ready_names.len() >= count {
-                break;
-            }
-            if started.elapsed() > limit {
-                eprintln!(
-                    "   only {} of {count} Ready after {limit:?}",
-                    ready_names.len()
-                );
-                break;
-            }
-        }
+        wait_all_ready(&benches, prefix, count, started, limit, &mut usage).await?;
         figures.push(Figure {
             name: format!("{count} nop claims to all Ready"),
             value: started.elapsed().as_secs_f64(),
@@ -535,11 +386,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
     stop(&mut server).await;
     print_table(&figures);
     if let Some(path) = &args.json {
-        let rows: Vec<Value> = figures
-            .iter()
-            .map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target}))
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+        write_json(path, &figures)?;
     }
     Ok(())
 }

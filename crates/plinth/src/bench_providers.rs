@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::bench::{client, print_table, spawn_server_with, stop, Figure};
+use crate::bench::{client, print_table, spawn_server_with, stop, write_json, Figure};
+use crate::bench_usage::rss_mib;
 
 #[derive(Args, Debug, Clone)]
 pub struct ProviderBenchArgs {
@@ -51,11 +52,7 @@ pub async fn run(args: ProviderBenchArgs) -> Result<()> {
     nop_to_ready(&args, &mut figures).await?;
     print_table(&figures);
     if let Some(path) = &args.json {
-        let rows: Vec<Value> = figures
-            .iter()
-            .map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target}))
-            .collect();
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+        write_json(path, &figures)?;
     }
     Ok(())
 }
@@ -140,31 +137,9 @@ async fn rpc_round_trip(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> 
     Ok(())
 }
 
-/// Resident memory of a process, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// CPU seconds (user + system) a process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit(')').next()?.split_whitespace().collect::<Vec<_>>();
-            let utime: f64 = after.get(11)?.parse().ok()?;
-            let stime: f64 = after.get(12)?.parse().ok()?;
-            Some((utime + stime) / ticks)
-        })
-        .unwrap_or(0.0)
+fn cpu_seconds_of(pid: u32) -> f64 {
+    crate::bench_usage::cpu_seconds(pid, false)
 }
 
 fn provider_pid(status_address: &str) -> Option<u32> {
@@ -235,7 +210,7 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
         "nopresources",
     );
     let resources: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    let cpu_before = cpu_seconds(server_pid) + nop_pid.map_or(0.0, cpu_seconds);
+    let cpu_before = cpu_seconds_of(server_pid) + nop_pid.map_or(0.0, cpu_seconds_of);
     let started = Instant::now();
     futures::stream::iter(0..args.resources)
         .map(|i| {
@@ -285,7 +260,7 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let all_ready = started.elapsed();
-    let cpu = cpu_seconds(server_pid) + nop_pid.map_or(0.0, cpu_seconds) - cpu_before;
+    let cpu = cpu_seconds_of(server_pid) + nop_pid.map_or(0.0, cpu_seconds_of) - cpu_before;
     let n = args.resources;
     figures.push(Figure {
         name: format!("{n} nop resources: all created"),

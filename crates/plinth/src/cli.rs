@@ -92,6 +92,8 @@ pub enum BenchTarget {
     Providers(crate::bench_providers::ProviderBenchArgs),
     /// Composition: claims to Ready one at a time, in a burst, and at scale.
     Composition(crate::bench_composition::CompositionBenchArgs),
+    /// AWS: RDS claims to Ready one at a time and in a burst, against moto.
+    Aws(crate::bench_aws::AwsBenchArgs),
 }
 
 /// `IP:PORT`, or `HOST:PORT` resolved now (IPv4 first, so `localhost` binds
@@ -176,6 +178,7 @@ pub fn main() -> ExitCode {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,
                 BenchTarget::Providers(args) => crate::bench_providers::run(args).await,
                 BenchTarget::Composition(args) => crate::bench_composition::run(args).await,
+                BenchTarget::Aws(args) => crate::bench_aws::run(args).await,
             },
             Command::Render(args) => crate::render::run(args),
             Command::Trace(args) => crate::trace::run(args).await,

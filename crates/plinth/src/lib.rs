@@ -8,12 +8,16 @@
 //! - `bench`: the benchmark harness for the API server.
 //! - `bench_providers`: the benchmark harness for providers.
 //! - `bench_composition`: the benchmark harness for claims and composition.
+//! - `bench_aws`: claims on AWS (against moto), and the AWS provider's memory.
+//! - `bench_usage`: what the benchmarks' Plinth processes use.
 //! - `render`, `trace`, `validate`: the composition tools.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_aws;
 pub mod bench_composition;
 pub mod bench_providers;
+mod bench_usage;
 pub mod cli;
 pub mod local_postgres;
 pub mod render;
