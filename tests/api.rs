@@ -651,6 +651,19 @@ async fn built_in_kinds_are_validated_and_pruned_like_upstream() {
     )
     .await;
     assert_eq!(event["lastTimestamp"], "2024-05-01T10:00:00Z", "{event}");
+    // Fields Go always writes are there even when the client left them out,
+    // as typed clients (the Python client's models) require involvedObject.
+    let (code, bare, _) = send(
+        &plinth,
+        "POST",
+        ev,
+        "application/json",
+        r#"{"metadata":{"name":"bare"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{bare}");
+    assert_eq!(bare["involvedObject"], json!({}), "{bare}");
+    assert_eq!(bare["reportingComponent"], "", "{bare}");
 
     // Namespaces are labelled with their name.
     let (code, team, _) = send(

@@ -93,6 +93,12 @@ fn strings(description: &str) -> Value {
     json!({"type": "array", "items": {"type": "string"}, "description": description})
 }
 
+/// A field Go always writes, so it is there with its zero value when a client left it out.
+fn with_default(mut schema: Value, default: Value) -> Value {
+    schema["default"] = default;
+    schema
+}
+
 /// `corev1.ObjectReference`'s fields.
 fn object_reference_properties() -> Value {
     json!({
@@ -179,7 +185,9 @@ pub fn raw(kind: Builtin) -> Value {
             "type": "object",
             "description": "Event is a report of an event somewhere in the cluster.",
             "properties": {
-                "involvedObject": object_reference("The object that this event is about."),
+                // Go always writes these fields (no omitempty), and typed
+                // clients (the Python client's models) require involvedObject.
+                "involvedObject": with_default(object_reference("The object that this event is about."), json!({})),
                 "reason": string("This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
                 "message": string("A human-readable description of the status of this operation."),
                 "source": {
@@ -205,8 +213,8 @@ pub fn raw(kind: Builtin) -> Value {
                 },
                 "action": string("What action was taken/failed regarding to the Regarding object."),
                 "related": object_reference("Optional secondary object for more complex actions."),
-                "reportingComponent": string("Name of the controller that emitted this Event, e.g. `kubernetes.io/kubelet`."),
-                "reportingInstance": string("ID of the controller instance, e.g. `kubelet-xyzf`."),
+                "reportingComponent": with_default(string("Name of the controller that emitted this Event, e.g. `kubernetes.io/kubelet`."), json!("")),
+                "reportingInstance": with_default(string("ID of the controller instance, e.g. `kubelet-xyzf`."), json!("")),
             },
         }),
         Builtin::ServiceAccount => json!({
@@ -293,8 +301,9 @@ fn custom_resource_definition() -> Value {
                             "type": "object",
                             "properties": {
                                 "name": string("name is the version name, e.g. \"v1\", \"v2beta1\"."),
-                                "served": boolean("served is a flag enabling/disabling this version from being served via REST APIs."),
-                                "storage": boolean("storage indicates this version should be used when persisting custom resources to storage."),
+                                // Plain bools in Go, always written; typed clients require them.
+                                "served": with_default(boolean("served is a flag enabling/disabling this version from being served via REST APIs."), json!(false)),
+                                "storage": with_default(boolean("storage indicates this version should be used when persisting custom resources to storage."), json!(false)),
                                 "deprecated": boolean("deprecated indicates this version of the custom resource API is deprecated."),
                                 "deprecationWarning": string("deprecationWarning overrides the default warning returned to API clients."),
                                 "schema": {
