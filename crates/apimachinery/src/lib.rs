@@ -12,10 +12,12 @@
 //! - `selector`: label and field selectors.
 //! - `printer`: Table columns, JSONPath and ages.
 //! - `protobuf`: the Kubernetes protobuf envelope kubectl sends built-in kinds in.
+//! - `openapi_v2`: the protobuf OpenAPI v2 document client-go reads.
 #![forbid(unsafe_code)]
 
 pub mod field;
 pub mod fieldmanager;
+pub mod openapi_v2;
 pub mod printer;
 pub mod protobuf;
 pub mod schema;
