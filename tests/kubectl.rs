@@ -469,3 +469,63 @@ async fn kubectl_builtin_kinds_and_cascading_delete() {
         .await;
     assert!(!run.ok, "secret survived its namespace: {}", run.stdout);
 }
+
+/// Built-in kinds through kubectl with its default (Strict) validation, and
+/// `kubectl explain` from OpenAPI v2 as well as v3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_validates_built_in_kinds_and_explains_from_openapi_v2() {
+    let plinth = Plinth::start().await;
+    plinth.apply_ok(&["apply", "-f", "-"], CRONTAB_CRD).await;
+    let typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  namespace: default\n  lables: {a: b}\ndata:\n  a: b\ndatta:\n  c: d\n";
+    let run = plinth
+        .kubectl_stdin(&["apply", "-f", "-"], Some(typo))
+        .await;
+    assert!(!run.ok, "{}", run.stdout);
+    for field in [
+        "unknown field \"metadata.lables\"",
+        "unknown field \"datta\"",
+    ] {
+        assert!(run.stderr.contains(field), "{field}: {}", run.stderr);
+    }
+    let run = plinth
+        .kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], Some(typo))
+        .await;
+    assert!(
+        run.ok && run.stderr.contains("unknown field \"datta\""),
+        "{}",
+        run.stderr
+    );
+    let stored: serde_json::Value = serde_json::from_str(
+        &plinth
+            .kubectl_ok(&["get", "configmap", "typo", "-o", "json"])
+            .await,
+    )
+    .expect("json");
+    assert!(stored.get("datta").is_none(), "{stored}");
+    assert!(stored["metadata"].get("lables").is_none(), "{stored}");
+    let run = plinth
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "half-tls",
+            "--type=kubernetes.io/tls",
+            "--from-literal=tls.crt=x",
+        ])
+        .await;
+    assert!(
+        !run.ok && run.stderr.contains("data[tls.key]"),
+        "{}",
+        run.stderr
+    );
+    for (what, want) in [
+        ("configmap.data", "map[string]string"),
+        ("lease.spec.renewTime", "renewTime"),
+        ("crontab.spec", "When to run"),
+    ] {
+        let explained = plinth
+            .kubectl_ok(&["explain", "--output", "plaintext-openapiv2", what])
+            .await;
+        assert!(explained.contains(want), "{what}: {explained}");
+    }
+}

@@ -120,11 +120,7 @@ pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> 
         Route::OpenApiV3 { group, version } => {
             openapi::group_version(api, &group, &version).map(|v| json(StatusCode::OK, &v))
         }
-        Route::OpenApiV2 => Err(ApiError::new(
-            404,
-            reason::NOT_FOUND,
-            "OpenAPI v2 is not served; use /openapi/v3",
-        )),
+        Route::OpenApiV2 => Ok(openapi::v2_response(api, &ctx.accept)),
         Route::Resource(path) => resource(api, ctx, path).await,
         Route::Unknown => Err(ApiError::unknown_resource(&ctx.path)),
     };

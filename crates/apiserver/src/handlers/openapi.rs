@@ -1,8 +1,14 @@
 //! OpenAPI v3, per group version: what `kubectl explain` reads, and what
 //! `kubectl apply` checks to learn that the server validates fields itself
-//! (the `fieldValidation` parameter on each PATCH operation).
+//! (the `fieldValidation` parameter on each PATCH operation). And OpenAPI v2,
+//! the same schemas in one Swagger 2.0 document, as protobuf for client-go
+//! (`kubectl explain --output plaintext-openapiv2`) or as JSON.
 
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
+
+use super::Body;
 
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -89,6 +95,94 @@ pub fn group_version(api: &Api, group: &str, version: &str) -> Result<Value, Api
         "paths": paths,
         "components": {"schemas": schemas},
     }))
+}
+
+/// `/openapi/v2`: every served kind's schema as one Swagger 2.0 document.
+pub fn v2(api: &Api) -> Value {
+    let mut definitions = Map::new();
+    definitions.insert(OBJECT_META.into(), to_v2(&object_meta(), 0));
+    for r in api.registry.all() {
+        definitions.insert(schema_name(&r), to_v2(&kind_schema(&r), 0));
+    }
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Plinth", "version": format!("v1.{}.0", super::discovery::KUBERNETES_MINOR)},
+        "paths": {},
+        "definitions": definitions,
+    })
+}
+
+/// Protobuf when the client asks for it (client-go always does), else JSON.
+pub fn v2_response(api: &Api, accept: &str) -> Response<Body> {
+    let doc = v2(api);
+    use apimachinery::openapi_v2::{MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+    let (content_type, body) =
+        if accept.contains(MEDIA_TYPE) || accept.contains(RESPONSE_MEDIA_TYPE) {
+            (
+                RESPONSE_MEDIA_TYPE,
+                Bytes::from(apimachinery::openapi_v2::encode(&doc)),
+            )
+        } else {
+            ("application/json", Bytes::from(doc.to_string()))
+        };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", content_type)
+        .body(super::full(body))
+        .unwrap_or_else(|_| Response::new(super::full(Bytes::new())))
+}
+
+/// A v3 schema as Swagger 2.0 says it: references under `#/definitions/`,
+/// the `allOf: [$ref]` wrapper v3 needs beside a description unwrapped, and
+/// the keywords v2 lacks (`nullable`, `anyOf`, `oneOf`, `not`) dropped.
+fn to_v2(schema: &Value, depth: usize) -> Value {
+    let Some(obj) = schema.as_object() else {
+        return schema.clone();
+    };
+    // Bounded: CRD schemas are user input.
+    if depth > 64 {
+        return json!({});
+    }
+    if let Some([only]) = obj
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        if only.get("$ref").is_some() && !obj.contains_key("properties") {
+            let mut unwrapped = to_v2(only, depth + 1);
+            if let (Some(map), Some(d)) = (unwrapped.as_object_mut(), obj.get("description")) {
+                map.insert("description".into(), d.clone());
+            }
+            return unwrapped;
+        }
+    }
+    let mut out = Map::new();
+    for (key, value) in obj {
+        let converted = match key.as_str() {
+            "nullable" | "anyOf" | "oneOf" | "not" => continue,
+            "$ref" => match value.as_str() {
+                Some(r) => json!(r.replace("#/components/schemas/", "#/definitions/")),
+                None => continue,
+            },
+            "properties" => match value.as_object() {
+                Some(props) => Value::Object(
+                    props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), to_v2(v, depth + 1)))
+                        .collect(),
+                ),
+                None => continue,
+            },
+            "items" | "additionalProperties" if value.is_object() => to_v2(value, depth + 1),
+            "allOf" => match value.as_array() {
+                Some(all) => Value::Array(all.iter().map(|v| to_v2(v, depth + 1)).collect()),
+                None => continue,
+            },
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), converted);
+    }
+    Value::Object(out)
 }
 
 /// Upstream's schema naming: reversed group, version, kind.
