@@ -452,8 +452,13 @@ impl ExternalResource for Instance {
     async fn create(&self, req: &Request) -> Result<Created, ProviderError> {
         let clients = self.clients.clients(&req.config).await?;
         let desired = Desired::parse(&req.for_provider)?;
-        // A retried Create: the first launch is the one.
-        if let Some(existing) = self.by_uid(&clients, &req.uid).await? {
+        // A retried Create: the first launch is the one, unless it is on
+        // its way out (terminated outside Plinth), when a new one is due.
+        let existing = self
+            .by_uid(&clients, &req.uid)
+            .await?
+            .filter(|i| state(i) != "shutting-down");
+        if let Some(existing) = existing {
             let id = existing.instance_id().unwrap_or_default().to_string();
             return Ok(Created {
                 external_name: id,

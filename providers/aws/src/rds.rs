@@ -567,6 +567,14 @@ impl ExternalResource for DbInstance {
                 "DB instance {id} vanished before the update"
             )));
         };
+        let status = db.db_instance_status().unwrap_or("unknown");
+        if !USABLE.contains(&status) {
+            // RDS refuses modifications while it is busy (creating,
+            // modifying, backing up); the control plane looks again soon.
+            tracing::info!(instance = %id, status, "RDS is busy; the change waits until it is available");
+            let password = password(req, &clients).ok();
+            return Ok(connection(&desired, Some(&db), password.as_deref()));
+        }
         let differs =
             |want: Option<String>, have: Option<String>| want.filter(|w| have.as_ref() != Some(w));
         let class = differs(
