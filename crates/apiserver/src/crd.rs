@@ -245,6 +245,116 @@ pub fn resources(crd: &Value) -> Result<Vec<Resource>, Vec<FieldError>> {
     }
 }
 
+/// The keys of `apiextensions.k8s.io/v1` `JSONSchemaProps`.
+const SCHEMA_KEYWORDS: &[&str] = &[
+    "id",
+    "$schema",
+    "$ref",
+    "description",
+    "type",
+    "format",
+    "title",
+    "default",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "multipleOf",
+    "enum",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "items",
+    "allOf",
+    "oneOf",
+    "anyOf",
+    "not",
+    "properties",
+    "additionalProperties",
+    "patternProperties",
+    "dependencies",
+    "additionalItems",
+    "definitions",
+    "externalDocs",
+    "example",
+    "nullable",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-list-type",
+    "x-kubernetes-map-type",
+    "x-kubernetes-validations",
+];
+
+/// Drops keys `JSONSchemaProps` does not have from every version's
+/// `openAPIV3Schema`, as decoding the CRD into its Go type does, and returns
+/// their paths (`spec.versions[0].schema.openAPIV3Schema.properties.spec.typ`)
+/// for `fieldValidation`. The CRD's own schema cannot say this: a JSON Schema
+/// is recursive, so it keeps `openAPIV3Schema` whole.
+pub fn prune_schemas(crd: &mut Value) -> Vec<String> {
+    let mut removed = Vec::new();
+    if let Some(Value::Array(versions)) = crd.pointer_mut("/spec/versions") {
+        for (i, version) in versions.iter_mut().enumerate() {
+            if let Some(schema) = version.pointer_mut("/schema/openAPIV3Schema") {
+                let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+                prune_schema(schema, &path, 0, &mut removed);
+            }
+        }
+    }
+    removed
+}
+
+fn prune_schema(schema: &mut Value, path: &str, depth: usize, removed: &mut Vec<String>) {
+    // Bounded: the schema is user input, and nothing real nests this deep.
+    if depth > 64 {
+        return;
+    }
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    map.retain(|key, _| {
+        let known = SCHEMA_KEYWORDS.contains(&key.as_str());
+        if !known {
+            removed.push(format!("{path}.{key}"));
+        }
+        known
+    });
+    for (key, value) in map.iter_mut() {
+        let here = format!("{path}.{key}");
+        match key.as_str() {
+            "properties" | "patternProperties" | "definitions" | "dependencies" => {
+                if let Some(children) = value.as_object_mut() {
+                    for (name, child) in children.iter_mut() {
+                        // `dependencies` values may be lists of names instead of schemas.
+                        if child.is_object() {
+                            prune_schema(child, &format!("{here}.{name}"), depth + 1, removed);
+                        }
+                    }
+                }
+            }
+            "items" | "allOf" | "oneOf" | "anyOf" => match value {
+                Value::Array(items) => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        prune_schema(item, &format!("{here}[{i}]"), depth + 1, removed);
+                    }
+                }
+                other => prune_schema(other, &here, depth + 1, removed),
+            },
+            "not" | "additionalProperties" | "additionalItems" => {
+                prune_schema(value, &here, depth + 1, removed)
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The status a served CRD carries: names accepted and established.
 pub fn established_status(crd: &Value, now: &str) -> Value {
     let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
@@ -381,4 +491,45 @@ pub fn is_dns_label(s: &str) -> bool {
 /// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
 pub fn is_dns_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_schema_keywords_are_pruned_and_named() {
+        let mut crd = json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {"typ": "object", "properties": {
+                    "list": {"type": "array", "items": {"type": "string", "colour": "red"}},
+                    "any": {"anyOf": [{"type": "integer", "bogus": 1}]},
+                }},
+                "x": {"type": "object", "additionalProperties": {"type": "string", "maxlength": 3}},
+            },
+            "default": {"kept": "as is", "properties": {"not": "a schema"}},
+        }}}]}});
+        let removed = prune_schemas(&mut crd);
+        let base = "spec.versions[0].schema.openAPIV3Schema.properties";
+        assert_eq!(
+            removed,
+            vec![
+                format!("{base}.spec.typ"),
+                format!("{base}.spec.properties.list.items.colour"),
+                format!("{base}.spec.properties.any.anyOf[0].bogus"),
+                format!("{base}.x.additionalProperties.maxlength"),
+            ]
+        );
+        assert_eq!(
+            crd.pointer("/spec/versions/0/schema/openAPIV3Schema/default"),
+            Some(&json!({"kept": "as is", "properties": {"not": "a schema"}}))
+        );
+        assert_eq!(
+            KEY_PREFIX,
+            crate::builtin::Builtin::CustomResourceDefinition
+                .resource()
+                .key_prefix(None)
+        );
+    }
 }

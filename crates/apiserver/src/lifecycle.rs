@@ -891,6 +891,9 @@ fn normalize(
     if let Some(schema) = &res.schema {
         unknown.extend(schema.prune(obj));
     }
+    if res.builtin == Some(Builtin::CustomResourceDefinition) {
+        unknown.extend(crd::prune_schemas(obj));
+    }
     let warnings = unknown_fields(res, unknown, opts)?;
 
     let mut errors = match obj.get("metadata") {
@@ -934,6 +937,7 @@ fn unknown_fields(
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
+    tracing::debug!(kind = %res.kind, fields = ?unknown, validation = ?opts.field_validation, "unknown fields in a write");
     let list: Vec<String> = unknown
         .iter()
         .map(|p| format!("unknown field \"{p}\""))
