@@ -550,6 +550,7 @@ async fn built_in_kinds_are_validated_and_pruned_like_upstream() {
         ("ConfigMaps hold at most 1 MiB", cm.into(), big, 422, "data"),
         ("metadata.finalizers must be a list", cm.into(), r#"{"metadata":{"name":"y5","finalizers":"x"}}"#.into(), 422, "metadata.finalizers"),
         ("owner reference flags must be booleans", cm.into(), r#"{"metadata":{"name":"y6","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"o","uid":"1","controller":"yes"}]}}"#.into(), 422, "metadata.ownerReferences[0].controller"),
+        ("strict: unknown keyword in a CRD's schema", format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions{strict}"), r#"{"metadata":{"name":"things.example.com"},"spec":{"group":"example.com","names":{"plural":"things","kind":"Thing"},"scope":"Namespaced","versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object","properties":{"spec":{"typ":"object"}}}}}]}}"#.into(), 400, "spec.versions[0].schema.openAPIV3Schema.properties.spec.typ"),
         ("malformed JSON names where it broke off", cm.into(), r#"{"metadata":{"name":"z1","labels":{"a":}}}"#.into(), 400, "metadata.labels.a"),
         ("a bad continue token names the parameter", format!("{cm}?continue=bm9wZQ"), String::new(), 400, "continue"),
     ];
