@@ -95,6 +95,7 @@ async fn rpc_round_trip(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> 
         for_provider_json: b"{}".to_vec(),
         provider_config: "bench".into(),
         secrets: Default::default(),
+        secret_seed: Vec::new(),
     };
     let mut hist = Histogram::<u64>::new(3)?;
     for _ in 0..1000 {

@@ -125,6 +125,7 @@ impl Harness {
             for_provider_json: spec.to_string().into_bytes(),
             provider_config: CONFIG.into(),
             secrets: case.secrets.clone().into_iter().collect(),
+            secret_seed: format!("conformance seed for {uid}").into_bytes(),
         };
 
         let violations = client

@@ -40,6 +40,8 @@ pub struct Request {
     /// The values behind forProvider's `...SecretRef` fields, by field name,
     /// resolved by the control plane. Never log these.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Secret bytes stable for the resource's life; see [`Request::derived_secret`].
+    pub secret_seed: Vec<u8>,
     pub config: Arc<ProviderConfig>,
 }
 
@@ -57,6 +59,20 @@ impl Request {
     /// A forProvider field, if set.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.for_provider.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A secret for `purpose` (say "master password") that is the same on
+    /// every call about this resource and unknown outside the control
+    /// plane: 32 hex digits. `None` when the control plane sent no seed.
+    pub fn derived_secret(&self, purpose: &str) -> Option<String> {
+        use hmac::{KeyInit, Mac};
+        if self.secret_seed.is_empty() {
+            return None;
+        }
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret_seed).ok()?;
+        mac.update(purpose.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The value behind a forProvider Secret reference such as

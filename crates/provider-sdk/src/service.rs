@@ -82,6 +82,7 @@ impl Provider {
                 external_name: resource.external_name,
                 for_provider,
                 secrets: resource.secrets.into_iter().collect(),
+                secret_seed: resource.secret_seed,
                 config,
             },
         ))

@@ -74,6 +74,54 @@ pub enum StartError {
     Bundled(String, kube::Error),
     #[error("cannot create the plugin socket directory {0}: {1}")]
     SocketDir(PathBuf, std::io::Error),
+    /// The Secret is names::SYSTEM_NAMESPACE / names::SEED_SECRET.
+    #[error("cannot read or create the Secret plinth-system/plinth-resource-seed: {0}")]
+    Seed(String),
+}
+
+/// The key managed resources' secret seeds are derived from: made once,
+/// kept in a Secret, so every control plane process (and restart) derives
+/// the same seed for a resource.
+async fn seed_key(client: &Client) -> Result<Vec<u8>, String> {
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::ByteString;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), names::SYSTEM_NAMESPACE);
+    for _ in 0..3 {
+        let existing = secrets
+            .get_opt(names::SEED_SECRET)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(secret) = existing {
+            if let Some(key) = secret
+                .data
+                .and_then(|mut d| d.remove(names::SEED_SECRET_KEY))
+            {
+                return Ok(key.0);
+            }
+        }
+        let key: [u8; 32] = rand::random();
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(names::SEED_SECRET.into()),
+                namespace: Some(names::SYSTEM_NAMESPACE.into()),
+                ..Default::default()
+            },
+            data: Some([(names::SEED_SECRET_KEY.to_string(), ByteString(key.to_vec()))].into()),
+            ..Default::default()
+        };
+        match secrets.create(&Default::default(), &secret).await {
+            Ok(_) => return Ok(key.to_vec()),
+            // Another process made it first: read theirs.
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    // The Secret exists without the key: refuse rather than overwrite what
+    // someone put there.
+    Err(format!(
+        "the Secret has no {:?} key; delete it and restart to make a new one",
+        names::SEED_SECRET_KEY
+    ))
 }
 
 /// Installs the Provider CRD and the bundled providers, then starts the host
@@ -125,6 +173,7 @@ pub async fn start(client: Client, options: Options) -> Result<Controllers, Star
         limiter: Arc::new(RateLimiter::new(options.max_reconcile_rate)),
         backoff: Backoff::default(),
         crash_after_create: options.crash_after_create,
+        seed_key: Arc::new(seed_key(&client).await.map_err(StartError::Seed)?),
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(host.clone().run());

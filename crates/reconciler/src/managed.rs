@@ -87,6 +87,8 @@ pub struct Settings {
     /// For fault-injection tests: exit right after Create returns, before
     /// its outcome is recorded.
     pub crash_after_create: bool,
+    /// What each resource's secret seed is derived from (with its UID).
+    pub seed_key: Arc<Vec<u8>>,
 }
 
 struct Ctx {
@@ -343,6 +345,23 @@ impl Ctx {
             provider_config: config_name(obj),
             // Resolved, when there are any, by `call`.
             secrets: Default::default(),
+            secret_seed: self.secret_seed(obj),
+        }
+    }
+
+    /// HMAC of the resource's UID under the control plane's key: stable
+    /// for the resource's life, different for every resource.
+    fn secret_seed(&self, obj: &DynamicObject) -> Vec<u8> {
+        use hmac::{KeyInit, Mac};
+        let Some(uid) = obj.metadata.uid.as_deref() else {
+            return Vec::new();
+        };
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.settings.seed_key) {
+            Ok(mut mac) => {
+                mac.update(uid.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+            Err(_) => Vec::new(),
         }
     }
 

@@ -89,3 +89,9 @@ pub const DEFAULT_PROVIDER_CONFIG: &str = "default";
 pub const FIELD_MANAGER: &str = "plinth-controllers";
 /// Namespace for Events about cluster-scoped objects.
 pub const EVENT_NAMESPACE: &str = "default";
+/// Where the control plane keeps Secrets of its own.
+pub const SYSTEM_NAMESPACE: &str = "plinth-system";
+/// The Secret holding the key every managed resource's secret seed is
+/// derived from, and the key in it.
+pub const SEED_SECRET: &str = "plinth-resource-seed";
+pub const SEED_SECRET_KEY: &str = "key";

@@ -92,9 +92,6 @@ impl Settings {
 pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub ec2: aws_sdk_ec2::Client,
-    /// Key material for generated passwords: the secret access key, when the
-    /// credentials are long-lived keys this provider holds. Never logged.
-    pub password_seed: Option<String>,
     pub region: String,
 }
 
@@ -172,7 +169,7 @@ async fn build(config: &ProviderConfig) -> Result<Clients, ProviderError> {
     if let Some(endpoint) = &settings.endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    let password_seed = match settings.source {
+    match settings.source {
         Source::Secret => {
             let key = |name: &str| {
                 config
@@ -202,19 +199,15 @@ async fn build(config: &ProviderConfig) -> Result<Clients, ProviderError> {
                 "plinth-provider-config",
             );
             loader = loader.credentials_provider(credentials);
-            Some(secret_key.to_string())
         }
         Source::Environment => {
             loader = loader.credentials_provider(
                 aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
             );
-            std::env::var("AWS_SECRET_ACCESS_KEY")
-                .ok()
-                .filter(|v| !v.is_empty())
         }
-        // Short-lived credentials rotate, so they cannot seed a password.
-        Source::Default => None,
-    };
+        // The SDK's own chain, as the loader builds it.
+        Source::Default => {}
+    }
     let sdk = loader.load().await;
     tracing::info!(
         provider_config = %config.name,
@@ -226,7 +219,6 @@ async fn build(config: &ProviderConfig) -> Result<Clients, ProviderError> {
     Ok(Clients {
         rds: aws_sdk_rds::Client::new(&sdk),
         ec2: aws_sdk_ec2::Client::new(&sdk),
-        password_seed,
         region: settings.region,
     })
 }

@@ -135,10 +135,41 @@ pub fn differences(desired: &Desired, instance: &Observed) -> Vec<String> {
         }
     }
     diff.extend(tags::diff(&desired.tags, &observed_tags(instance)));
+    diff.extend(immutable_changes(desired, instance));
     if state(instance) == "stopped" {
         diff.push("state: stopped -> running".to_string());
     }
     diff
+}
+
+/// Differences EC2 cannot apply to a running instance: a new instance is
+/// the only way, and Update says so instead of pretending.
+pub fn immutable_changes(desired: &Desired, instance: &Observed) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut check = |name: &str, want: Option<&str>, have: Option<&str>| {
+        if let Some(want) = want {
+            let have = have.unwrap_or("");
+            if want != have {
+                changes.push(format!(
+                    "{name}: {have} -> {want} (cannot change on an existing instance)"
+                ));
+            }
+        }
+    };
+    // An SSM parameter resolves to an AMI id at launch; there is nothing to
+    // compare it with afterwards.
+    let image = desired
+        .image_id
+        .as_deref()
+        .filter(|i| !i.starts_with(SSM_IMAGE_PREFIX));
+    check("imageId", image, instance.image_id());
+    check(
+        "subnetId",
+        desired.subnet_id.as_deref(),
+        instance.subnet_id(),
+    );
+    check("keyName", desired.key_name.as_deref(), instance.key_name());
+    changes
 }
 
 fn late_init(desired: &Desired, instance: &Observed) -> Map<String, Value> {
@@ -570,6 +601,13 @@ impl ExternalResource for Instance {
             // pending or stopping: the next cycle carries on.
             _ => {}
         }
+        let fixed = immutable_changes(&desired, &instance);
+        if !fixed.is_empty() {
+            return Err(ProviderError::terminal(format!(
+                "{}: delete and re-create the resource for that, or put the spec back",
+                fixed.join("; ")
+            )));
+        }
         Ok(connection(&desired, &instance))
     }
 
@@ -648,6 +686,7 @@ mod tests {
     fn instance(state: InstanceStateName, type_: &str) -> Observed {
         Observed::builder()
             .instance_id("i-0123")
+            .image_id("ami-1")
             .state(InstanceState::builder().name(state).build())
             .instance_type(InstanceType::from(type_))
             .private_ip_address("10.0.0.5")
@@ -670,6 +709,14 @@ mod tests {
         for field in ["instanceType", "securityGroupIds", "tags"] {
             assert!(diff.contains(field), "{diff} names {field}");
         }
+        let moved = Desired::parse(&json!({"imageId": "ami-2", "keyName": "ops"})).expect("spec");
+        let fixed = immutable_changes(&moved, &running);
+        assert_eq!(fixed.len(), 2, "{fixed:?}");
+        let ssm = Desired::parse(&json!({"imageId": "resolve:ssm:/aws/service/x"})).expect("spec");
+        assert!(
+            immutable_changes(&ssm, &running).is_empty(),
+            "an SSM image is not compared"
+        );
         let stopped = instance(InstanceStateName::Stopped, "t3.micro");
         assert!(
             !differences(&same, &stopped).is_empty(),

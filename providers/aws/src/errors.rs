@@ -8,7 +8,7 @@
 //! - anything else (5xx, timeouts, a dropped connection): retryable.
 
 use aws_sdk_rds::config::http::HttpResponse;
-use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use provider_sdk::ProviderError;
 
 /// Error codes AWS uses when it throttles a caller.
@@ -48,6 +48,8 @@ fn invalid(code: &str) -> bool {
     code.starts_with("Invalid") && !code.starts_with("InvalidDBInstanceState")
         || code.starts_with("Missing")
         || code.ends_with(".NotFound")
+        || code.ends_with("AlreadyExists")
+        || code.ends_with("AlreadyExistsFault")
         || code.ends_with(".Malformed")
         || matches!(
             code,
@@ -83,11 +85,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let SdkError::ServiceError(service) = err else {
+        let causes = causes(err);
+        // No credentials to sign with (the environment or the default chain
+        // has none): as refused as a wrong key, and as little helped by
+        // hot retries.
+        if causes.to_lowercase().contains("credential") {
+            return ProviderError::Unauthorized(format!(
+                "AWS {action}: no usable credentials: {causes}; check the ProviderConfig's spec.credentials"
+            ));
+        }
         // No answer at all: a timeout, a refused or dropped connection.
-        return ProviderError::retryable(format!(
-            "AWS {action} did not complete: {}",
-            DisplayErrorContext(err)
-        ));
+        return ProviderError::retryable(format!("AWS {action} did not complete: {causes}"));
     };
     let status = service.raw().status().as_u16();
     let body = service
@@ -107,6 +115,21 @@ where
         .or_else(|| xml_element(&body, "Message"))
         .unwrap_or("no message");
     sort(action, status, code, message)
+}
+
+/// An error and its sources, each in its own words, without the Debug dump
+/// `DisplayErrorContext` appends.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// The text of the first `<name>` element of an error body. The SDK parses

@@ -13,6 +13,15 @@ pub const OWN_PREFIX: &str = "plinth.dev/";
 pub const UID: &str = "plinth.dev/uid";
 /// The tag holding the managed resource's name, for people in the console.
 pub const NAME: &str = "plinth.dev/name";
+/// A keyed fingerprint of the master password an RDS instance was given, so
+/// a changed password is noticed without ever storing it. Keyed by the
+/// resource's secret seed: it reveals nothing to someone who reads tags.
+pub const PASSWORD_FINGERPRINT: &str = "plinth.dev/password-fingerprint";
+
+/// The value of one tag among AWS's `(key, value)` pairs.
+pub fn find<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>, key: &str) -> Option<&'a str> {
+    tags.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
 
 pub type Tags = BTreeMap<String, String>;
 

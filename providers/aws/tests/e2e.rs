@@ -639,3 +639,248 @@ spec:
     })
     .await;
 }
+
+/// A tag of the DB instance `id`, as RDS reports it.
+async fn rds_tag(rds: &aws_sdk_rds::Client, id: &str, key: &str) -> Option<String> {
+    let out = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .ok()?;
+    out.db_instances()
+        .first()?
+        .tag_list()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_password_secret_reaches_rds() {
+    let _moto = moto::exclusive().await;
+    let url = moto::url();
+    let rds = moto::rds(&url).await;
+    let plinth = plinth_with_aws(&[], &url, moto::ACCESS_KEY, moto::SECRET_KEY).await;
+    let db = r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: ledger-master
+  namespace: default
+stringData:
+  password: First-Passw0rd
+---
+apiVersion: rds.aws.plinth.dev/v1alpha1
+kind: DBInstance
+metadata:
+  name: ledger
+spec:
+  forProvider:
+    engine: postgres
+    instanceClass: db.t3.micro
+    allocatedStorage: 20
+    masterPasswordSecretRef:
+      namespace: default
+      name: ledger-master
+      key: password
+  writeConnectionSecretToRef:
+    name: ledger-conn
+    namespace: default
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], db).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "dbinstances/ledger",
+            READY_TIMEOUT,
+        ])
+        .await;
+    let first = rds_tag(&rds, "ledger", "plinth.dev/password-fingerprint")
+        .await
+        .expect("the instance records its password's fingerprint");
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "default",
+            "patch",
+            "secret",
+            "ledger-master",
+            "-p",
+            r#"{"stringData":{"password":"Second-Passw0rd"}}"#,
+        ])
+        .await;
+    // Secrets are not watched; the next reconcile (here: a touch) sees it.
+    plinth
+        .kubectl_ok(&["annotate", "dbinstances", "ledger", "example.com/touched=1"])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "RDS gets the new password",
+        || async {
+            rds_tag(&rds, "ledger", "plinth.dev/password-fingerprint")
+                .await
+                .is_some_and(|now| now != first)
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the Secret carries it", || async {
+        secret_value(&plinth, "default", "ledger-conn", "password").await == "Second-Passw0rd"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_instance_is_neither_taken_over_nor_deleted() {
+    let _moto = moto::exclusive().await;
+    let url = moto::url();
+    let rds = moto::rds(&url).await;
+    rds.create_db_instance()
+        .db_instance_identifier("taken")
+        .engine("postgres")
+        .db_instance_class("db.t3.small")
+        .allocated_storage(20)
+        .master_username("owner")
+        .master_user_password("Theirs-Passw0rd")
+        .deletion_protection(false)
+        .send()
+        .await
+        .expect("an instance made outside Plinth");
+    let plinth = plinth_with_aws(&[], &url, moto::ACCESS_KEY, moto::SECRET_KEY).await;
+    let db = r#"apiVersion: rds.aws.plinth.dev/v1alpha1
+kind: DBInstance
+metadata:
+  name: taken
+spec:
+  forProvider:
+    engine: postgres
+    instanceClass: db.t3.micro
+    allocatedStorage: 20
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], db).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "dbinstances/taken",
+            "--timeout=60s",
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "dbinstances",
+            "taken",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Synced")].message}"#,
+        ])
+        .await;
+    assert!(
+        message.contains("already exists and was not made by this resource"),
+        "{message}"
+    );
+    plinth
+        .kubectl_ok(&["delete", "dbinstances", "taken", "--timeout=60s"])
+        .await;
+    let still = rds
+        .describe_db_instances()
+        .db_instance_identifier("taken")
+        .send()
+        .await
+        .expect("the other instance is still there");
+    assert_eq!(
+        still
+            .db_instances()
+            .first()
+            .and_then(|d| d.db_instance_class()),
+        Some("db.t3.small"),
+        "and unchanged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_protection_switched_on_in_aws_is_honoured() {
+    let _moto = moto::exclusive().await;
+    let url = moto::url();
+    let rds = moto::rds(&url).await;
+    let plinth = plinth_with_aws(&[], &url, moto::ACCESS_KEY, moto::SECRET_KEY).await;
+    let db = r#"apiVersion: rds.aws.plinth.dev/v1alpha1
+kind: DBInstance
+metadata:
+  name: guarded
+spec:
+  forProvider:
+    engine: postgres
+    instanceClass: db.t3.micro
+    allocatedStorage: 20
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], db).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "dbinstances/guarded",
+            READY_TIMEOUT,
+        ])
+        .await;
+    rds.modify_db_instance()
+        .db_instance_identifier("guarded")
+        .deletion_protection(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("protection switched on outside Plinth");
+    plinth
+        .kubectl_ok(&["delete", "dbinstances", "guarded", "--wait=false"])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "dbinstances/guarded",
+            "--timeout=60s",
+        ])
+        .await;
+    let message = plinth
+        .kubectl_ok(&[
+            "get",
+            "dbinstances",
+            "guarded",
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Synced")].message}"#,
+        ])
+        .await;
+    assert!(
+        message.contains("deletion protection switched on in AWS"),
+        "{message}"
+    );
+    assert!(
+        rds.describe_db_instances()
+            .db_instance_identifier("guarded")
+            .send()
+            .await
+            .is_ok(),
+        "the protected instance stays"
+    );
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "dbinstances",
+            "guarded",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"forProvider":{"deletionProtection":false}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the instance is deleted",
+        || async {
+            rds.describe_db_instances()
+                .send()
+                .await
+                .is_ok_and(|o| o.db_instances().is_empty())
+        },
+    )
+    .await;
+}

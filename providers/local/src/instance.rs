@@ -376,6 +376,7 @@ mod tests {
             external_name: String::new(),
             for_provider,
             secrets: Default::default(),
+            secret_seed: Vec::new(),
             config: Default::default(),
         }
     }

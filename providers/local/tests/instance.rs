@@ -36,6 +36,7 @@ async fn a_killed_instance_is_brought_back() {
             .into_bytes(),
         provider_config: "default".into(),
         secrets: Default::default(),
+        secret_seed: Vec::new(),
     };
     client
         .create(pb::CreateRequest {

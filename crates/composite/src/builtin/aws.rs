@@ -92,8 +92,8 @@ pub fn dbaas() -> Value {
 }
 
 /// `ComputeInstance` → EC2: cpu and memoryMiB → the smallest instance type
-/// that has both, image → imageId, command → a user-data script that runs
-/// it, ports[0] → the connection Secret's port.
+/// that has both, image → imageId, command → cloud-init user data that runs
+/// it as it is, ports[0] → the connection Secret's port.
 pub fn compute() -> Value {
     let patterns: Vec<Value> = INSTANCE_TYPES
         .iter()
@@ -122,10 +122,12 @@ pub fn compute() -> Value {
                  "toFieldPath": "spec.forProvider.instanceType",
                  "transforms": [{"type": "match", "match": {"patterns": patterns, "fallbackValue": LARGEST_INSTANCE_TYPE}}]},
                 {"fromFieldPath": "spec.parameters.image", "toFieldPath": "spec.forProvider.imageId"},
+                // cloud-init runs a runcmd entry given as a list as that
+                // exact argv, no shell in between; JSON is YAML's flow form.
                 {"fromFieldPath": "spec.parameters.command", "toFieldPath": "spec.forProvider.userData",
                  "transforms": [
-                     {"type": "string", "string": {"type": "Join", "join": {"separator": " "}}},
-                     {"type": "string", "string": {"type": "Format", "fmt": "#!/bin/sh\nexec %s\n"}}
+                     {"type": "string", "string": {"type": "Convert", "convert": "ToJson"}},
+                     {"type": "string", "string": {"type": "Format", "fmt": "#cloud-config\nruncmd:\n  - %s\n"}}
                  ]},
                 {"fromFieldPath": "spec.parameters.ports[0]", "toFieldPath": "spec.forProvider.port"},
                 {"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.privateIp", "toFieldPath": "status.address"},
@@ -158,14 +160,14 @@ mod tests {
             "apiVersion": format!("{GROUP}/v1alpha1"),
             "kind": "XComputeInstance",
             "metadata": {"name": "web"},
-            "spec": {"parameters": {"cpu": cpu, "memoryMiB": memory, "command": ["python3", "-m", "http.server", "8080"], "ports": [8080]}}
+            "spec": {"parameters": {"cpu": cpu, "memoryMiB": memory, "command": ["sh", "-c", "echo 'hi there' > /tmp/x; exec sleep 9"], "ports": [8080]}}
         });
         let rendered =
             composition::render::render(&xr, &compute(), &Default::default()).expect("renders");
         let spec = &rendered.composed[0].object["spec"]["forProvider"];
         assert_eq!(
             spec["userData"],
-            "#!/bin/sh\nexec python3 -m http.server 8080\n"
+            "#cloud-config\nruncmd:\n  - [\"sh\",\"-c\",\"echo 'hi there' > /tmp/x; exec sleep 9\"]\n"
         );
         assert_eq!(spec["port"], 8080);
         spec["instanceType"]
