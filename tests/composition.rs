@@ -234,49 +234,7 @@ async fn builtin_postgresql_claim_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_defined_xrd_and_composition_reconcile() {
     let mut plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
-    plinth
-        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
-        .await;
-    plinth
-        .apply_ok(
-            &["apply", "-f", "-"],
-            include_str!("../examples/platform/nop-config.yaml"),
-        )
-        .await;
-    plinth
-        .apply_ok(
-            &["apply", "-f", "-"],
-            include_str!("../examples/platform/xrd.yaml"),
-        )
-        .await;
-    plinth
-        .kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "xrd/xqueues.example.org",
-            WAIT,
-        ])
-        .await;
-    plinth
-        .kubectl_ok(&[
-            "wait",
-            "--for=condition=Offered",
-            "xrd/xqueues.example.org",
-            WAIT,
-        ])
-        .await;
-    plinth
-        .apply_ok(
-            &["apply", "-f", "-"],
-            include_str!("../examples/platform/composition.yaml"),
-        )
-        .await;
-    eventually(
-        Duration::from_secs(30),
-        "the queues kind to be served",
-        || async { plinth.kubectl(&["get", "queues"]).await.ok },
-    )
-    .await;
+    install_queue_api(&plinth).await;
     plinth
         .apply_ok(
             &["apply", "-f", "-"],
@@ -1099,4 +1057,119 @@ async fn builtin_compute_runs_the_command_and_reports_crash_loops() {
         "the claim's process outlived it"
     );
     plinth.stop().await;
+}
+
+/// The platform team's Queue API from examples/platform: its nop
+/// ProviderConfig, XRD and Composition, served and ready for claims.
+async fn install_queue_api(plinth: &Plinth) {
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Healthy", "provider/nop", WAIT])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/nop-config.yaml"),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/xrd.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "xrd/xqueues.example.org",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xqueues.example.org",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/composition.yaml"),
+        )
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the queues kind to be served",
+        || async { plinth.kubectl(&["get", "queues"]).await.ok },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_connection_secret_reaches_the_claim() {
+    let plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
+    install_queue_api(&plinth).await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/platform/claim.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "queue/orders-events", WAIT])
+        .await;
+    let xr = plinth
+        .kubectl_ok(&[
+            "get",
+            "queue",
+            "orders-events",
+            "-o",
+            "jsonpath={.spec.resourceRef.name}",
+        ])
+        .await;
+    let nop = format!("{xr}-queue");
+    let nop_secret = plinth
+        .kubectl_ok(&[
+            "get",
+            "nopresource",
+            &nop,
+            "-o",
+            "jsonpath={.spec.writeConnectionSecretToRef.name}",
+        ])
+        .await;
+    let nop_namespace = plinth
+        .kubectl_ok(&[
+            "get",
+            "nopresource",
+            &nop,
+            "-o",
+            "jsonpath={.spec.writeConnectionSecretToRef.namespace}",
+        ])
+        .await;
+    // The managed resource's Secret changes (say, a rotated password) while
+    // the managed resource itself does not.
+    use base64::Engine;
+    let changed = base64::engine::general_purpose::STANDARD.encode("nop://rotated");
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            &nop_namespace,
+            "patch",
+            "secret",
+            &nop_secret,
+            "-p",
+            &format!(r#"{{"data":{{"endpoint":"{changed}"}}}}"#),
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(20),
+        "the claim's Secret follows",
+        || async {
+            secret_value(&plinth, "default", "orders-events-queue", "endpoint").await
+                == "nop://rotated"
+        },
+    )
+    .await;
 }

@@ -53,6 +53,9 @@ pub async fn run(client: Client, served: Served) {
     let xrs: Api<DynamicObject> = Api::all_with(client.clone(), &served.composite);
     let xr_ar = served.composite.clone();
     let claim_ar = ar.clone();
+    let secret_claim_ar = ar.clone();
+    let composite_kind = served.composite.kind.clone();
+    let secrets_client = client.clone();
     let ctx = Arc::new(Ctx { client, served });
     tracing::info!(kind = %ar.kind, "reconciling claims");
     Controller::new_with(api, watcher::Config::default(), ar)
@@ -75,6 +78,31 @@ pub async fn run(client: Client, served: Served) {
                 match (name, namespace) {
                     (Some(n), Some(ns)) => {
                         Some(ObjectRef::new_with(&n, claim_ar.clone()).within(&ns))
+                    }
+                    _ => None,
+                }
+            },
+        )
+        // A change to the composite's connection Secret reconciles the
+        // claim, which copies it into the claim's namespace.
+        .watches_with(
+            Api::<Secret>::all(secrets_client),
+            (),
+            watcher::Config::default().labels(names::LABEL_CLAIM_NAME),
+            move |secret: Secret| {
+                let owned_by_composite = secret
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.kind == composite_kind);
+                let labels = secret.metadata.labels.unwrap_or_default();
+                match (
+                    labels.get(names::LABEL_CLAIM_NAME),
+                    labels.get(names::LABEL_CLAIM_NAMESPACE),
+                ) {
+                    (Some(n), Some(ns)) if owned_by_composite => {
+                        Some(ObjectRef::new_with(n, secret_claim_ar.clone()).within(ns))
                     }
                     _ => None,
                 }

@@ -108,6 +108,9 @@ pub async fn run(client: Client, served: Served) {
         watchers: Default::default(),
     });
     tracing::info!(kind = %ar.kind, "reconciling composite resources");
+    // Composed resources' connection Secrets carry the composite's label
+    // too: a changed password reaches the composite's own Secret at once.
+    ctx.watch(&kube::api::ApiResource::erase::<Secret>(&()));
     // A new CompositionRevision for this kind re-renders every composite of
     // it (those on the Manual policy render their pinned revision again).
     let (revised, revisions_seen) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -587,9 +590,14 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
                 )
             })
             .collect();
+        // The claim's labels let the claim reconciler hear of a changed Secret.
+        let labels: Map<String, Value> = [names::LABEL_CLAIM_NAME, names::LABEL_CLAIM_NAMESPACE]
+            .into_iter()
+            .filter_map(|key| Some((key.to_string(), json!(obj.labels().get(key)?))))
+            .collect();
         let secret = json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": n, "namespace": ns, "ownerReferences": [{
+            "metadata": {"name": n, "namespace": ns, "labels": labels, "ownerReferences": [{
                 "apiVersion": ctx.served.composite.api_version, "kind": ctx.served.composite.kind,
                 "name": obj.name_any(), "uid": obj.metadata.uid.clone().unwrap_or_default(), "controller": true}]},
             "type": "connection.crossplane.io/v1alpha1",

@@ -615,12 +615,21 @@ impl Ctx {
                 )
             })
             .collect();
+        let labels: Map<String, Value> = [
+            names::label::COMPOSITE,
+            names::label::CLAIM_NAME,
+            names::label::CLAIM_NAMESPACE,
+        ]
+        .into_iter()
+        .filter_map(|key| Some((key.to_string(), json!(obj.labels().get(key)?))))
+        .collect();
         let secret = json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
                 "name": name,
                 "namespace": ns,
+                "labels": labels,
                 "ownerReferences": [{
                     "apiVersion": self.ar.api_version,
                     "kind": self.ar.kind,

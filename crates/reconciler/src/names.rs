@@ -16,6 +16,15 @@ pub mod annotation {
     pub const POLL_INTERVAL: &str = "plinth.dev/poll-interval";
 }
 
+/// Labels Crossplane puts on composed resources, copied onto their
+/// connection Secrets so a change to a Secret reaches the composite and the
+/// claim behind it.
+pub mod label {
+    pub const COMPOSITE: &str = "crossplane.io/composite";
+    pub const CLAIM_NAME: &str = "crossplane.io/claim-name";
+    pub const CLAIM_NAMESPACE: &str = "crossplane.io/claim-namespace";
+}
+
 /// Finalizers.
 pub mod finalizer {
     /// Held on a managed resource until its external resource is gone.
