@@ -33,6 +33,10 @@ const CLAIM_ONLY: &[&str] = &[
 struct Ctx {
     client: Client,
     served: Served,
+    /// What was last applied to composites and claims' Secrets.
+    applied: util::Applied,
+    /// The XRD, shared by bursts of cycles.
+    definitions: util::Definitions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +60,18 @@ pub async fn run(client: Client, served: Served) {
     let secret_claim_ar = ar.clone();
     let composite_kind = served.composite.kind.clone();
     let secrets_client = client.clone();
-    let ctx = Arc::new(Ctx { client, served });
+    let ctx = Arc::new(Ctx {
+        client,
+        served,
+        applied: Default::default(),
+        definitions: Default::default(),
+    });
     tracing::info!(kind = %ar.kind, "reconciling claims");
     Controller::new_with(api, watcher::Config::default(), ar)
+        // Every write to what an object composes wakes it, and writes come
+        // in bursts (a managed resource is written four or five times while
+        // it is created); a short debounce folds a burst into one cycle.
+        .with_config(kube::runtime::controller::Config::default().debounce(crate::names::DEBOUNCE))
         // A change to a composite resource reconciles the claim bound to it.
         .watches_with(
             xrs,
@@ -237,8 +250,9 @@ async fn cycle(
     let xrs: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ctx.served.composite);
     let xrds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
     // A claim whose XRD is gone can still be deleted: the defaults then apply.
-    let xrd = xrds
-        .get_opt(&ctx.served.xrd)
+    let xrd = ctx
+        .definitions
+        .get(&xrds, &ctx.served.xrd)
         .await?
         .map(|x| serde_json::to_value(x).unwrap_or_default())
         .unwrap_or_default();
@@ -318,7 +332,8 @@ async fn cycle(
         "metadata": {"name": xr_name, "labels": {names::LABEL_CLAIM_NAME: obj.name_any(), names::LABEL_CLAIM_NAMESPACE: namespace}},
         "spec": spec
     });
-    if let Some(existing) = xrs.get_opt(&xr_name).await? {
+    let existing = xrs.get_opt(&xr_name).await?;
+    if let Some(existing) = &existing {
         let bound = existing
             .data
             .pointer("/spec/claimRef/name")
@@ -338,13 +353,27 @@ async fn cycle(
     // Server-side apply creates it too: this manager then owns every field
     // it copied from the claim, so a field dropped from the claim is dropped
     // from the composite resource.
-    let applied = xrs
-        .patch(
-            &xr_name,
-            &PatchParams::apply(names::CLAIM_FIELD_MANAGER).force(),
-            &Patch::Apply(xr),
-        )
-        .await?;
+    let key = format!(
+        "{}/{}/{xr_name}",
+        ctx.served.composite.api_version, ctx.served.composite.kind
+    );
+    let live = existing
+        .as_ref()
+        .map(|x| serde_json::to_value(x).unwrap_or_default());
+    let applied = match existing {
+        Some(current) if !ctx.applied.needed(&key, &xr, live.as_ref()) => current,
+        _ => {
+            let applied = xrs
+                .patch(
+                    &xr_name,
+                    &PatchParams::apply(names::CLAIM_FIELD_MANAGER).force(),
+                    &Patch::Apply(&xr),
+                )
+                .await?;
+            ctx.applied.record(&key, &xr);
+            applied
+        }
+    };
 
     // What the composite resource decided, back on the claim.
     let mut back = Map::new();
@@ -421,13 +450,22 @@ async fn cycle(
                 "data": data
             });
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-            secrets
-                .patch(
-                    target,
-                    &PatchParams::apply(names::FIELD_MANAGER).force(),
-                    &Patch::Apply(secret),
-                )
-                .await?;
+            let key = format!("v1/Secret/{namespace}/{target}");
+            let live = secrets
+                .get_opt(target)
+                .await?
+                .map(|s| serde_json::to_value(s).unwrap_or_default())
+                .unwrap_or_default();
+            if ctx.applied.needed(&key, &secret, Some(&live)) {
+                secrets
+                    .patch(
+                        target,
+                        &PatchParams::apply(names::FIELD_MANAGER).force(),
+                        &Patch::Apply(&secret),
+                    )
+                    .await?;
+                ctx.applied.record(&key, &secret);
+            }
         }
     }
 
@@ -482,7 +520,7 @@ async fn cycle(
     if let Some(map) = status.as_object_mut() {
         map.remove("conditions");
     }
-    util::set_status(claims, obj, &updates, status).await;
+    util::set_status_on(claims, obj, &updates, status).await;
     let ready = copied.iter().any(|c| c.0 == condition::READY && c.1);
     // The composite resource is watched, so polling is only a slow safety net.
     Ok(Action::requeue(if ready {

@@ -11,7 +11,7 @@ use base64::Engine;
 use composition::{render, Observed};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
@@ -35,6 +35,10 @@ struct Ctx {
     /// The watch tasks: owned here so they end with this reconciler (on
     /// shutdown, or when its XRD is deleted) instead of outliving it.
     watchers: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// What was last applied to composed resources and composites' Secrets.
+    applied: util::Applied,
+    /// The XRD, Compositions and revisions, shared by bursts of cycles.
+    definitions: Arc<util::Definitions>,
 }
 
 impl Ctx {
@@ -106,6 +110,8 @@ pub async fn run(client: Client, served: Served) {
         watched: Default::default(),
         triggers,
         watchers: Default::default(),
+        applied: Default::default(),
+        definitions: Default::default(),
     });
     tracing::info!(kind = %ar.kind, "reconciling composite resources");
     // Composed resources' connection Secrets carry the composite's label
@@ -117,12 +123,14 @@ pub async fn run(client: Client, served: Served) {
     let revisions: Api<DynamicObject> =
         Api::all_with(ctx.client.clone(), &util::revision_resource());
     let (kind, api_version) = (ar.kind.clone(), ar.api_version.clone());
+    let definitions = ctx.definitions.clone();
     let revisions_task = async move {
         let mut events = watcher(revisions, watcher::Config::default())
             .default_backoff()
             .boxed();
         while let Some(event) = events.next().await {
             if let Ok(watcher::Event::Apply(r)) = event {
+                definitions.clear();
                 if composes(&r.data, &api_version, &kind) && revised.send(()).is_err() {
                     return;
                 }
@@ -134,6 +142,10 @@ pub async fn run(client: Client, served: Served) {
         .unwrap_or_else(|e| e.into_inner())
         .spawn(revisions_task);
     Controller::new_with(api, watcher::Config::default(), ar)
+        // Every write to what an object composes wakes it, and writes come
+        // in bursts (a managed resource is written four or five times while
+        // it is created); a short debounce folds a burst into one cycle.
+        .with_config(kube::runtime::controller::Config::default().debounce(crate::names::DEBOUNCE))
         .reconcile_on(tokio_stream::wrappers::UnboundedReceiverStream::new(
             triggered,
         ))
@@ -207,10 +219,10 @@ async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicOb
         n
     } else if let Some(selector) = spec.get("compositionSelector").filter(|s| s.is_object()) {
         let api_version = ctx.served.composite.api_version.clone();
-        let mut matching: Vec<String> = compositions
-            .list(&ListParams::default())
+        let mut matching: Vec<String> = ctx
+            .definitions
+            .list(&compositions, None)
             .await?
-            .items
             .into_iter()
             .filter(|c| {
                 composes(&c.data, &api_version, &ctx.served.composite.kind)
@@ -234,8 +246,9 @@ async fn select(obj: &DynamicObject, xrd: &Value, ctx: &Ctx) -> Result<DynamicOb
             ctx.served.xrd
         )));
     };
-    let composition = compositions
-        .get_opt(&chosen)
+    let composition = ctx
+        .definitions
+        .get(&compositions, &chosen)
         .await?
         .ok_or_else(|| Error(format!("Composition {chosen:?} does not exist")))?;
     if !composes(
@@ -284,8 +297,9 @@ async fn revision(
             .pointer("/spec/compositionRevisionRef/name")
             .and_then(Value::as_str)
         {
-            let r = revisions
-                .get_opt(pinned)
+            let r = ctx
+                .definitions
+                .get(&revisions, pinned)
                 .await?
                 .ok_or_else(|| Error(format!("CompositionRevision {pinned:?} does not exist")))?;
             return Ok((
@@ -294,14 +308,13 @@ async fn revision(
             ));
         }
     }
-    let list = revisions
-        .list(&ListParams::default().labels(&format!(
-            "{}={}",
-            names::LABEL_COMPOSITION_NAME,
-            composition.name_any()
-        )))
-        .await?;
-    let newest = list.items.into_iter().max_by_key(|r| {
+    let selector = format!(
+        "{}={}",
+        names::LABEL_COMPOSITION_NAME,
+        composition.name_any()
+    );
+    let list = ctx.definitions.list(&revisions, Some(&selector)).await?;
+    let newest = list.into_iter().max_by_key(|r| {
         r.data
             .pointer("/spec/revision")
             .and_then(Value::as_i64)
@@ -338,8 +351,9 @@ async fn secret_data(
 
 async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Result<Action, Error> {
     let xrds: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
-    let xrd = xrds
-        .get_opt(&ctx.served.xrd)
+    let xrd = ctx
+        .definitions
+        .get(&xrds, &ctx.served.xrd)
         .await?
         .map(|x| serde_json::to_value(x).unwrap_or_default())
         .ok_or_else(|| Error(format!("the XRD {} is gone", ctx.served.xrd)))?;
@@ -427,20 +441,28 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             .await
             .map_err(Error)?;
         let composed: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
-        composed
-            .patch(
-                &name,
-                &PatchParams::apply(names::FIELD_MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .map_err(|e| {
-                Error(format!(
-                    "applying {kind} {name} (resource {:?}): {}",
-                    c.template,
-                    util::error_message(&e)
-                ))
-            })?;
+        let key = format!("{api_version}/{kind}/{name}");
+        // Not there (deleted by someone, say): applied again whatever the memory says.
+        let live = observed
+            .get(&c.template)
+            .map_or(&Value::Null, |o| &o.object);
+        if ctx.applied.needed(&key, &object, Some(live)) {
+            composed
+                .patch(
+                    &name,
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(&object),
+                )
+                .await
+                .map_err(|e| {
+                    Error(format!(
+                        "applying {kind} {name} (resource {:?}): {}",
+                        c.template,
+                        util::error_message(&e)
+                    ))
+                })?;
+            ctx.applied.record(&key, &object);
+        }
         refs.push(json!({"apiVersion": api_version, "kind": kind, "name": name}));
         if !c.ready {
             let why = observed
@@ -604,13 +626,22 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             "data": data
         });
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        secrets
-            .patch(
-                n,
-                &PatchParams::apply(names::FIELD_MANAGER).force(),
-                &Patch::Apply(secret),
-            )
-            .await?;
+        let key = format!("v1/Secret/{ns}/{n}");
+        let live = secrets
+            .get_opt(n)
+            .await?
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .unwrap_or_default();
+        if ctx.applied.needed(&key, &secret, Some(&live)) {
+            secrets
+                .patch(
+                    n,
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(&secret),
+                )
+                .await?;
+            ctx.applied.record(&key, &secret);
+        }
     }
 
     // State read back from composed resources, and readiness.
@@ -632,9 +663,9 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             format!("Unready resources: {}", unready.join("; ")),
         )
     };
-    util::set_status(
+    util::set_status_on(
         api,
-        obj,
+        &obj_now,
         &[
             ready,
             Condition::new(condition::SYNCED, true, reason::RECONCILE_SUCCESS, ""),

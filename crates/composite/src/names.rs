@@ -47,3 +47,7 @@ pub const FIELD_MANAGER: &str = "plinth-composition";
 /// it owns the spec fields copied from the claim, so a field removed from
 /// the claim is removed from the composite resource too.
 pub const CLAIM_FIELD_MANAGER: &str = "plinth-claim";
+
+/// How long the composite and claim reconcilers wait after a change before
+/// they act on it, so a burst of changes to one object is one cycle.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(50);

@@ -1,5 +1,6 @@
 //! What the composition reconcilers share: API resources, discovery of
-//! composed kinds, and small status helpers.
+//! composed kinds, the memory of what was last applied, and small status
+//! helpers.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +12,124 @@ use reconciler::conditions::{self, Condition};
 use serde_json::{json, Value};
 
 use crate::names;
+
+/// What this process last applied to each object, so that an apply whose
+/// content has not changed, and is still in place, is skipped. Composites
+/// and claims are woken by every write to what they compose; without this
+/// each wake-up re-applied everything, and server-side apply is the most
+/// expensive request there is.
+#[derive(Default)]
+pub struct Applied {
+    hashes: Mutex<HashMap<String, u64>>,
+}
+
+impl Applied {
+    /// Whether `desired` must be applied to the object `key`: it differs
+    /// from what was last applied there, or `live` (the object as it is now;
+    /// `Null` when it does not exist) no longer holds all of it.
+    pub fn needed(&self, key: &str, desired: &Value, live: Option<&Value>) -> bool {
+        let unchanged = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            == Some(&digest(desired));
+        !unchanged || live.is_some_and(|live| !contains(live, desired))
+    }
+
+    /// Records that `desired` was applied to `key`.
+    pub fn record(&self, key: &str, desired: &Value) {
+        self.hashes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), digest(desired));
+    }
+}
+
+fn digest(value: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// How long a definition read (an XRD, a Composition, its revisions) is
+/// shared by the cycles that follow it.
+const DEFINITIONS_TTL: Duration = Duration::from_secs(2);
+
+/// Definitions read by a burst of cycles, each fetched at most once per
+/// [`DEFINITIONS_TTL`]: every composite cycle reads its XRD, Composition and
+/// revisions, which change rarely, and a thousand composites cycle at once.
+/// Cleared whenever a revision appears, so a changed Composition is seen at
+/// once.
+#[derive(Default)]
+pub struct Definitions {
+    objects: Mutex<HashMap<String, (std::time::Instant, Option<DynamicObject>)>>,
+    lists: Mutex<HashMap<String, (std::time::Instant, Vec<DynamicObject>)>>,
+}
+
+impl Definitions {
+    pub async fn get(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, kube::Error> {
+        let key = format!("{}/{name}", api.resource_url());
+        if let Some((at, hit)) = self
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if at.elapsed() < DEFINITIONS_TTL {
+                return Ok(hit.clone());
+            }
+        }
+        let fetched = api.get_opt(name).await?;
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (std::time::Instant::now(), fetched.clone()));
+        Ok(fetched)
+    }
+
+    pub async fn list(
+        &self,
+        api: &Api<DynamicObject>,
+        labels: Option<&str>,
+    ) -> Result<Vec<DynamicObject>, kube::Error> {
+        let key = format!("{}?{}", api.resource_url(), labels.unwrap_or_default());
+        if let Some((at, hit)) = self
+            .lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if at.elapsed() < DEFINITIONS_TTL {
+                return Ok(hit.clone());
+            }
+        }
+        let mut params = kube::api::ListParams::default();
+        if let Some(selector) = labels {
+            params = params.labels(selector);
+        }
+        let fetched = api.list(&params).await?.items;
+        self.lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (std::time::Instant::now(), fetched.clone()));
+        Ok(fetched)
+    }
+
+    /// Forgets everything: a definition changed.
+    pub fn clear(&self) {
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.lists.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
 
 pub fn xrd_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -101,12 +220,34 @@ pub async fn set_status(
         Ok(Some(o)) => o,
         _ => return,
     };
+    set_status_on(api, &current, updates, extra).await;
+}
+
+/// [`set_status`] on the object as the caller has it, without reading it
+/// again: for reconcilers that alone write the conditions they set, where
+/// the object that started the cycle holds what they last wrote.
+pub async fn set_status_on(
+    api: &Api<DynamicObject>,
+    current: &DynamicObject,
+    updates: &[Condition<'_>],
+    extra: Value,
+) {
+    let name = current.name_any();
     let mut status = if extra.is_object() { extra } else { json!({}) };
     status["conditions"] = conditions::merged(
         current.data.pointer("/status/conditions"),
         updates,
         current.metadata.generation,
     );
+    // Nothing new: no request at all (the server would find it a no-op
+    // too, but only after the work of a write).
+    if current
+        .data
+        .get("status")
+        .is_some_and(|now| contains(now, &status))
+    {
+        return;
+    }
     if let Err(e) = api
         .patch_status(
             &name,

@@ -1,9 +1,12 @@
 //! `Database`: a PostgreSQL database, an owner role of the same name, and
 //! that role's password.
 //!
-//! The password is derived from the admin credentials and the object's UID
-//! rather than stored: Observe can always report it, a retried Create sets
-//! the same one, and a Create whose result was lost loses nothing.
+//! The password is derived from the resource's secret seed (stable for its
+//! life, from the control plane) rather than stored: Observe can always
+//! report it, a retried Create sets the same one, and a Create whose result
+//! was lost loses nothing. A database Plinth created or updated carries a
+//! comment naming the resource's UID; one it only observes (an import) keeps
+//! its own password, and no made-up one is reported for it.
 
 use std::collections::BTreeSet;
 
@@ -24,27 +27,46 @@ pub struct Database {
     pool: Pool,
 }
 
-fn password(server: &Server, uid: &str) -> String {
-    let digest = Sha256::digest(format!("{}\n{uid}", server.secret).as_bytes());
+fn password(server: &Server, req: &Request) -> String {
+    if let Some(derived) = req.derived_secret("postgres role password") {
+        return derived;
+    }
+    // No seed (a control plane older than secret seeds): derive from the
+    // admin credentials, as before.
+    let digest = Sha256::digest(format!("{}\n{}", server.secret, req.uid).as_bytes());
     hex::encode(&digest[..16])
 }
 
-fn connection(server: &Server, name: &str, password: &str) -> ConnectionDetails {
+/// The database comment that says which resource manages it.
+fn ownership_marker(uid: &str) -> String {
+    format!("managed by plinth: {uid}")
+}
+
+/// The connection details; without a password when Plinth cannot vouch for
+/// the role's (a database it only observes).
+fn connection(server: &Server, name: &str, password: Option<&str>) -> ConnectionDetails {
+    let userinfo = match password {
+        Some(password) => format!("{name}:{password}"),
+        None => name.to_string(),
+    };
     let uri = format!(
-        "postgresql://{name}:{password}@{}:{}/{name}",
+        "postgresql://{userinfo}@{}:{}/{name}",
         server.host, server.port
     );
-    [
+    let mut details: ConnectionDetails = [
         ("host", server.host.clone()),
         ("port", server.port.to_string()),
         ("username", name.to_string()),
-        ("password", password.to_string()),
         ("database", name.to_string()),
         ("uri", uri),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.into_bytes()))
-    .collect()
+    .collect();
+    if let Some(password) = password {
+        details.insert("password".into(), password.as_bytes().to_vec());
+    }
+    details
 }
 
 fn desired_extensions(req: &Request) -> BTreeSet<String> {
@@ -114,7 +136,7 @@ impl Database {
     ) -> Result<ConnectionDetails, ProviderError> {
         let (server, client) = self.pool.admin(&req.config).await?;
         let name = req.external_name_or_name();
-        let pw = password(&server, &req.uid);
+        let pw = password(&server, req);
         let role_exists = client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
             .await
@@ -168,7 +190,16 @@ impl Database {
         }
         self.set_extensions(&server, name, &desired_extensions(req))
             .await?;
-        Ok(connection(&server, name, &pw))
+        // From now on the role's password is the one this resource reports.
+        client
+            .batch_execute(&format!(
+                "COMMENT ON DATABASE {} IS {}",
+                ident(name),
+                literal(&ownership_marker(&req.uid))
+            ))
+            .await
+            .map_err(|e| admin::error(&e, &server))?;
+        Ok(connection(&server, name, Some(&pw)))
     }
 }
 
@@ -232,7 +263,8 @@ impl ExternalResource for Database {
         let name = req.external_name_or_name();
         let row = client
             .query_opt(
-                "SELECT d.datconnlimit, r.rolname, pg_database_size(d.oid) \
+                "SELECT d.datconnlimit, r.rolname, pg_database_size(d.oid), \
+                 shobj_description(d.oid, 'pg_database') \
                  FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1",
                 &[&name],
             )
@@ -244,6 +276,8 @@ impl ExternalResource for Database {
         let limit: i32 = row.get(0);
         let owner: String = row.get(1);
         let size: i64 = row.get(2);
+        let comment: Option<String> = row.get(3);
+        let managed = comment.as_deref() == Some(ownership_marker(&req.uid).as_str());
         let role_exists = client
             .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
             .await
@@ -263,6 +297,12 @@ impl ExternalResource for Database {
         if !role_exists {
             diff.push(format!("role {name} is missing"));
         }
+        if !managed {
+            // Made before this resource took charge (an import, or a Create
+            // cut short): Update sets the role's password to this
+            // resource's; observing alone leaves it be.
+            diff.push(format!("role {name} does not have this resource's password yet"));
+        }
         let mut observation = Observation::available(json!({
             "connectionLimit": limit,
             "extensions": installed,
@@ -270,7 +310,11 @@ impl ExternalResource for Database {
             "sizeBytes": size,
         }))
         .with_diff(diff.join("; "))
-        .with_connection(connection(&server, name, &password(&server, &req.uid)));
+        .with_connection(connection(
+            &server,
+            name,
+            managed.then(|| password(&server, req)).as_deref(),
+        ));
         if req.field("connectionLimit").is_none() {
             observation = observation.with_late_init(json!({"connectionLimit": limit}));
         }
