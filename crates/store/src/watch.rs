@@ -112,7 +112,10 @@ impl Watch {
                         });
                     }
                     match history_between(&self.shared, &self.prefix, self.progress, current + 1) {
-                        Ok(events) => self.backlog = events.into(),
+                        Ok(events) => {
+                            tracing::debug!(prefix = %self.prefix, behind = current - self.progress, events = events.len(), "watch fell behind; catching up from history");
+                            self.backlog = events.into()
+                        }
                         Err(StoreError::Compacted { compact_revision }) => {
                             return Some(WatchItem::Compacted { compact_revision })
                         }

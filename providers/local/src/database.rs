@@ -301,7 +301,9 @@ impl ExternalResource for Database {
             // Made before this resource took charge (an import, or a Create
             // cut short): Update sets the role's password to this
             // resource's; observing alone leaves it be.
-            diff.push(format!("role {name} does not have this resource's password yet"));
+            diff.push(format!(
+                "role {name} does not have this resource's password yet"
+            ));
         }
         let mut observation = Observation::available(json!({
             "connectionLimit": limit,
