@@ -428,6 +428,87 @@ async fn wrong_password_shows_postgres_message_and_creates_nothing() {
         .await,
         0
     );
+    // Refused credentials are retried with a backoff, not given up on: the
+    // corrected Secret is picked up and the database made.
+    let fixed = serde_json::json!({"stringData": {"url": url}}).to_string();
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "plinth-system",
+            "patch",
+            "secret",
+            "pg-admin-wrong",
+            "--type=merge",
+            "-p",
+            &fixed,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "database/bad-config-db",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&["delete", "database", "bad-config-db", "--wait", WAIT])
+        .await;
+    plinth.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_means_the_bundled_kinds_are_served_and_defaults_never_overwrite() {
+    let url = postgres_url();
+    let mut plinth = Plinth::start_with(&["--local-postgres-url", &url]).await;
+    // Applied the moment the ready line is out, with no ProviderConfig of
+    // its own: the kind is served and the nop provider's default exists.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: nop.plinth.dev/v1alpha1\nkind: NopResource\nmetadata:\n  name: first\nspec: {}\n",
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "nopresource/first", WAIT])
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "plinth up to create the local provider's default ProviderConfig",
+        || async {
+            plinth
+                .kubectl(&["get", "providerconfigs.local.plinth.dev", "default"])
+                .await
+                .ok
+        },
+    )
+    .await;
+    // Someone points `default` at a server of their own; plinth up keeps
+    // it as they wrote it, across a restart too.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            "apiVersion: local.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: default\nspec:\n  credentials:\n    source: Secret\n    secretRef:\n      namespace: plinth-system\n      name: theirs\n",
+        )
+        .await;
+    plinth.restart().await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "nopresource/first", WAIT])
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let named = plinth
+        .kubectl_ok(&[
+            "get",
+            "providerconfigs.local.plinth.dev",
+            "default",
+            "-o",
+            "jsonpath={.spec.credentials.secretRef.name}",
+        ])
+        .await;
+    assert_eq!(named, "theirs");
+    plinth
+        .kubectl_ok(&["delete", "nopresource", "first", "--wait", WAIT])
+        .await;
     plinth.stop().await;
 }
 

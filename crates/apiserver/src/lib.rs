@@ -53,6 +53,8 @@ pub struct Api {
     pub(crate) bookmark_interval: Duration,
     /// Set once bootstrap has finished; `/readyz` reports it.
     pub(crate) ready: AtomicBool,
+    /// Set while the embedding process finishes its own start-up.
+    held: AtomicBool,
     /// Always-present built-in resource for namespaces.
     namespaces: Arc<Resource>,
 }
@@ -72,6 +74,7 @@ impl Api {
             token,
             bookmark_interval,
             ready: AtomicBool::new(false),
+            held: AtomicBool::new(false),
             namespaces,
         }
     }
@@ -81,7 +84,24 @@ impl Api {
     }
 
     pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && !self.held.load(Ordering::Acquire)
+    }
+
+    /// Why `/readyz` is not 200 yet.
+    pub(crate) fn not_ready_reason(&self) -> &'static str {
+        if self.ready.load(Ordering::Acquire) {
+            "not ready: starting controllers and providers"
+        } else {
+            "not ready: bootstrapping"
+        }
+    }
+
+    pub(crate) fn hold_readiness(&self) {
+        self.held.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn release_readiness(&self) {
+        self.held.store(false, Ordering::Release);
     }
 
     /// Registers (or unregisters) the types a stored CRD defines.

@@ -39,6 +39,10 @@ pub struct Config {
     pub compaction_keep: u64,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_interval: Duration,
+    /// `/readyz` answers 503 until [`Running::mark_ready`], for a caller
+    /// with start-up work of its own that clients should not race (what
+    /// kube-apiserver's post-start hooks are for).
+    pub hold_readiness: bool,
 }
 
 /// A server that is accepting requests.
@@ -52,6 +56,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// Lets `/readyz` answer 200 once the store is bootstrapped; see
+    /// [`Config::hold_readiness`].
+    pub fn mark_ready(&self) {
+        self.api.release_readiness();
+    }
+
     /// Stops accepting, ends open watches, and closes the store after its
     /// last commit.
     pub async fn shutdown(self) {
@@ -79,6 +89,9 @@ pub async fn run(config: Config) -> Result<Running> {
         creds.token.clone(),
         config.bookmark_interval,
     ));
+    if config.hold_readiness {
+        api.hold_readiness();
+    }
     api.bootstrap()
         .await
         .map_err(|e| anyhow::anyhow!("cannot bootstrap the store: {e}"))?;

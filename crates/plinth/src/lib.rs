@@ -5,6 +5,7 @@
 //! - `cli`: argument parsing and dispatch.
 //! - `up`: the embedded control plane process.
 //! - `local_postgres`: the PostgreSQL server `plinth up` runs for the local provider.
+//! - `startup`: what `plinth up` waits for before it reports ready.
 //! - `bench`: the benchmark harness for the API server.
 //! - `bench_providers`: the benchmark harness for providers.
 //! - `bench_composition`: the benchmark harness for claims and composition.
@@ -21,6 +22,7 @@ mod bench_usage;
 pub mod cli;
 pub mod local_postgres;
 pub mod render;
+mod startup;
 pub mod trace;
 pub mod up;
 pub mod validate;

@@ -22,10 +22,17 @@ pub async fn run(args: UpArgs) -> Result<()> {
         compaction_interval: args.compaction_interval,
         compaction_keep: args.compaction_keep,
         bookmark_interval: args.bookmark_interval,
+        hold_readiness: true,
     };
     let running = apiserver::run(config).await?;
     let client = admin_client(&running.kubeconfig).await?;
-    let controllers = start_controllers(&args, &data_dir, client.clone()).await?;
+    let bundled = if args.no_bundled_providers {
+        Vec::new()
+    } else {
+        bundled_providers()
+    };
+    let bundled_names: Vec<String> = bundled.iter().map(|(name, _)| name.clone()).collect();
+    let controllers = start_controllers(&args, &data_dir, client.clone(), bundled).await?;
     let composition = composite::start(client.clone(), !args.no_builtin_apis)
         .await
         .context("starting the composition controllers")?;
@@ -47,6 +54,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
             data_dir.clone(),
         )))
     };
+    // Ready means usable: a claim or managed resource applied the moment
+    // the line below appears finds its kinds served.
+    for what in crate::startup::wait_until_usable(&client, &bundled_names).await {
+        tracing::warn!("serving before {what}; it may still come up");
+    }
+    running.mark_ready();
     // The one line a user (or a script) waits for.
     println!(
         "Plinth is serving {} (ready in {} ms); kubeconfig: {}",
@@ -125,8 +138,6 @@ async fn admin_client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
     kube::Client::try_from(config).context("building the controllers' client")
 }
 
-/// Points the local provider's `default` ProviderConfig at a PostgreSQL
-/// server, once the local provider has registered its ProviderConfig kind.
 /// What the default ProviderConfig's Secret holds.
 enum Credential {
     Url(String),
@@ -134,13 +145,11 @@ enum Credential {
     Unavailable(String),
 }
 
+/// Points the local provider's `default` ProviderConfig at a PostgreSQL
+/// server, once the local provider has registered its ProviderConfig kind.
 async fn local_default_config(client: kube::Client, credential: Credential) {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+    use kube::api::{Patch, PatchParams};
     use serde_json::json;
-    // A default that only explains why there is no server never replaces a
-    // ProviderConfig someone wrote; one naming a server plinth up runs or
-    // was given does.
-    let explains_only = matches!(credential, Credential::Unavailable(_));
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(client.clone(), "plinth-system");
     let secret = json!({
@@ -159,55 +168,31 @@ async fn local_default_config(client: kube::Client, credential: Credential) {
         tracing::warn!(error = %e, "cannot store the local PostgreSQL admin URL");
         return;
     }
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("local.plinth.dev", "v1alpha1", "ProviderConfig"),
-        "providerconfigs",
-    );
-    let configs: kube::Api<DynamicObject> = kube::Api::all_with(client, &ar);
+    // The ProviderConfig only names that Secret, so it is created once and
+    // never overwritten: a `default` someone wrote (pointing at a server of
+    // their own) stays as they wrote it.
     let config = json!({
         "apiVersion": "local.plinth.dev/v1alpha1", "kind": "ProviderConfig",
         "metadata": {"name": "default"},
         "spec": {"credentials": {"source": "Secret", "secretRef": {"namespace": "plinth-system", "name": "local-postgres-admin"}}}
     });
-    for _ in 0..600 {
-        let written = if explains_only {
-            match serde_json::from_value::<DynamicObject>(config.clone()) {
-                Ok(object) => match configs.create(&Default::default(), &object).await {
-                    Err(kube::Error::Api(e)) if e.code == 409 => return,
-                    other => other.map(|_| ()),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "the default ProviderConfig does not parse");
-                    return;
-                }
-            }
-        } else {
-            configs
-                .patch("default", &params, &Patch::Apply(config.clone()))
-                .await
-                .map(|_| ())
-        };
-        match written {
-            Ok(_) => {
-                tracing::info!("the local provider's default ProviderConfig points at the local PostgreSQL server");
-                return;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
+    match crate::startup::create_if_absent(&client, "local.plinth.dev", config).await {
+        Ok(true) => tracing::info!(
+            "the local provider's default ProviderConfig names the Secret plinth-system/local-postgres-admin"
+        ),
+        Ok(false) => tracing::info!(
+            "the local provider's default ProviderConfig already exists; left as it is"
+        ),
+        Err(e) => tracing::warn!("the local provider's default ProviderConfig was not written: {e:#}"),
     }
-    tracing::warn!("the local provider did not register its ProviderConfig kind within 60 s; its default ProviderConfig was not written");
 }
 
 async fn start_controllers(
     args: &UpArgs,
     data_dir: &std::path::Path,
     client: kube::Client,
+    bundled: Vec<(String, PathBuf)>,
 ) -> Result<reconciler::Controllers> {
-    let bundled = if args.no_bundled_providers {
-        Vec::new()
-    } else {
-        bundled_providers()
-    };
     let options = reconciler::Options {
         socket_dir: data_dir.join("plugins"),
         poll_interval: args.poll_interval,
@@ -235,7 +220,7 @@ fn bundled_providers() -> Vec<(String, PathBuf)> {
             if binary.is_file() {
                 Some((name.to_string(), binary))
             } else {
-                tracing::info!(provider = name, path = %binary.display(), "bundled provider not found; skipping it");
+                tracing::warn!(provider = name, path = %binary.display(), "bundled provider not found beside plinth (build it with `cargo build --release --workspace --bins`); its kinds are not served");
                 None
             }
         })

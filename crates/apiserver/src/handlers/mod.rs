@@ -179,7 +179,7 @@ fn health(api: &Api, name: &str) -> Response<Body> {
     let (status, text) = if ready {
         (StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: bootstrapping")
+        (StatusCode::SERVICE_UNAVAILABLE, api.not_ready_reason())
     };
     Response::builder()
         .status(status)
