@@ -159,6 +159,12 @@ pub fn managed(provider: &str, kind: &pb::KindSchema) -> Value {
         .ok()
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+    // A kind whose forProvider fields are all optional needs none written;
+    // one with required fields still gets a 422 naming them.
+    let mut for_provider = for_provider;
+    if let Some(schema) = for_provider.as_object_mut() {
+        schema.entry("default").or_insert_with(|| json!({}));
+    }
     let singular = kind.kind.to_lowercase();
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -186,7 +192,6 @@ pub fn managed(provider: &str, kind: &pb::KindSchema) -> Value {
                     "properties": {
                         "spec": {
                             "type": "object",
-                            "required": ["forProvider"],
                             "properties": {
                                 "forProvider": for_provider,
                                 "providerConfigRef": {

@@ -30,6 +30,8 @@ use crate::ratelimit::{Backoff, RateLimiter};
 /// How long a ProviderConfig that was read stays trusted before it is read
 /// again; a changed config or Secret reaches the provider within this.
 const CONFIG_RECHECK: Duration = Duration::from_secs(5);
+/// How soon a cycle whose write met a newer version of the object runs again.
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 
 /// forProvider fields with this suffix are Secret references the control
 /// plane resolves for the provider.
@@ -59,9 +61,12 @@ impl Error {
             Error::Invalid(_) | Error::Provider(ProviderError::Terminal(_)) => {
                 settings.poll_interval
             }
-            // Refused credentials are not retried hot: the external system
-            // may lock the account, and a fixed Secret is read within a minute.
-            Error::Provider(ProviderError::Unauthorized(_)) => settings.backoff.max,
+            // Refused credentials are not retried hot (the external system
+            // may lock the account): they start at 4 s, not 1 s, and double
+            // to the cap, so a fixed Secret is still picked up soon.
+            Error::Provider(ProviderError::Unauthorized(_)) => {
+                settings.backoff.delay(failures.saturating_add(2))
+            }
             _ => settings.backoff.delay(failures),
         }
     }
@@ -161,6 +166,14 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     }
     ctx.settings.limiter.acquire().await;
     let result = cycle(&obj, &ctx).await;
+    if let Err(Error::Kube(kube::Error::Api(e))) = &result {
+        if e.code == 409 {
+            // A write raced another (often this controller's own status
+            // write, not yet in the cache): nothing failed, and the next
+            // cycle starts from the newer object.
+            return Ok(Action::requeue(CONFLICT_RETRY));
+        }
+    }
     match &result {
         Ok(_) => {
             ctx.failures
@@ -182,6 +195,16 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
                 None,
             )
             .await;
+            // Provider failures were recorded as Events where they happened;
+            // the control plane's own are recorded here.
+            if matches!(e, Error::Kube(_) | Error::Config(_) | Error::Invalid(_)) {
+                ctx.event(
+                    &obj,
+                    EventType::Warning,
+                    names::event::RECONCILE_ERROR,
+                    message,
+                );
+            }
         }
     }
     result

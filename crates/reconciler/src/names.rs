@@ -72,6 +72,9 @@ pub mod event {
     pub const CANNOT_UPDATE: &str = "CannotUpdateExternalResource";
     pub const CANNOT_DELETE: &str = "CannotDeleteExternalResource";
     pub const CANNOT_CONNECT: &str = "CannotConnectToProvider";
+    /// The control plane's own part of a cycle failed (a missing
+    /// ProviderConfig, an invalid spec, an API error).
+    pub const RECONCILE_ERROR: &str = "ReconcileError";
 }
 
 /// Values of `spec.managementPolicies`.
