@@ -122,12 +122,29 @@ fn argv(spec: &Value) -> Result<Vec<String>, ProviderError> {
                 })
             })
             .collect::<Result<_, _>>()?,
-        _ => vec![spec
-            .get("command")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(missing)?
-            .to_string()],
+        // `command` is the program, or (as in a Kubernetes container) the
+        // program and its first arguments.
+        _ => match spec.get("command") {
+            Some(Value::String(program)) if !program.is_empty() => vec![program.clone()],
+            Some(Value::Array(list)) if !list.is_empty() => list
+                .iter()
+                .map(|a| {
+                    a.as_str().map(str::to_string).ok_or_else(|| {
+                        ProviderError::terminal(
+                            "spec.forProvider.command must be a string or a list of strings",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(Value::String(_) | Value::Array(_)) | None | Some(Value::Null) => {
+                return Err(missing())
+            }
+            Some(_) => {
+                return Err(ProviderError::terminal(
+                    "spec.forProvider.command must be a string or a list of strings",
+                ))
+            }
+        },
     };
     if line[0].is_empty() {
         return Err(missing());
@@ -142,19 +159,41 @@ fn argv(spec: &Value) -> Result<Vec<String>, ProviderError> {
     Ok(line)
 }
 
+/// `env` as a list of `{name, value}` (a container's shape) or as a map of
+/// names to values.
+fn environment(spec: &Value) -> Result<Vec<(String, String)>, ProviderError> {
+    let wrong = || {
+        ProviderError::terminal(
+            "spec.forProvider.env must be a list of {name, value} or a map of names to string values",
+        )
+    };
+    match spec.get("env") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|var| {
+                let name = var.get("name").and_then(Value::as_str).ok_or_else(wrong)?;
+                let value = match var.get("value") {
+                    None | Some(Value::Null) => "",
+                    Some(v) => v.as_str().ok_or_else(wrong)?,
+                };
+                Ok((name.to_string(), value.to_string()))
+            })
+            .collect(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), value.as_str().ok_or_else(wrong)?.to_string())))
+            .collect(),
+        Some(_) => Err(wrong()),
+    }
+}
+
 fn command(spec: &Value) -> Result<Command, ProviderError> {
     let line = argv(spec)?;
     let mut cmd = Command::new(&line[0]);
     cmd.args(&line[1..]);
-    for var in spec
-        .get("env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(name) = var.get("name").and_then(Value::as_str) {
-            cmd.env(name, var.get("value").and_then(Value::as_str).unwrap_or(""));
-        }
+    for (name, value) in environment(spec)? {
+        cmd.env(name, value);
     }
     if let Some(port) = spec.get("port").and_then(Value::as_i64) {
         cmd.env("PORT", port.to_string());
@@ -298,9 +337,11 @@ impl ExternalResource for Instance {
                 "type": "object",
                 "properties": {
                     "argv": {"type": "array", "items": {"type": "string"}, "description": "The program and its arguments, as one list (the form a claim's command takes)."},
-                    "command": {"type": "string", "description": "The program to run (when argv is not given)."},
+                    // Either shape is accepted, so these two carry no type;
+                    // Validate names the field when neither fits.
+                    "command": {"x-kubernetes-preserve-unknown-fields": true, "description": "The program to run (a string), or the program and its first arguments (a list of strings); used when argv is not given."},
                     "args": {"type": "array", "items": {"type": "string"}},
-                    "env": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}},
+                    "env": {"x-kubernetes-preserve-unknown-fields": true, "description": "Environment variables: a list of {name, value}, or a map of names to values."},
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "The port it listens on; also given to it as $PORT."}
                 }
             }),
@@ -313,6 +354,9 @@ impl ExternalResource for Instance {
     async fn validate(&self, req: &Request) -> Vec<(String, String)> {
         match command(&req.for_provider) {
             Ok(_) => Vec::new(),
+            Err(e) if e.to_string().contains("spec.forProvider.env") => {
+                vec![("env".into(), e.to_string())]
+            }
             Err(e) => vec![("command".into(), e.to_string())],
         }
     }
