@@ -152,7 +152,11 @@ pub fn sort(action: &str, status: u16, code: &str, message: &str) -> ProviderErr
     } else if REFUSED.contains(&code) || status == 401 || status == 403 {
         ProviderError::Unauthorized(text)
     } else if status >= 500 {
-        ProviderError::retryable(text)
+        // The contract, and AWS's own advice: a 5xx is the service
+        // shedding load, retried with backoff like throttling.
+        ProviderError::Throttled(format!(
+            "AWS throttled {action} with a {status} answer ({code}): {message}"
+        ))
     } else if invalid(code) {
         ProviderError::terminal(text)
     } else {
@@ -217,8 +221,8 @@ mod tests {
                 "Instance is not available",
                 "retryable",
             ),
-            (500, "InternalFailure", "oops", "retryable"),
-            (503, "ServiceUnavailable", "try again", "retryable"),
+            (500, "InternalFailure", "oops", "throttled"),
+            (503, "ServiceUnavailable", "try again", "throttled"),
         ];
         for (status, code, message, want) in cases {
             let got = sort("CreateDBInstance", status, code, message);

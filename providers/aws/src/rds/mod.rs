@@ -160,6 +160,7 @@ impl ExternalResource for DbInstance {
                 "properties": {
                     "address": {"type": "string"},
                     "port": {"type": "integer"},
+                    "endpoint": {"type": "string", "description": "address:port"},
                     "status": {"type": "string"},
                     "arn": {"type": "string"},
                     "resourceId": {"type": "string"},

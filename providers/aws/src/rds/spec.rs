@@ -304,6 +304,8 @@ pub fn at_provider(db: &Observed) -> Value {
     json!({
         "address": endpoint.and_then(|e| e.address()),
         "port": endpoint.and_then(|e| e.port()),
+        // `address:port`, as Crossplane's AWS providers report it.
+        "endpoint": endpoint.and_then(|e| Some(format!("{}:{}", e.address()?, e.port()?))),
         "status": db.db_instance_status(),
         "arn": db.db_instance_arn(),
         "resourceId": db.dbi_resource_id(),
