@@ -204,16 +204,22 @@ pub(crate) fn compact_step(conn: &mut Connection, target: u64) -> Result<bool, S
 }
 
 /// Reads events with `after < revision < before` whose key starts with `prefix`.
+/// At most `limit` events under `prefix`, oldest first; fewer means there
+/// are no more before `before`.
 pub(crate) fn events_between(
     conn: &Connection,
     prefix: &str,
     after: u64,
     before: u64,
+    limit: usize,
 ) -> Result<Vec<Arc<Event>>, StoreError> {
     let mut stmt = conn.prepare_cached(EVENTS_SINCE)?;
     let mut rows = stmt.query(params![after as i64, before as i64, prefix])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
+        if out.len() >= limit {
+            break;
+        }
         let key: String = row.get(1)?;
         if !key.starts_with(prefix) {
             continue;

@@ -29,6 +29,9 @@ pub struct Watch {
     shared: Arc<Shared>,
     prefix: String,
     backlog: VecDeque<Arc<Event>>,
+    /// History below this revision is still to be read into the backlog,
+    /// a chunk at a time; 0 when there is none.
+    history_until: u64,
     receiver: broadcast::Receiver<Arc<Event>>,
     /// Every change up to this revision has been delivered or did not match
     /// the prefix; this is what a bookmark may safely report.
@@ -46,6 +49,7 @@ impl Watch {
             shared,
             prefix,
             backlog: VecDeque::new(),
+            history_until: 0,
             receiver,
             progress: revision,
         }
@@ -65,11 +69,12 @@ impl Watch {
         let receiver = shared.events.subscribe();
         let current = state.revision;
         drop(state);
-        let backlog = history_between(&shared, &prefix, revision, current + 1)?;
+        let (backlog, complete) = history_between(&shared, &prefix, revision, current + 1)?;
         Ok(Watch {
             shared,
             prefix,
             backlog: backlog.into(),
+            history_until: if complete { 0 } else { current + 1 },
             receiver,
             progress: revision,
         })
@@ -89,6 +94,25 @@ impl Watch {
                 }
                 self.progress = event.revision;
                 return Some(WatchItem::Event(event));
+            }
+            if self.history_until > 0 {
+                let until = self.history_until;
+                match history_between(&self.shared, &self.prefix, self.progress, until) {
+                    Ok((events, complete)) => {
+                        if complete {
+                            self.history_until = 0;
+                        }
+                        self.backlog = events.into();
+                    }
+                    Err(StoreError::Compacted { compact_revision }) => {
+                        return Some(WatchItem::Compacted { compact_revision })
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot read watch history");
+                        return None;
+                    }
+                }
+                continue;
             }
             match self.receiver.recv().await {
                 Ok(event) => {
@@ -111,19 +135,8 @@ impl Watch {
                             compact_revision: compact,
                         });
                     }
-                    match history_between(&self.shared, &self.prefix, self.progress, current + 1) {
-                        Ok(events) => {
-                            tracing::debug!(prefix = %self.prefix, behind = current - self.progress, events = events.len(), "watch fell behind; catching up from history");
-                            self.backlog = events.into()
-                        }
-                        Err(StoreError::Compacted { compact_revision }) => {
-                            return Some(WatchItem::Compacted { compact_revision })
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "cannot read watch history");
-                            return None;
-                        }
-                    }
+                    tracing::debug!(prefix = %self.prefix, behind = current - self.progress, "watch fell behind; catching up from history");
+                    self.history_until = current + 1;
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -131,16 +144,23 @@ impl Watch {
     }
 }
 
+/// Events read from disk at once by a watch catching up: a watch far behind
+/// reads its history a chunk at a time, so it never holds more than this
+/// many objects parsed (a burst of writes used to make every lagging watch
+/// load all it had missed, and that was most of the memory at scale).
+const HISTORY_CHUNK: usize = 1_024;
+
 /// Events with `after < revision < before` under `prefix`, from memory where
-/// possible and from the events table for the older part.
+/// possible and from the events table for the older part, oldest first; at
+/// most [`HISTORY_CHUNK`] from disk. True when that is all of them.
 fn history_between(
     shared: &Shared,
     prefix: &str,
     after: u64,
     before: u64,
-) -> Result<Vec<Arc<Event>>, StoreError> {
+) -> Result<(Vec<Arc<Event>>, bool), StoreError> {
     if after + 1 >= before {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), true));
     }
     let (ring_start, mut from_ring) = {
         let history = lock(&shared.history);
@@ -153,10 +173,16 @@ fn history_between(
         (start, events)
     };
     if ring_start <= after + 1 {
-        return Ok(from_ring);
+        return Ok((from_ring, true));
     }
     let reader = lock(&shared.reader);
-    let mut events = sqlite::events_between(&reader, prefix, after, ring_start.min(before))?;
+    let mut events = sqlite::events_between(
+        &reader,
+        prefix,
+        after,
+        ring_start.min(before),
+        HISTORY_CHUNK,
+    )?;
     drop(reader);
     let compact = read(&shared.state).compact_revision;
     if after < compact {
@@ -164,6 +190,10 @@ fn history_between(
             compact_revision: compact,
         });
     }
+    if events.len() >= HISTORY_CHUNK {
+        // More on disk: the ring's part follows once that is read.
+        return Ok((events, false));
+    }
     events.append(&mut from_ring);
-    Ok(events)
+    Ok((events, true))
 }
