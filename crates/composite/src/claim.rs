@@ -522,12 +522,14 @@ async fn cycle(
     }
     util::set_status_on(claims, obj, &updates, status).await;
     let ready = copied.iter().any(|c| c.0 == condition::READY && c.1);
-    // The composite resource is watched, so polling is only a slow safety net.
-    Ok(Action::requeue(if ready {
-        Duration::from_secs(600)
-    } else {
-        Duration::from_secs(30)
-    }))
+    Ok(Action::requeue(util::spread(
+        if ready {
+            names::RESYNC_READY
+        } else {
+            names::RESYNC_NOT_READY
+        },
+        obj.metadata.uid.as_deref(),
+    )))
 }
 
 #[cfg(test)]

@@ -673,11 +673,12 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
         status,
     )
     .await;
-    // Composed resources are watched, so polling is only a slow safety net;
-    // at thousands of composites a fast poll is most of the load.
-    Ok(Action::requeue(if rendered.ready {
-        Duration::from_secs(600)
-    } else {
-        Duration::from_secs(30)
-    }))
+    Ok(Action::requeue(util::spread(
+        if rendered.ready {
+            names::RESYNC_READY
+        } else {
+            names::RESYNC_NOT_READY
+        },
+        obj.metadata.uid.as_deref(),
+    )))
 }

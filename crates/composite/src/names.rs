@@ -51,3 +51,11 @@ pub const CLAIM_FIELD_MANAGER: &str = "plinth-claim";
 /// How long the composite and claim reconcilers wait after a change before
 /// they act on it, so a burst of changes to one object is one cycle.
 pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long a Ready composite or claim waits for another look when nothing
+/// it depends on has changed. Everything it depends on is watched, so this
+/// is only a safety net; at thousands of objects a short one was most of
+/// the idle CPU.
+pub const RESYNC_READY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The same for one that is not Ready yet.
+pub const RESYNC_NOT_READY: std::time::Duration = std::time::Duration::from_secs(30);

@@ -303,3 +303,13 @@ pub fn contains(whole: &Value, part: &Value) -> bool {
         (w, p) => w == p,
     }
 }
+
+/// `base` spread by ±10 % by the object's UID, so objects made together do
+/// not keep waking together; stable per object.
+pub fn spread(base: std::time::Duration, uid: Option<&str>) -> std::time::Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    uid.unwrap_or_default().hash(&mut hasher);
+    let fraction = (hasher.finish() % 1000) as f64 / 1000.0;
+    base.mul_f64(0.9 + 0.2 * fraction)
+}

@@ -306,6 +306,22 @@ impl Ctx {
         updates: &[Condition<'_>],
         at_provider: Option<Value>,
     ) {
+        // Most cycles (every drift poll of a healthy resource) report what
+        // the object already says; those send nothing. A cache behind our
+        // own last write cannot strand a stale status here: that write's
+        // watch event runs another cycle on the newer object.
+        let unchanged = conditions::merged(
+            obj.data.pointer("/status/conditions"),
+            updates,
+            obj.metadata.generation,
+        );
+        let at_provider_unchanged = at_provider
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .is_none_or(|at| obj.data.pointer("/status/atProvider") == Some(at));
+        if at_provider_unchanged && obj.data.pointer("/status/conditions") == Some(&unchanged) {
+            return;
+        }
         let api = self.api();
         let name = obj.name_any();
         let current = match api.get_opt(&name).await {

@@ -60,7 +60,7 @@ impl ExternalResource for NopResource {
                     "fields": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "description": "Anything; compared for drift."}
                 }
             }),
-            at_provider: json!({"type": "object", "properties": {"createdSecondsAgo": {"type": "integer"}}}),
+            at_provider: json!({"type": "object", "properties": {"fields": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}),
             connection_secret_keys: vec!["endpoint".into()],
             deterministic_external_name: true,
         }
@@ -83,7 +83,13 @@ impl ExternalResource for NopResource {
         } else {
             format!("fields: {fields} -> {desired}")
         };
-        let observation = Observation::available(json!({"createdSecondsAgo": age.as_secs()}))
+        // What the "external system" holds, which changes only when it
+        // does, so a drift poll that finds nothing new writes nothing.
+        let observed = match fields {
+            Value::Null => json!({}),
+            held => json!({"fields": held}),
+        };
+        let observation = Observation::available(observed)
             .with_diff(diff)
             .with_connection(endpoint(req));
         Ok(if age < Duration::from_secs(ready_after) {
