@@ -289,12 +289,17 @@ async fn user_defined_xrd_and_composition_reconcile() {
         "state read back onto the XR",
         || async {
             plinth
-                .kubectl(&["get", "xqueue", &xr, "-o", "jsonpath={.status.queueAge}"])
+                .kubectl(&[
+                    "get",
+                    "xqueue",
+                    &xr,
+                    "-o",
+                    "jsonpath={.status.retentionSeconds}",
+                ])
                 .await
                 .stdout
                 .trim()
-                .parse::<u64>()
-                .is_ok()
+                == "172800"
         },
     )
     .await;
