@@ -10,7 +10,7 @@ use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
@@ -67,7 +67,7 @@ pub async fn run(client: Client, served: Served) {
         definitions: Default::default(),
     });
     tracing::info!(kind = %ar.kind, "reconciling claims");
-    Controller::new_with(api, watcher::Config::default(), ar)
+    reconciler::cache::controller(api, watcher::Config::default(), ar)
         // Every write to what an object composes wakes it, and writes come
         // in bursts (a managed resource is written four or five times while
         // it is created); a short debounce folds a burst into one cycle.

@@ -12,7 +12,7 @@ use composition::{render, Observed};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -141,7 +141,7 @@ pub async fn run(client: Client, served: Served) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .spawn(revisions_task);
-    Controller::new_with(api, watcher::Config::default(), ar)
+    reconciler::cache::controller(api, watcher::Config::default(), ar)
         // Every write to what an object composes wakes it, and writes come
         // in bursts (a managed resource is written four or five times while
         // it is created); a short debounce folds a burst into one cycle.

@@ -7,9 +7,10 @@
 //! - `host`: the plugin host that runs providers and registers their kinds.
 //! - `managed`: the managed-resource reconciler, one engine for every kind.
 //! - `usage`: keeps a ProviderConfig while managed resources use it.
-//! - `crds`, `conditions`, `events`, `ratelimit`: what those share.
+//! - `crds`, `conditions`, `events`, `ratelimit`, `cache`: what those share.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod conditions;
 pub mod crds;
 pub mod events;

@@ -13,7 +13,7 @@ use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use provider_sdk::pb::{self, provider_client::ProviderClient};
@@ -122,7 +122,7 @@ pub async fn run(client: Client, host: Arc<Host>, entry: KindEntry, settings: Se
     });
     tracing::info!(kind = %ar.kind, group = %ar.group, "managing");
     let provider_started = ctx.host.starts_of(&ctx.entry.provider);
-    Controller::new_with(api, watcher::Config::default(), ar)
+    crate::cache::controller(api, watcher::Config::default(), ar)
         .reconcile_all_on(provider_started)
         .with_config(ControllerConfig::default().concurrency(16))
         .run(reconcile, error_policy, ctx)
