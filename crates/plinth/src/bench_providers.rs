@@ -205,7 +205,12 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
     let config: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "nop.plinth.dev/v1alpha1", "kind": "ProviderConfig", "metadata": {"name": "default"}, "spec": {}
     }))?;
-    configs.create(&PostParams::default(), &config).await?;
+    // `plinth up` makes this one itself; a server without it gets it here.
+    match configs.create(&PostParams::default(), &config).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("nop.plinth.dev", "v1alpha1", "NopResource"),
         "nopresources",
