@@ -132,9 +132,15 @@ async fn shutdown_signal() {
 async fn admin_client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
     let kubeconfig =
         kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .context("loading the admin kubeconfig")?;
+    // Writes without a fieldManager are recorded under the User-Agent's
+    // name, as kube-apiserver does; without one they read "unknown".
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("plinth/", env!("CARGO_PKG_VERSION"))),
+    ));
     kube::Client::try_from(config).context("building the controllers' client")
 }
 
