@@ -474,9 +474,17 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
                         .filter(|s| s["status"] == "False")
                         .or(ready)
                         .and_then(|c| {
-                            c.get("message")
-                                .and_then(Value::as_str)
-                                .or(c.get("reason").and_then(Value::as_str))
+                            match c.get("message").and_then(Value::as_str) {
+                                Some(message) if !message.is_empty() => Some(message),
+                                // A resource on its way up says no more than
+                                // that, so this message (and each status write
+                                // it causes, here and on the claim) changes
+                                // only when something does.
+                                _ => c
+                                    .get("reason")
+                                    .and_then(Value::as_str)
+                                    .filter(|r| *r != reason::CREATING),
+                            }
                         })
                         .map(str::to_string)
                 })

@@ -105,6 +105,19 @@ pub(crate) async fn wait_ready(
 
 /// Waits until `count` claims named `prefix...` are Ready (or `limit` has
 /// passed since `started`), sampling `usage` every second.
+/// The store's current revision: the resourceVersion of a list.
+async fn store_revision(api: &Api<DynamicObject>) -> Result<u64> {
+    let list = api
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .context("listing claims for the store revision")?;
+    Ok(list
+        .metadata
+        .resource_version
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
 pub(crate) async fn wait_all_ready(
     claims: &Api<DynamicObject>,
     prefix: &str,
@@ -313,6 +326,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
         } else {
             "scale"
         };
+        let revision_before = store_revision(&benches).await?;
         let started = Instant::now();
         futures::stream::iter(0..count)
             .map(|i| {
@@ -335,6 +349,16 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
             value: started.elapsed().as_secs_f64(),
             unit: "s",
             target: Some(target.into()),
+        });
+        // Every write is one store revision, whatever it wrote.
+        let writes = store_revision(&benches)
+            .await?
+            .saturating_sub(revision_before);
+        figures.push(Figure {
+            name: format!("  store writes per claim ({count} claims)"),
+            value: writes as f64 / count as f64,
+            unit: "writes",
+            target: None,
         });
     }
 

@@ -1004,25 +1004,56 @@ async fn create(obj: DynamicObject, ctx: &Ctx, plugin: &Plugin) -> Result<Action
             Err(e) => return Err(e.into()),
         }
     }
-    let connection: BTreeMap<String, Vec<u8>> = created.connection_details.into_iter().collect();
-    ctx.write_connection(&latest, &connection).await?;
     ctx.event(
         &latest,
         EventType::Normal,
         names::event::CREATED,
         format!("created the external resource {external}"),
     );
+    // Many resources are usable as soon as Create returns: a look at once
+    // takes those straight to Ready, rather than through a Creating status
+    // and another cycle (a write and a wake-up of the composite each).
+    let observed = ctx
+        .call(plugin, &latest, |mut c, r| async move {
+            c.observe(pb::ObserveRequest { resource: Some(r) }).await
+        })
+        .await
+        .ok()
+        .filter(|o| o.exists);
+    let mut connection: BTreeMap<String, Vec<u8>> =
+        created.connection_details.into_iter().collect();
+    let (ready, at_provider, next) = match &observed {
+        Some(o) => {
+            connection.extend(o.connection_details.clone());
+            let ready = readiness_condition(o);
+            let next = if ready.status {
+                ctx.poll_interval(&latest)
+            } else {
+                Duration::from_secs(1)
+            };
+            (
+                ready,
+                serde_json::from_slice::<Value>(&o.at_provider_json).ok(),
+                next,
+            )
+        }
+        None => (
+            Condition::new(condition::READY, false, reason::CREATING, ""),
+            None,
+            Duration::from_millis(100),
+        ),
+    };
+    ctx.write_connection(&latest, &connection).await?;
     ctx.set_conditions(
         &latest,
         &[
-            Condition::new(condition::READY, false, reason::CREATING, ""),
+            ready,
             Condition::new(condition::SYNCED, true, reason::RECONCILE_SUCCESS, ""),
         ],
-        None,
+        at_provider,
     )
     .await;
-    // Observe again soon: many resources are usable right after Create.
-    Ok(Action::requeue(Duration::from_millis(100)))
+    Ok(Action::requeue(next))
 }
 
 async fn delete(
