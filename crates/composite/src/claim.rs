@@ -401,14 +401,19 @@ async fn cycle(
             back.insert(field.into(), json!({"name": name}));
         }
     }
+    // The status below reports on the spec this cycle leaves, its own
+    // write included; reporting the generation before it would take one
+    // more status write to catch up.
+    let mut acted_on = obj.clone();
     if !back.is_empty() {
-        claims
+        let written = claims
             .patch(
                 &obj.name_any(),
                 &PatchParams::default(),
                 &Patch::Merge(json!({"spec": back})),
             )
             .await?;
+        acted_on.metadata.generation = written.metadata.generation;
     }
 
     // The XR's connection details, in the claim's namespace.
@@ -520,7 +525,7 @@ async fn cycle(
     if let Some(map) = status.as_object_mut() {
         map.remove("conditions");
     }
-    util::set_status_on(claims, obj, &updates, status).await;
+    util::set_status_on(claims, &acted_on, &updates, status).await;
     let ready = copied.iter().any(|c| c.0 == condition::READY && c.1);
     Ok(Action::requeue(util::spread(
         if ready {
