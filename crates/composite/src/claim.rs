@@ -454,23 +454,9 @@ async fn cycle(
                 "type": "connection.crossplane.io/v1alpha1",
                 "data": data
             });
-            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-            let key = format!("v1/Secret/{namespace}/{target}");
-            let live = secrets
-                .get_opt(target)
-                .await?
-                .map(|s| serde_json::to_value(s).unwrap_or_default())
-                .unwrap_or_default();
-            if ctx.applied.needed(&key, &secret, Some(&live)) {
-                secrets
-                    .patch(
-                        target,
-                        &PatchParams::apply(names::FIELD_MANAGER).force(),
-                        &Patch::Apply(&secret),
-                    )
-                    .await?;
-                ctx.applied.record(&key, &secret);
-            }
+            ctx.applied
+                .apply_secret(&ctx.client, namespace, target, &secret)
+                .await?;
         }
     }
 

@@ -633,23 +633,9 @@ async fn cycle(obj: &DynamicObject, ctx: &Ctx, api: &Api<DynamicObject>) -> Resu
             "type": "connection.crossplane.io/v1alpha1",
             "data": data
         });
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        let key = format!("v1/Secret/{ns}/{n}");
-        let live = secrets
-            .get_opt(n)
-            .await?
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
-            .unwrap_or_default();
-        if ctx.applied.needed(&key, &secret, Some(&live)) {
-            secrets
-                .patch(
-                    n,
-                    &PatchParams::apply(names::FIELD_MANAGER).force(),
-                    &Patch::Apply(&secret),
-                )
-                .await?;
-            ctx.applied.record(&key, &secret);
-        }
+        ctx.applied
+            .apply_secret(&ctx.client, ns, n, &secret)
+            .await?;
     }
 
     // State read back from composed resources, and readiness.

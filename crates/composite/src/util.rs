@@ -44,6 +44,36 @@ impl Applied {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), digest(desired));
     }
+
+    /// Server-side applies a connection Secret, unless it is already in
+    /// place as last applied.
+    pub async fn apply_secret(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+        secret: &Value,
+    ) -> Result<(), kube::Error> {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), namespace);
+        let key = format!("v1/Secret/{namespace}/{name}");
+        let live = secrets
+            .get_opt(name)
+            .await?
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .unwrap_or_default();
+        if self.needed(&key, secret, Some(&live)) {
+            secrets
+                .patch(
+                    name,
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(secret),
+                )
+                .await?;
+            self.record(&key, secret);
+        }
+        Ok(())
+    }
 }
 
 fn digest(value: &Value) -> u64 {
