@@ -75,13 +75,7 @@ fn bench_composition() -> Value {
 }
 
 pub(crate) fn is_ready(o: &DynamicObject) -> bool {
-    o.data
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+    crate::startup::condition_true(o, "Ready")
 }
 
 pub(crate) async fn wait_ready(

@@ -155,15 +155,7 @@ fn provider_pid(status_address: &str) -> Option<u32> {
 async fn wait_healthy(api: &Api<DynamicObject>, name: &str) -> Result<DynamicObject> {
     for _ in 0..300 {
         if let Ok(p) = api.get(name).await {
-            let healthy = p
-                .data
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Healthy" && c["status"] == "True")
-                });
-            if healthy {
+            if crate::startup::condition_true(&p, "Healthy") {
                 return Ok(p);
             }
         }
@@ -243,15 +235,7 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
         let ready = list
             .items
             .iter()
-            .filter(|o| {
-                o.data
-                    .pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-            })
+            .filter(|o| crate::startup::condition_true(o, "Ready"))
             .count();
         peak_rss = peak_rss.max(rss_mib(server_pid) + nop_pid.map_or(0.0, rss_mib));
         if ready >= args.resources {

@@ -19,7 +19,8 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-fn condition_true(object: &DynamicObject, kind: &str) -> bool {
+/// Whether `object` has the condition `kind` with status True.
+pub(crate) fn condition_true(object: &DynamicObject, kind: &str) -> bool {
     object
         .data
         .pointer("/status/conditions")
@@ -61,7 +62,8 @@ pub async fn wait_until_usable(client: &kube::Client, bundled: &[String]) -> Vec
             match providers.get_opt(name).await {
                 Ok(Some(provider)) if condition_true(&provider, "Installed") => {
                     if name == "nop" && !nop_config_written {
-                        nop_config_written = nop_default_config(client).await;
+                        nop_default_config(client).await;
+                        nop_config_written = true;
                     }
                 }
                 Ok(_) => missing.push(format!("provider {name} is installed")),
@@ -92,18 +94,14 @@ pub async fn wait_until_usable(client: &kube::Client, bundled: &[String]) -> Vec
 }
 
 /// The nop provider's `default` ProviderConfig (it needs no credentials),
-/// so a NopResource works with nothing else applied. True once it exists.
-async fn nop_default_config(client: &kube::Client) -> bool {
+/// so a NopResource works with nothing else applied.
+async fn nop_default_config(client: &kube::Client) {
     let config = serde_json::json!({
         "apiVersion": "nop.plinth.dev/v1alpha1", "kind": "ProviderConfig",
         "metadata": {"name": "default"}, "spec": {}
     });
-    match create_if_absent(client, "nop.plinth.dev", config).await {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::warn!("the nop provider's default ProviderConfig was not written: {e:#}");
-            true
-        }
+    if let Err(e) = create_if_absent(client, "nop.plinth.dev", config).await {
+        tracing::warn!("the nop provider's default ProviderConfig was not written: {e:#}");
     }
 }
 
