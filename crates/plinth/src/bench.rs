@@ -287,10 +287,26 @@ pub async fn spawn_server(dir: &Path) -> Result<(Child, PathBuf, Duration)> {
 
 /// Starts `plinth up` with extra flags; returns it, its kubeconfig and how
 /// long it took to become ready.
+/// Runs the benchmarks' `plinth up` under a profiler (see `spawn_server_with`).
+pub const SERVER_WRAPPER_ENV: &str = "PLINTH_BENCH_SERVER_WRAPPER";
+
 pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, PathBuf, Duration)> {
     let exe = std::env::current_exe().context("cannot find the plinth executable")?;
     let started = Instant::now();
-    let mut child = Command::new(exe)
+    // A profiler to run `plinth up` under, such as `heaptrack -o FILE` or
+    // `perf record -g -o FILE --`: its words, then plinth's.
+    let wrapper: Vec<String> = std::env::var(SERVER_WRAPPER_ENV)
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(extra)
@@ -301,16 +317,20 @@ pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, Pat
         .context("cannot start plinth up")?;
     let stdout = child.stdout.take().context("no stdout from plinth up")?;
     let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+    // The ready line; a profiler wrapped around it may print lines first.
+    let ready_line = async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(path) = line.split("kubeconfig: ").nth(1) {
+                return Ok(path.trim().to_string());
+            }
+        }
+        anyhow::bail!("plinth up exited before it was ready")
+    };
+    let path = tokio::time::timeout(Duration::from_secs(60), ready_line)
         .await
-        .context("plinth up did not become ready within 60 s")??
-        .context("plinth up exited before it was ready")?;
+        .context("plinth up did not become ready within 60 s")??;
     let ready = started.elapsed();
-    let path = line
-        .split("kubeconfig: ")
-        .nth(1)
-        .context("plinth up printed no kubeconfig path")?;
-    Ok((child, PathBuf::from(path.trim()), ready))
+    Ok((child, PathBuf::from(path), ready))
 }
 
 pub async fn client(kubeconfig: &Path) -> Result<Client> {
