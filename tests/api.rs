@@ -147,6 +147,178 @@ async fn watcher_stays_accurate_across_restart_and_compaction() {
     assert_eq!(event["object"]["code"], 410, "{body}");
 }
 
+/// A kube-rs watcher relists page by page (100 at a time here) while
+/// another client creates, updates and deletes: every page reports the
+/// revision of the first, so the watch that follows replays whatever
+/// changed during the relist, and the watcher's view ends up the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_relist_under_writes_misses_nothing() {
+    let plinth = Plinth::start().await;
+    let client = plinth.client().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    futures::stream::iter(0..2_000)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &configmap(&format!("cm-{i:04}"), "0"),
+                )
+                .await
+                .expect("create")
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (api, writing) = (api.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut round = 0u32;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                // Spread over the whole key range, so changes land both in
+                // pages already served and in pages still to come.
+                for i in (round as usize % 40..2_000).step_by(40) {
+                    let name = format!("cm-{i:04}");
+                    match round % 3 {
+                        0 => {
+                            let _ = api.delete(&name, &Default::default()).await;
+                        }
+                        1 => {
+                            let _ = api
+                                .create(
+                                    &PostParams::default(),
+                                    &configmap(&name, &round.to_string()),
+                                )
+                                .await;
+                        }
+                        _ => {
+                            let patch = json!({"data": {"v": round.to_string()}});
+                            let _ = api
+                                .patch(
+                                    &name,
+                                    &kube::api::PatchParams::default(),
+                                    &kube::api::Patch::Merge(patch),
+                                )
+                                .await;
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let mut readers = Vec::new();
+    let mut tasks = Vec::new();
+    // Several watchers, each relisting while the writes go on.
+    for _ in 0..3 {
+        let (reader, writer) = reflector::store::<ConfigMap>();
+        let stream = reflector(
+            writer,
+            watcher(api.clone(), watcher::Config::default().page_size(100)),
+        )
+        .default_backoff()
+        .applied_objects();
+        tasks.push(tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while stream.next().await.is_some() {}
+        }));
+        readers.push(reader);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.await.expect("writer");
+
+    let expected = server_view(&api).await;
+    for (i, reader) in readers.into_iter().enumerate() {
+        eventually(
+            Duration::from_secs(30),
+            &format!("watcher {i} matches the server"),
+            || {
+                let reader = reader.clone();
+                let expected = expected.clone();
+                async move {
+                    let view: BTreeMap<String, String> = reader
+                        .state()
+                        .iter()
+                        .map(|cm| {
+                            (
+                                cm.metadata.name.clone().unwrap_or_default(),
+                                cm.data
+                                    .as_ref()
+                                    .and_then(|d| d.get("v").cloned())
+                                    .unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    view == expected
+                }
+            },
+        )
+        .await;
+    }
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// A label-selector watch resumed from a revision whose history is read
+/// back from disk (after a restart nothing is in memory) reports an object
+/// whose labels left the selector as DELETED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_selector_watch_sees_an_object_leave() {
+    let mut plinth = Plinth::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let labelled = |app: &str| -> ConfigMap {
+        serde_json::from_value(
+            json!({"metadata": {"name": "moving", "labels": {"app": app}}, "data": {"v": "1"}}),
+        )
+        .expect("configmap")
+    };
+    let created = api
+        .create(&PostParams::default(), &labelled("web"))
+        .await
+        .expect("create");
+    let from = created
+        .metadata
+        .resource_version
+        .clone()
+        .expect("resourceVersion");
+    api.replace("moving", &PostParams::default(), &{
+        let mut moved = labelled("db");
+        moved.metadata.resource_version = Some(from.clone());
+        moved
+    })
+    .await
+    .expect("relabel");
+    plinth.restart().await;
+    let url = format!(
+        "{}/api/v1/namespaces/default/configmaps?watch=true&labelSelector=app%3Dweb&resourceVersion={from}&timeoutSeconds=2",
+        plinth.url
+    );
+    let body = plinth
+        .http()
+        .get(url)
+        .bearer_auth(plinth.token())
+        .send()
+        .await
+        .expect("watch request")
+        .text()
+        .await
+        .expect("watch body");
+    let events: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json event"))
+        .collect();
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["type"], "DELETED", "{body}");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "moving", "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_resource_version_exactly_one_update_wins() {
     let plinth = Plinth::start().await;
@@ -898,5 +1070,67 @@ async fn a_deleted_crd_reports_terminating_and_refuses_new_instances() {
         let plinth = &plinth;
         async move { send(plinth, "GET", crd, "", "").await.0 == 404 }
     })
+    .await;
+}
+
+/// Events expire a TTL after their last write, as kube-apiserver's
+/// `--event-ttl` makes them; a write in between starts the TTL again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_expire_after_the_event_ttl() {
+    use k8s_openapi::api::core::v1::Event;
+    let plinth = Plinth::start_with(&["--event-ttl", "3s"]).await;
+    let events: Api<Event> = Api::namespaced(plinth.client().await, "default");
+    let event = |name: &str| -> Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": "default"},
+            "reason": "Testing", "message": "hello", "type": "Normal", "count": 1
+        }))
+        .expect("event")
+    };
+    let started = std::time::Instant::now();
+    events
+        .create(&PostParams::default(), &event("lasting"))
+        .await
+        .expect("create");
+    events
+        .create(&PostParams::default(), &event("fleeting"))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Written again: its TTL starts over.
+    events
+        .patch(
+            "lasting",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"count": 2})),
+        )
+        .await
+        .expect("patch");
+    eventually(
+        Duration::from_secs(10),
+        "the unwritten event expires",
+        || {
+            let events = events.clone();
+            async move { events.get_opt("fleeting").await.expect("get").is_none() }
+        },
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "expired before its TTL"
+    );
+    assert!(
+        events.get_opt("lasting").await.expect("get").is_some(),
+        "the event written again expired with the first TTL"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the rewritten event expires too",
+        || {
+            let events = events.clone();
+            async move { events.get_opt("lasting").await.expect("get").is_none() }
+        },
+    )
     .await;
 }

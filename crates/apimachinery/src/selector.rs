@@ -31,10 +31,8 @@ struct Requirement {
 }
 
 impl Requirement {
-    fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels
-            .and_then(|l| l.get(&self.key))
-            .and_then(Value::as_str);
+    fn matches<'v>(&self, label: &dyn Fn(&str) -> Option<&'v str>) -> bool {
+        let value = label(&self.key);
         match self.operator {
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
@@ -166,7 +164,12 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
+        self.matches_with(&|key| labels?.get(key)?.as_str())
+    }
+
+    /// [`LabelSelector::matches`] on labels looked up one key at a time.
+    pub fn matches_with<'v>(&self, label: &dyn Fn(&str) -> Option<&'v str>) -> bool {
+        self.requirements.iter().all(|r| r.matches(label))
     }
 
     /// Whether the selector selects everything.

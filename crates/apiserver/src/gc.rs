@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use store::{EventType, Record, WatchItem};
+use store::{EventType, Meta, Record, WatchItem};
 use tokio::sync::watch;
 
 use crate::builtin::Builtin;
@@ -43,17 +43,17 @@ struct Index {
 }
 
 impl Index {
-    fn upsert(&mut self, key: &str, obj: &Value) {
+    fn upsert(&mut self, key: &str, meta: &Meta) {
         self.remove(key);
-        let uid = object::uid(obj).to_string();
-        let owners = object::owner_uids(obj);
+        let uid = meta.uid.to_string();
+        let owners: Vec<String> = meta.owners.iter().map(|o| o.to_string()).collect();
         for owner in &owners {
             self.dependents
                 .entry(owner.clone())
                 .or_default()
                 .insert(key.to_string());
         }
-        if object::is_deleting(obj) {
+        if meta.deleting {
             self.deleting.insert(key.to_string());
         }
         self.keys.insert(uid.clone(), key.to_string());
@@ -83,9 +83,9 @@ pub async fn run(api: Arc<Api>, mut stopped: watch::Receiver<bool>) {
     let mut index = Index::default();
     let mut pending: BTreeSet<String> = BTreeSet::new();
     for record in &items {
-        index.upsert(&record.key, &record.value);
-        if !object::owner_uids(&record.value).is_empty() || object::is_deleting(&record.value) {
-            pending.insert(record.key.clone());
+        index.upsert(&record.key, &record.meta);
+        if !record.meta.owners.is_empty() || record.meta.deleting {
+            pending.insert(record.key.to_string());
         }
     }
     drop(items);
@@ -122,35 +122,35 @@ fn absorb(api: &Api, index: &mut Index, item: WatchItem, pending: &mut BTreeSet<
             let page = api.store.list("/", None, 0, &|_| true);
             *index = Index::default();
             for record in page.items {
-                index.upsert(&record.key, &record.value);
-                pending.insert(record.key.clone());
+                index.upsert(&record.key, &record.meta);
+                pending.insert(record.key.to_string());
             }
             return;
         }
     };
+    let meta = &event.record.meta;
+    let key = event.key();
     match event.kind {
         EventType::Deleted => {
-            let uid = object::uid(&event.object).to_string();
-            let owners = object::owner_uids(&event.object);
-            index.remove(&event.key);
+            index.remove(key);
             // Dependents may now be orphaned; owners may now be free to go.
-            if let Some(deps) = index.dependents.get(&uid) {
+            if let Some(deps) = index.dependents.get(&*meta.uid) {
                 pending.extend(deps.iter().cloned());
             }
-            for owner in owners {
-                if let Some(owner_key) = index.keys.get(&owner) {
+            for owner in meta.owners.iter() {
+                if let Some(owner_key) = index.keys.get(&**owner) {
                     pending.insert(owner_key.clone());
                 }
             }
             pending.extend(index.deleting.iter().cloned());
         }
         _ => {
-            index.upsert(&event.key, &event.object);
-            if object::is_deleting(&event.object) || !object::owner_uids(&event.object).is_empty() {
-                pending.insert(event.key.clone());
+            index.upsert(key, meta);
+            if meta.deleting || !meta.owners.is_empty() {
+                pending.insert(key.to_string());
             }
-            if object::is_deleting(&event.object) {
-                if let Some(deps) = index.dependents.get(object::uid(&event.object)) {
+            if meta.deleting {
+                if let Some(deps) = index.dependents.get(&*meta.uid) {
                     pending.extend(deps.iter().cloned());
                 }
             }
@@ -162,65 +162,56 @@ async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeS
     let Some(res) = resource_of(api, &record.key) else {
         return;
     };
-    let obj = &record.value;
+    let obj = &record.meta;
     let ns = namespace_of(&res, &record.key);
+    let holds = |o: &Meta, finalizer: &str| o.finalizers.iter().any(|f| **f == *finalizer);
 
     // As a dependent: follow what its owners ask for.
-    let owners = object::owner_uids(obj);
-    if !owners.is_empty() {
-        let live: Vec<Arc<Record>> = owners
+    if !obj.owners.is_empty() {
+        let live: Vec<Arc<Record>> = obj
+            .owners
             .iter()
-            .filter_map(|uid| index.keys.get(uid))
+            .filter_map(|uid| index.keys.get(&**uid))
             .filter_map(|key| api.store.get(key))
             .collect();
         if live.is_empty() {
-            if !object::is_deleting(obj) {
+            if !obj.deleting {
                 delete(api, &res, ns.as_deref(), obj, Propagation::Background).await;
             }
             return;
         }
         let orphaning: Vec<String> = live
             .iter()
-            .filter(|o| {
-                object::is_deleting(&o.value)
-                    && object::finalizers(&o.value)
-                        .iter()
-                        .any(|f| f == meta::ORPHAN)
-            })
-            .map(|o| object::uid(&o.value).to_string())
+            .filter(|o| o.meta.deleting && holds(&o.meta, meta::ORPHAN))
+            .map(|o| o.meta.uid.to_string())
             .collect();
         if !orphaning.is_empty() {
             strip_owners(api, &res, ns.as_deref(), obj, &orphaning).await;
             return;
         }
-        let foreground = live.iter().any(|o| {
-            object::is_deleting(&o.value)
-                && object::finalizers(&o.value)
-                    .iter()
-                    .any(|f| f == meta::FOREGROUND_DELETION)
-        });
-        if foreground && !object::is_deleting(obj) {
+        let foreground = live
+            .iter()
+            .any(|o| o.meta.deleting && holds(&o.meta, meta::FOREGROUND_DELETION));
+        if foreground && !obj.deleting {
             delete(api, &res, ns.as_deref(), obj, Propagation::Foreground).await;
         }
     }
 
-    if !object::is_deleting(obj) {
+    if !obj.deleting {
         return;
     }
-    let uid = object::uid(obj);
-    let finalizers = object::finalizers(obj);
     let dependents: Vec<String> = index
         .dependents
-        .get(uid)
+        .get(&*obj.uid)
         .map(|d| d.iter().cloned().collect())
         .unwrap_or_default();
-    if finalizers.iter().any(|f| f == meta::ORPHAN) {
+    if holds(obj, meta::ORPHAN) {
         if dependents.is_empty() {
             release(api, &res, ns.as_deref(), obj, meta::ORPHAN).await;
         } else {
             pending.extend(dependents);
         }
-    } else if finalizers.iter().any(|f| f == meta::FOREGROUND_DELETION) {
+    } else if holds(obj, meta::FOREGROUND_DELETION) {
         if dependents.is_empty() {
             release(api, &res, ns.as_deref(), obj, meta::FOREGROUND_DELETION).await;
         } else {
@@ -229,22 +220,21 @@ async fn examine(api: &Api, index: &Index, record: &Record, pending: &mut BTreeS
     }
     match res.builtin {
         Some(Builtin::Namespace) => empty_namespace(api, obj).await,
-        Some(Builtin::CustomResourceDefinition) => empty_crd(api, obj).await,
+        Some(Builtin::CustomResourceDefinition) => match record.value() {
+            Ok(crd) => empty_crd(api, obj, &crd).await,
+            Err(e) => {
+                tracing::warn!(key = %record.key, error = %e, "cannot read a deleted CRD to empty it")
+            }
+        },
         _ => {}
     }
 }
 
-async fn delete(
-    api: &Api,
-    res: &Resource,
-    ns: Option<&str>,
-    obj: &Value,
-    propagation: Propagation,
-) {
-    let name = object::name(obj);
+async fn delete(api: &Api, res: &Resource, ns: Option<&str>, obj: &Meta, propagation: Propagation) {
+    let name = &*obj.name;
     let options = DeleteOptions {
         propagation: Some(propagation),
-        precondition_uid: Some(object::uid(obj).to_string()),
+        precondition_uid: Some(obj.uid.to_string()),
         ..DeleteOptions::background()
     };
     match lifecycle::delete(api, res, ns, name, &options).await {
@@ -255,8 +245,8 @@ async fn delete(
 }
 
 /// Removes owner references to `uids` from a dependent.
-async fn strip_owners(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, uids: &[String]) {
-    let name = object::name(obj).to_string();
+async fn strip_owners(api: &Api, res: &Resource, ns: Option<&str>, obj: &Meta, uids: &[String]) {
+    let name = obj.name.to_string();
     let opts = WriteOptions::system(MANAGER);
     let result = lifecycle::update_with(api, res, ns, &name, Part::Main, &opts, |current| {
         let mut next = current.clone();
@@ -284,8 +274,8 @@ async fn strip_owners(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, 
 }
 
 /// Removes one finalizer (the deletion completes if it was the last).
-async fn release(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, finalizer: &str) {
-    let name = object::name(obj).to_string();
+async fn release(api: &Api, res: &Resource, ns: Option<&str>, obj: &Meta, finalizer: &str) {
+    let name = obj.name.to_string();
     let opts = WriteOptions::system(MANAGER);
     let result = lifecycle::update_with(api, res, ns, &name, Part::Main, &opts, |current| {
         let mut next = current.clone();
@@ -308,8 +298,8 @@ async fn release(api: &Api, res: &Resource, ns: Option<&str>, obj: &Value, final
 }
 
 /// Deletes everything in a terminating namespace, then lets it go.
-async fn empty_namespace(api: &Api, ns_obj: &Value) {
-    let ns = object::name(ns_obj).to_string();
+async fn empty_namespace(api: &Api, ns_obj: &Meta) {
+    let ns = ns_obj.name.to_string();
     let mut remaining = 0;
     let mut seen = HashSet::new();
     for res in api.registry.all() {
@@ -321,8 +311,8 @@ async fn empty_namespace(api: &Api, ns_obj: &Value) {
             .list(&res.key_prefix(Some(&ns)), None, 0, &|_| true);
         for record in page.items {
             remaining += 1;
-            if !object::is_deleting(&record.value) {
-                delete(api, &res, Some(&ns), &record.value, Propagation::Background).await;
+            if !record.meta.deleting {
+                delete(api, &res, Some(&ns), &record.meta, Propagation::Background).await;
             }
         }
     }
@@ -348,10 +338,11 @@ async fn empty_namespace(api: &Api, ns_obj: &Value) {
 }
 
 /// Deletes every instance of a deleted CRD, then lets the CRD go.
-async fn empty_crd(api: &Api, crd_obj: &Value) {
-    if !object::finalizers(crd_obj)
+async fn empty_crd(api: &Api, crd_meta: &Meta, crd_obj: &Value) {
+    if !crd_meta
+        .finalizers
         .iter()
-        .any(|f| f == crd::CLEANUP_FINALIZER)
+        .any(|f| **f == *crd::CLEANUP_FINALIZER)
     {
         return;
     }
@@ -368,13 +359,13 @@ async fn empty_crd(api: &Api, crd_obj: &Value) {
         let page = api.store.list(&res.key_prefix(None), None, 0, &|_| true);
         for record in page.items {
             remaining += 1;
-            if !object::is_deleting(&record.value) {
+            if !record.meta.deleting {
                 let ns = namespace_of(&res, &record.key);
                 delete(
                     api,
                     &res,
                     ns.as_deref(),
-                    &record.value,
+                    &record.meta,
                     Propagation::Background,
                 )
                 .await;
@@ -383,7 +374,7 @@ async fn empty_crd(api: &Api, crd_obj: &Value) {
     }
     if remaining == 0 {
         let crds = Builtin::CustomResourceDefinition.resource();
-        release(api, &crds, None, crd_obj, crd::CLEANUP_FINALIZER).await;
+        release(api, &crds, None, crd_meta, crd::CLEANUP_FINALIZER).await;
     }
 }
 

@@ -15,12 +15,14 @@
 //! - `resource`, `builtin`, `crd`: the types served and where they come from.
 //! - `table`: Table output for `kubectl get`.
 //! - `gc`: owner-reference garbage collection and namespace / CRD cleanup.
+//! - `expiry`: Events expire a TTL after their last write.
 //! - `pki`: CA, serving certificate, token and kubeconfig.
 //! - `status`, `object`: errors as `Status`, and metadata helpers.
 #![forbid(unsafe_code)]
 
 mod builtin;
 mod crd;
+mod expiry;
 mod gc;
 mod handlers;
 mod lifecycle;
@@ -127,7 +129,8 @@ impl Api {
         let crds = Builtin::CustomResourceDefinition.resource();
         let page = self.store.list(&crds.key_prefix(None), None, 0, &|_| true);
         for record in page.items {
-            self.sync_crd(&record.value, false);
+            let crd = record.value()?;
+            self.sync_crd(&crd, false);
         }
         for ns in object::meta::DEFAULT_NAMESPACES {
             if self.store.get(&self.namespaces.key(None, ns)).is_none() {

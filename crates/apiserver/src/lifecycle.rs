@@ -57,13 +57,18 @@ impl WriteOptions {
 /// A successful write.
 #[derive(Debug)]
 pub struct Written {
-    pub object: Arc<Value>,
-    /// The stored JSON of `object` when it is exactly what the store holds
-    /// (not a dry run), so the response need not encode it again.
-    pub text: Option<Arc<str>>,
+    pub object: WrittenObject,
     pub created: bool,
     /// `Warning` headers to send (unknown fields under `fieldValidation=Warn`).
     pub warnings: Vec<String>,
+}
+
+/// What a write left: the stored record, whose JSON the response sends as
+/// it is, or for a dry run the object that would have been stored.
+#[derive(Debug)]
+pub enum WrittenObject {
+    Stored(Arc<Record>),
+    DryRun(Box<Value>),
 }
 
 /// Which part of an object a write replaces.
@@ -186,18 +191,19 @@ async fn store_create(
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
         }
         return Ok(Written {
-            object: Arc::new(obj),
-            text: None,
+            object: WrittenObject::DryRun(Box::new(obj)),
             created: true,
             warnings,
         });
     }
+    let crd = (res.builtin == Some(Builtin::CustomResourceDefinition)).then(|| obj.clone());
     match api.store.create(&key, obj).await {
         Ok(record) => {
-            after_write(api, res, &record.value, false);
+            if let Some(crd) = crd {
+                api.sync_crd(&crd, false);
+            }
             Ok(Written {
-                object: record.value.clone(),
-                text: Some(record.text.clone()),
+                object: WrittenObject::Stored(record),
                 created: true,
                 warnings,
             })
@@ -233,15 +239,16 @@ pub async fn update(
         if precondition.is_some_and(|rv| rv != current.mod_revision) {
             return Err(ApiError::conflict(&res.group, &res.plural, name));
         }
+        let current_value = current.value()?;
         let (new, warnings) = prepare_update(
             res,
-            &current.value,
+            &current_value,
             body.clone(),
             part,
             Tracking::Update(&opts.field_manager),
             opts,
         )?;
-        match commit_update(api, res, &current, new, warnings, opts).await {
+        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
             Err(Retry) if precondition.is_none() => continue,
             Err(Retry) => return Err(ApiError::conflict(&res.group, &res.plural, name)),
             Ok(result) => return result,
@@ -270,7 +277,8 @@ where
             .store
             .get(&key)
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
-        let desired = mutate(&current.value)?;
+        let current_value = current.value()?;
+        let desired = mutate(&current_value)?;
         check_body_name(&desired, name)?;
         let precondition = object::resource_version(&desired)
             .map_err(|e| ApiError::invalid(&res.group, &res.kind, name, vec![e]))?;
@@ -279,13 +287,13 @@ where
         }
         let (new, warnings) = prepare_update(
             res,
-            &current.value,
+            &current_value,
             desired,
             part,
             Tracking::Update(&opts.field_manager),
             opts,
         )?;
-        match commit_update(api, res, &current, new, warnings, opts).await {
+        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
             Err(Retry) => continue,
             Ok(result) => return result,
         }
@@ -341,11 +349,12 @@ pub async fn apply(
                 other => return other,
             }
         };
-        let merged = fieldmanager::apply(Some(&current.value), &applied, &manager, force, types)
+        let current_value = current.value()?;
+        let merged = fieldmanager::apply(Some(&current_value), &applied, &manager, force, types)
             .map_err(|e| apply_error(res, name, e))?;
         let (new, warnings) =
-            prepare_update(res, &current.value, merged, part, Tracking::Applied, opts)?;
-        match commit_update(api, res, &current, new, warnings, opts).await {
+            prepare_update(res, &current_value, merged, part, Tracking::Applied, opts)?;
+        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
             Err(Retry) => continue,
             Ok(result) => return result,
         }
@@ -501,15 +510,15 @@ fn prepare_update(
 async fn commit_update(
     api: &Api,
     res: &Resource,
-    current: &Record,
+    current: &Arc<Record>,
+    current_value: &Value,
     new: Value,
     warnings: Vec<String>,
     opts: &WriteOptions,
 ) -> Result<Result<Written, ApiError>, Retry> {
-    if unchanged(&current.value, &new) {
+    if unchanged(current_value, &new) {
         return Ok(Ok(Written {
-            object: current.value.clone(),
-            text: Some(current.text.clone()),
+            object: WrittenObject::Stored(current.clone()),
             created: false,
             warnings,
         }));
@@ -518,8 +527,7 @@ async fn commit_update(
         // The last finalizer is gone: the deletion completes now.
         if opts.dry_run {
             return Ok(Ok(Written {
-                object: Arc::new(new),
-                text: None,
+                object: WrittenObject::DryRun(Box::new(new)),
                 created: false,
                 warnings,
             }));
@@ -530,10 +538,9 @@ async fn commit_update(
             .await
         {
             Ok(record) => {
-                after_write(api, res, &record.value, true);
+                after_write(api, res, &new, true);
                 Ok(Ok(Written {
-                    object: record.value.clone(),
-                    text: Some(record.text.clone()),
+                    object: WrittenObject::Stored(record),
                     created: false,
                     warnings,
                 }))
@@ -544,22 +551,23 @@ async fn commit_update(
     }
     if opts.dry_run {
         return Ok(Ok(Written {
-            object: Arc::new(new),
-            text: None,
+            object: WrittenObject::DryRun(Box::new(new)),
             created: false,
             warnings,
         }));
     }
+    let crd = (res.builtin == Some(Builtin::CustomResourceDefinition)).then(|| new.clone());
     match api
         .store
         .update(&current.key, new, Some(current.mod_revision))
         .await
     {
         Ok(record) => {
-            after_write(api, res, &record.value, false);
+            if let Some(crd) = crd {
+                api.sync_crd(&crd, false);
+            }
             Ok(Ok(Written {
-                object: record.value.clone(),
-                text: Some(record.text.clone()),
+                object: WrittenObject::Stored(record),
                 created: false,
                 warnings,
             }))
@@ -621,13 +629,13 @@ pub async fn delete(
             .get(&key)
             .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
         if let Some(uid) = &options.precondition_uid {
-            if uid != object::uid(&current.value) {
+            if **uid != *current.meta.uid {
                 return Err(ApiError::new(
                     409,
                     reason::CONFLICT,
                     format!(
                         "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        object::uid(&current.value)
+                        current.meta.uid
                     ),
                 ));
             }
@@ -644,7 +652,8 @@ pub async fn delete(
                 ));
             }
         }
-        let mut desired = (*current.value).clone();
+        let current_value = current.value()?;
+        let mut desired = current_value.clone();
         let mut finalizers = object::finalizers(&desired);
         let wanted = match options.propagation {
             Some(Propagation::Foreground) => Some(meta::FOREGROUND_DELETION),
@@ -671,8 +680,9 @@ pub async fn delete(
             }
             match api.store.delete(&key, Some(current.mod_revision)).await {
                 Ok(record) => {
-                    after_write(api, res, &record.value, true);
-                    return Ok(Deleted::Gone((*record.value).clone()));
+                    let last = record.value()?;
+                    after_write(api, res, &last, true);
+                    return Ok(Deleted::Gone(last));
                 }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound) => {
@@ -695,7 +705,7 @@ pub async fn delete(
             }
             _ => {}
         }
-        if unchanged(&current.value, &desired) {
+        if unchanged(&current_value, &desired) {
             return Ok(Deleted::Pending(desired));
         }
         if options.dry_run {
@@ -707,8 +717,9 @@ pub async fn delete(
             .await
         {
             Ok(record) => {
-                after_write(api, res, &record.value, false);
-                return Ok(Deleted::Pending((*record.value).clone()));
+                let now = record.value()?;
+                after_write(api, res, &now, false);
+                return Ok(Deleted::Pending(now));
             }
             Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound) => continue,
             Err(err) => return Err(err.into()),
@@ -782,7 +793,7 @@ fn refuse_if_crd_terminating(api: &Api, res: &Resource) -> Result<(), ApiError> 
     };
     let key = format!("{}{crd_name}", crd::KEY_PREFIX);
     match api.store.get(&key) {
-        Some(record) if object::is_deleting(&record.value) => Err(ApiError::new(
+        Some(record) if record.meta.deleting => Err(ApiError::new(
             405,
             reason::METHOD_NOT_ALLOWED,
             format!(
@@ -845,7 +856,7 @@ fn set_namespace(
     let ns_res = api.namespaces();
     match api.store.get(&ns_res.key(None, ns)) {
         None => Err(ApiError::not_found("", "namespaces", ns)),
-        Some(record) if object::is_deleting(&record.value) => Err(ApiError::new(
+        Some(record) if record.meta.deleting => Err(ApiError::new(
             403,
             reason::FORBIDDEN,
             format!(

@@ -96,20 +96,6 @@ pub fn resource_version(obj: &Value) -> Result<Option<u64>, FieldError> {
     })
 }
 
-/// Owner UIDs from `metadata.ownerReferences`.
-pub fn owner_uids(obj: &Value) -> Vec<String> {
-    metadata(obj)
-        .and_then(|m| m.get("ownerReferences"))
-        .and_then(Value::as_array)
-        .map(|refs| {
-            refs.iter()
-                .filter_map(|r| r.get("uid").and_then(Value::as_str))
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Checks what the metadata a client may set means (name syntax, label and
 /// annotation keys, finalizers, owner references); its shape was checked
 /// against the ObjectMeta schema first. Returns every problem.

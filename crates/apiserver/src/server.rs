@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::handlers::{self, Body, Ctx};
 use crate::request::{route, Query, Route};
 use crate::status::{reason, ApiError};
-use crate::{gc, pki, Api};
+use crate::{expiry, gc, pki, Api};
 
 /// Largest request body accepted, as kube-apiserver's default.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -39,6 +39,8 @@ pub struct Config {
     pub compaction_keep: u64,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_interval: Duration,
+    /// How long an Event is kept after its last write (`--event-ttl`).
+    pub event_ttl: Duration,
     /// `/readyz` answers 503 until [`Running::mark_ready`], for a caller
     /// with start-up work of its own that clients should not race (what
     /// kube-apiserver's post-start hooks are for).
@@ -79,11 +81,14 @@ pub async fn run(config: Config) -> Result<Running> {
     restrict_dir(&config.data_dir)?;
     let creds = pki::load_or_create(&config.data_dir, config.listen)?;
     let db = config.data_dir.join("state.db");
-    let store =
-        tokio::task::spawn_blocking(move || store::Store::open(&db, store::Options::default()))
-            .await
-            .context("store open task failed")?
-            .context("cannot open the store")?;
+    let options = store::Options {
+        fields: Arc::new(crate::handlers::selectable_fields),
+        ..Default::default()
+    };
+    let store = tokio::task::spawn_blocking(move || store::Store::open(&db, options))
+        .await
+        .context("store open task failed")?
+        .context("cannot open the store")?;
     let api = Arc::new(Api::new(
         store,
         creds.token.clone(),
@@ -118,6 +123,7 @@ pub async fn run(config: Config) -> Result<Running> {
 
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(gc::run(api.clone(), stopped.clone()));
+    tokio::spawn(expiry::run(api.clone(), config.event_ttl, stopped.clone()));
     tokio::spawn(compactor(api.clone(), config.clone(), stopped.clone()));
     let accept = tokio::spawn(accept_loop(listener, acceptor, api.clone(), stopped));
     Ok(Running {

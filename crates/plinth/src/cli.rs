@@ -56,6 +56,9 @@ pub struct UpArgs {
     /// How often watches that allow bookmarks receive one.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub bookmark_interval: Duration,
+    /// How long an Event is kept after its last write, as kube-apiserver's --event-ttl.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub event_ttl: Duration,
     /// Do not install the providers shipped next to the plinth binary.
     #[arg(long)]
     pub no_bundled_providers: bool,

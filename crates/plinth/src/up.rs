@@ -22,6 +22,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         compaction_interval: args.compaction_interval,
         compaction_keep: args.compaction_keep,
         bookmark_interval: args.bookmark_interval,
+        event_ttl: args.event_ttl,
         hold_readiness: true,
     };
     let running = apiserver::run(config).await?;

@@ -34,6 +34,8 @@ pub enum StoreError {
         key: String,
         source: serde_json::Error,
     },
+    #[error("cannot decompress the stored object under {key}: {message}")]
+    Unpack { key: String, message: String },
 }
 
 impl StoreError {
@@ -49,6 +51,7 @@ impl StoreError {
             StoreError::Sqlite(_) => "sqlite",
             StoreError::Permissions { .. } => "permissions",
             StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Unpack { .. } => "unpack",
         }
     }
 }

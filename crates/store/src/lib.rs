@@ -9,62 +9,91 @@
 //!  create/update/delete ──▶ writer thread ──▶ one SQLite transaction per batch
 //!                              │                  (objects upsert + events append)
 //!                              ▼ after commit
-//!                      in-memory state ──▶ history ring ──▶ broadcast ──▶ watches
-//!                                              ▲
-//!   watch(from revision) ── backlog from ring or events table, then live ─┘
+//!                      in-memory state ──▶ history ring ──▶ fan-out by key directory ──▶ watches
+//!                       (JSON + extract)        ▲
+//!                              ▲                └── watch(from revision): backlog from ring or
+//!                   packer thread                   events table (blocking thread), then live
+//!        (compresses settled objects)
 //! ```
+//!
+//! The in-memory state keeps each object's JSON once (compressed once it
+//! settles) beside a small extract (name, namespace, labels, owners,
+//! finalizers, deletion, selectable fields); nothing keeps a parsed tree.
 //!
 //! A write is acknowledged only after its transaction has committed, so an
 //! acknowledged write survives `kill -9` (WAL mode, `synchronous=NORMAL`).
 //!
 //! Layout:
 //! - `error`: the store's error and its cheap control-flow cases (conflict, compacted).
-//! - `record`: records and events.
+//! - `record`: records, their extract, and events.
+//! - `pack`: compresses settled records with a trained dictionary.
 //! - `sqlite`: the SQL dialect, every statement in one place.
 //! - `writer`: the single writer thread that batches writes into transactions.
 //! - `checkpoint`: copies the WAL into the database beside the writer, not in its commits.
+//! - `fanout`: live events to the watches of the written key's resource only.
 //! - `watch`: watch streams with backlog, lag recovery and progress tracking.
 #![forbid(unsafe_code)]
 
 mod checkpoint;
 mod error;
+mod fanout;
+mod pack;
 mod record;
 mod sqlite;
 mod watch;
 mod writer;
 
 pub use error::StoreError;
-pub use record::{Event, EventType, Record};
+pub use pack::Footprint;
+pub use record::{Event, EventType, Meta, Record};
 pub use watch::{Watch, WatchItem};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use writer::{Op, WriteRequest};
+
+/// The selectable fields of an object beyond name and namespace, given its
+/// key and value: what field selectors on its kind may name.
+pub type FieldsFn = Arc<dyn Fn(&str, &Value) -> Vec<(Box<str>, Box<str>)> + Send + Sync>;
 
 /// How many recent events are kept in memory for watches that resume from a
 /// recent revision; older ones are read from the `events` table.
 const HISTORY_IN_MEMORY: usize = 4_096;
 
-/// Capacity of the live event channel; a watch that falls further behind than
-/// this recovers from the history instead of blocking writers.
-const BROADCAST_CAPACITY: usize = 4_096;
-
 /// Tunables for opening a store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Most writes committed in one transaction (group commit).
     pub max_batch: usize,
+    /// The selectable fields of each object, kept in its extract.
+    pub fields: FieldsFn,
+    /// Compress settled objects in memory (see `pack`).
+    pub pack: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_batch: 512 }
+        Options {
+            max_batch: 512,
+            fields: Arc::new(|_, _| Vec::new()),
+            pack: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("max_batch", &self.max_batch)
+            .field("pack", &self.pack)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,18 +110,24 @@ pub(crate) struct Shared {
     pub(crate) state: RwLock<State>,
     /// Recent events, oldest first, for resuming watches without disk reads.
     pub(crate) history: Mutex<VecDeque<Arc<Event>>>,
-    /// Live events to every watch; sent while holding the `state` write lock so
-    /// that subscribing under the read lock gives a gap-free stream.
-    pub(crate) events: broadcast::Sender<Arc<Event>>,
+    /// Live events to the watches of each key directory.
+    pub(crate) fanout: fanout::Fanout,
+    /// The revision of the newest event handed to the fan-out: every event
+    /// up to it is in the watches' channels.
+    pub(crate) published: AtomicU64,
+    /// The selectable fields of each object.
+    pub(crate) fields: FieldsFn,
     /// Requests to the writer thread; `None` after shutdown.
     pub(crate) writer: Mutex<Option<std::sync::mpsc::Sender<WriteRequest>>>,
     /// Read-only connection for history reads that miss the in-memory ring.
     pub(crate) reader: Mutex<rusqlite::Connection>,
     pub(crate) writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Stopped (and joined) on close.
+    pub(crate) packer: Mutex<Option<pack::Packer>>,
 }
 
 pub(crate) struct State {
-    pub(crate) objects: BTreeMap<String, Arc<Record>>,
+    pub(crate) objects: BTreeMap<Box<str>, Arc<Record>>,
     /// The revision of the newest committed write.
     pub(crate) revision: u64,
     /// Events at or below this revision may be gone; older watches get `Compacted`.
@@ -117,10 +152,9 @@ impl Store {
             objects,
             revision,
             compact_revision,
-        } = sqlite::load(&conn)?;
+        } = sqlite::load(&conn, &options.fields)?;
         let history = VecDeque::new();
         let reader = sqlite::open_reader(path)?;
-        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let shared = Arc::new(Shared {
             state: RwLock::new(State {
                 objects,
@@ -128,15 +162,24 @@ impl Store {
                 compact_revision,
             }),
             history: Mutex::new(history),
-            events,
+            fanout: fanout::Fanout::default(),
+            published: AtomicU64::new(revision),
+            fields: options.fields.clone(),
             writer: Mutex::new(None),
             reader: Mutex::new(reader),
             writer_thread: Mutex::new(None),
+            packer: Mutex::new(None),
         });
         let checkpointer = checkpoint::Checkpointer::spawn(path)?;
         let (tx, handle) = writer::spawn(conn, shared.clone(), options.max_batch, checkpointer)?;
         *lock(&shared.writer) = Some(tx);
         *lock(&shared.writer_thread) = Some(handle);
+        if options.pack {
+            let packer = pack::Packer::spawn(Arc::downgrade(&shared)).map_err(|e| {
+                StoreError::CommitFailed(format!("cannot start the packer thread: {e}"))
+            })?;
+            *lock(&shared.packer) = Some(packer);
+        }
         Ok(Store { shared })
     }
 
@@ -148,6 +191,11 @@ impl Store {
     /// The oldest revision a watch can still resume after.
     pub fn compact_revision(&self) -> u64 {
         read(&self.shared.state).compact_revision
+    }
+
+    /// How much memory the stored objects take.
+    pub fn footprint(&self) -> Footprint {
+        pack::footprint(&read(&self.shared.state).objects)
     }
 
     /// How many objects are stored.
@@ -186,8 +234,10 @@ impl Store {
     /// Lists everything under `prefix` and starts a watch at exactly that
     /// revision, so no change between the two is missed.
     pub fn list_and_watch(&self, prefix: &str) -> (Vec<Arc<Record>>, u64, Watch) {
+        // Subscribed first: whatever the state below does not hold yet
+        // reaches the channel after this.
+        let receiver = self.shared.fanout.subscribe(prefix);
         let state = read(&self.shared.state);
-        let receiver = self.shared.events.subscribe();
         let (items, _) = scan(&state.objects, prefix, None, 0, &|_| true);
         let revision = state.revision;
         drop(state);
@@ -255,6 +305,7 @@ impl Store {
 
     /// Stops the writer thread after it has committed what it holds.
     pub fn close(&self) {
+        lock(&self.shared.packer).take();
         lock(&self.shared.writer).take();
         if let Some(handle) = lock(&self.shared.writer_thread).take() {
             let _ = handle.join();
@@ -275,19 +326,19 @@ impl Store {
 }
 
 fn scan(
-    objects: &BTreeMap<String, Arc<Record>>,
+    objects: &BTreeMap<Box<str>, Arc<Record>>,
     prefix: &str,
     start_after: Option<&str>,
     limit: usize,
     filter: &dyn Fn(&Record) -> bool,
 ) -> (Vec<Arc<Record>>, usize) {
     let lower = match start_after {
-        Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
-        _ => Bound::Included(prefix.to_string()),
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
     };
     let mut items = Vec::new();
     let mut remaining = 0;
-    for (key, record) in objects.range((lower, Bound::Unbounded)) {
+    for (key, record) in objects.range::<str, _>((lower, Bound::Unbounded)) {
         if !key.starts_with(prefix) {
             break;
         }

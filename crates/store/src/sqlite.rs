@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
-use crate::record::{Event, EventType, Record};
-use crate::StoreError;
+use crate::record::{Event, EventType, Meta, Record};
+use crate::{FieldsFn, StoreError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (
@@ -26,7 +27,8 @@ CREATE TABLE IF NOT EXISTS events (
     revision INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
     type INTEGER NOT NULL,
-    value TEXT NOT NULL
+    value TEXT NOT NULL,
+    prev TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
@@ -39,13 +41,17 @@ const UPSERT_OBJECT: &str =
      ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision";
 const DELETE_OBJECT: &str = "DELETE FROM objects WHERE key = ?1";
 const INSERT_EVENT: &str =
-    "INSERT INTO events (revision, key, type, value) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO events (revision, key, type, value, prev) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Databases written before events kept the labels and fields of the state
+/// they replaced get the column (empty for their old events).
+const HAS_PREV: &str = "SELECT prev FROM events LIMIT 0";
+const ADD_PREV: &str = "ALTER TABLE events ADD COLUMN prev TEXT";
 const SELECT_OBJECTS: &str = "SELECT key, value, create_revision, mod_revision FROM objects";
 const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) AS m FROM events UNION ALL SELECT MAX(mod_revision) FROM objects UNION ALL SELECT value FROM meta WHERE name = 'revision')";
 const COMPACT_REVISION: &str = "SELECT value FROM meta WHERE name = 'compact_revision'";
 const SET_META: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value";
 const COMPACT_BATCH: &str = "DELETE FROM events WHERE revision IN (SELECT revision FROM events WHERE revision <= ?1 ORDER BY revision LIMIT ?2)";
-const EVENTS_SINCE: &str = "SELECT revision, key, type, value FROM events WHERE revision > ?1 AND revision < ?2 AND key >= ?3 ORDER BY revision";
+const EVENTS_SINCE: &str = "SELECT revision, key, type, value, prev FROM events WHERE revision > ?1 AND revision < ?2 AND key >= ?3 ORDER BY revision";
 
 /// Rows deleted per compaction transaction, so compaction never holds the
 /// write lock long enough to stall API writes.
@@ -67,6 +73,9 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // Checkpoints run beside the writer (see `checkpoint`), not inside its commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(SCHEMA)?;
+    if conn.prepare(HAS_PREV).is_err() {
+        conn.execute_batch(ADD_PREV)?;
+    }
     // Files left by an older version that did not restrict them.
     for suffix in ["-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
@@ -111,31 +120,47 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 /// What is on disk when the store opens.
 pub(crate) struct Loaded {
-    pub objects: BTreeMap<String, Arc<Record>>,
+    pub objects: BTreeMap<Box<str>, Arc<Record>>,
     pub revision: u64,
     pub compact_revision: u64,
 }
 
+/// A record from its stored text: parsed once, for its extract.
+fn record(
+    fields: &FieldsFn,
+    key: String,
+    text: String,
+    create_revision: u64,
+    mod_revision: u64,
+) -> Result<Record, StoreError> {
+    let value: Value = serde_json::from_str(&text).map_err(|source| StoreError::Corrupt {
+        key: key.clone(),
+        source,
+    })?;
+    let meta = Meta::of(&value, fields(&key, &value));
+    Ok(Record::new(
+        key.into(),
+        create_revision,
+        mod_revision,
+        Arc::new(meta),
+        Bytes::from(text),
+    ))
+}
+
 /// Loads every object, the current revision and the compact revision.
-pub(crate) fn load(conn: &Connection) -> Result<Loaded, StoreError> {
+pub(crate) fn load(conn: &Connection, fields: &FieldsFn) -> Result<Loaded, StoreError> {
     let mut objects = BTreeMap::new();
     let mut stmt = conn.prepare(SELECT_OBJECTS)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let key: String = row.get(0)?;
-        let text: String = row.get(1)?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| StoreError::Corrupt {
-            key: key.clone(),
-            source,
-        })?;
-        let record = Record {
-            key: key.clone(),
-            value: Arc::new(value),
-            text: text.into(),
-            create_revision: row.get::<_, i64>(2)? as u64,
-            mod_revision: row.get::<_, i64>(3)? as u64,
-        };
-        objects.insert(key, Arc::new(record));
+        let record = record(
+            fields,
+            row.get(0)?,
+            row.get(1)?,
+            row.get::<_, i64>(2)? as u64,
+            row.get::<_, i64>(3)? as u64,
+        )?;
+        objects.insert(record.key.clone(), Arc::new(record));
     }
     let revision: Option<i64> = conn.query_row(MAX_REVISION, [], |r| r.get(0))?;
     let compact: Option<i64> = conn
@@ -153,6 +178,9 @@ pub(crate) struct Change<'a> {
     pub revision: u64,
     pub kind: EventType,
     pub record: &'a Record,
+    /// The labels and fields of the state it replaced, when they differ
+    /// from the new state's (see [`Meta::selectable_json`]).
+    pub prev: Option<String>,
 }
 
 /// Writes a batch of changes in one transaction.
@@ -163,14 +191,22 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
         let mut delete = tx.prepare_cached(DELETE_OBJECT)?;
         let mut event = tx.prepare_cached(INSERT_EVENT)?;
         for change in changes {
+            let json = change.record.json()?;
+            // Written by this process as UTF-8 JSON: never invalid here.
+            let text = std::str::from_utf8(&json).map_err(|e| {
+                StoreError::CommitFailed(format!(
+                    "the object under {} is not UTF-8: {e}",
+                    change.record.key
+                ))
+            })?;
             match change.kind {
                 EventType::Deleted => {
-                    delete.execute(params![change.record.key])?;
+                    delete.execute(params![&*change.record.key])?;
                 }
                 _ => {
                     upsert.execute(params![
-                        change.record.key,
-                        &*change.record.text,
+                        &*change.record.key,
+                        text,
                         change.record.create_revision as i64,
                         change.record.mod_revision as i64
                     ])?;
@@ -178,9 +214,10 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
             }
             event.execute(params![
                 change.revision as i64,
-                change.record.key,
+                &*change.record.key,
                 change.kind.code(),
-                &*change.record.text
+                text,
+                change.prev
             ])?;
         }
         if let Some(last) = changes.last() {
@@ -208,6 +245,7 @@ pub(crate) fn compact_step(conn: &mut Connection, target: u64) -> Result<bool, S
 /// are no more before `before`.
 pub(crate) fn events_between(
     conn: &Connection,
+    fields: &FieldsFn,
     prefix: &str,
     after: u64,
     before: u64,
@@ -224,19 +262,19 @@ pub(crate) fn events_between(
         if !key.starts_with(prefix) {
             continue;
         }
-        let text: String = row.get(3)?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| StoreError::Corrupt {
-            key: key.clone(),
-            source,
-        })?;
-        out.push(Arc::new(Event {
-            kind: EventType::from_code(row.get(2)?),
-            revision: row.get::<_, i64>(0)? as u64,
-            key,
-            object: Arc::new(value),
-            text: text.into(),
-            prev: None,
-        }));
+        let revision = row.get::<_, i64>(0)? as u64;
+        let kind = EventType::from_code(row.get(2)?);
+        // Only the revision of the change is known here; events carry the
+        // object as it was then, and nothing reads the create revision.
+        let record = record(fields, key, row.get(3)?, revision, revision)?;
+        let prev_text: Option<String> = row.get(4)?;
+        let prev = match (kind, prev_text) {
+            (EventType::Modified, Some(text)) => record.meta.with_selectable(&text).map(Arc::new),
+            // The same labels and fields as after the change.
+            (EventType::Modified, None) => Some(record.meta.clone()),
+            _ => None,
+        };
+        out.push(Arc::new(Event::new(kind, Arc::new(record), prev)));
     }
     Ok(out)
 }

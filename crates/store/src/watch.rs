@@ -4,12 +4,16 @@
 //! anything at or below the last revision it delivered, so the stream has no
 //! gaps and no duplicates. A watch that falls behind the live channel reads
 //! what it missed from history; if that has been compacted, it ends with
-//! `Compacted` and the client must list again.
+//! `Compacted` and the client must list again. History that has left the
+//! in-memory ring is read from SQLite on a blocking thread, never on the
+//! async workers that serve requests.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 use crate::record::Event;
 use crate::{lock, read, sqlite, Shared, StoreError};
@@ -24,14 +28,19 @@ pub enum WatchItem {
     },
 }
 
+type HistoryRead = JoinHandle<Result<(Vec<Arc<Event>>, bool), StoreError>>;
+
 /// A stream of changes under one key prefix.
 pub struct Watch {
     shared: Arc<Shared>,
-    prefix: String,
+    prefix: Arc<str>,
     backlog: VecDeque<Arc<Event>>,
     /// History below this revision is still to be read into the backlog,
     /// a chunk at a time; 0 when there is none.
     history_until: u64,
+    /// A read of history under way; kept here so that `next` stays
+    /// cancel-safe while it runs.
+    reading: Option<HistoryRead>,
     receiver: broadcast::Receiver<Arc<Event>>,
     /// Every change up to this revision has been delivered or did not match
     /// the prefix; this is what a bookmark may safely report.
@@ -47,9 +56,10 @@ impl Watch {
     ) -> Watch {
         Watch {
             shared,
-            prefix,
+            prefix: prefix.into(),
             backlog: VecDeque::new(),
             history_until: 0,
+            reading: None,
             receiver,
             progress: revision,
         }
@@ -60,28 +70,41 @@ impl Watch {
         prefix: String,
         revision: u64,
     ) -> Result<Watch, StoreError> {
+        let receiver = shared.fanout.subscribe(&prefix);
         let state = read(&shared.state);
         if revision < state.compact_revision {
             return Err(StoreError::Compacted {
                 compact_revision: state.compact_revision,
             });
         }
-        let receiver = shared.events.subscribe();
         let current = state.revision;
         drop(state);
-        let (backlog, complete) = history_between(&shared, &prefix, revision, current + 1)?;
         Ok(Watch {
             shared,
-            prefix,
-            backlog: backlog.into(),
-            history_until: if complete { 0 } else { current + 1 },
+            prefix: prefix.into(),
+            backlog: VecDeque::new(),
+            // Read by `next`, off the caller's thread.
+            history_until: if revision < current { current + 1 } else { 0 },
+            reading: None,
             receiver,
             progress: revision,
         })
     }
 
-    /// The revision up to which this watch has seen every change.
-    pub fn progress(&self) -> u64 {
+    /// The revision up to which this watch has seen every change. With
+    /// nothing left to deliver, that is every change the store has
+    /// published, even when none of them was under this watch's prefix.
+    pub fn progress(&mut self) -> u64 {
+        // Read before looking at the channel: whatever was published up to
+        // this revision is in the channel already, or was taken from it.
+        let published = self.shared.published.load(Ordering::Acquire);
+        if self.backlog.is_empty()
+            && self.history_until == 0
+            && self.reading.is_none()
+            && self.receiver.is_empty()
+        {
+            self.progress = self.progress.max(published);
+        }
         self.progress
     }
 
@@ -96,19 +119,31 @@ impl Watch {
                 return Some(WatchItem::Event(event));
             }
             if self.history_until > 0 {
-                let until = self.history_until;
-                match history_between(&self.shared, &self.prefix, self.progress, until) {
-                    Ok((events, complete)) => {
+                let (shared, prefix) = (self.shared.clone(), self.prefix.clone());
+                let (after, before) = (self.progress, self.history_until);
+                let reading = self.reading.get_or_insert_with(|| {
+                    tokio::task::spawn_blocking(move || {
+                        history_between(&shared, &prefix, after, before)
+                    })
+                });
+                let result = reading.await;
+                self.reading = None;
+                match result {
+                    Ok(Ok((events, complete))) => {
                         if complete {
                             self.history_until = 0;
                         }
                         self.backlog = events.into();
                     }
-                    Err(StoreError::Compacted { compact_revision }) => {
+                    Ok(Err(StoreError::Compacted { compact_revision })) => {
                         return Some(WatchItem::Compacted { compact_revision })
                     }
-                    Err(err) => {
+                    Ok(Err(err)) => {
                         tracing::error!(error = %err, "cannot read watch history");
+                        return None;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "the watch history read did not finish");
                         return None;
                     }
                 }
@@ -120,7 +155,7 @@ impl Watch {
                         continue;
                     }
                     self.progress = event.revision;
-                    if event.key.starts_with(&self.prefix) {
+                    if event.key().starts_with(&*self.prefix) {
                         return Some(WatchItem::Event(event));
                     }
                 }
@@ -144,9 +179,17 @@ impl Watch {
     }
 }
 
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(reading) = self.reading.take() {
+            reading.abort();
+        }
+    }
+}
+
 /// Events read from disk at once by a watch catching up: a watch far behind
 /// reads its history a chunk at a time, so it never holds more than this
-/// many objects parsed (a burst of writes used to make every lagging watch
+/// many objects at once (a burst of writes used to make every lagging watch
 /// load all it had missed, and that was most of the memory at scale).
 const HISTORY_CHUNK: usize = 1_024;
 
@@ -167,7 +210,7 @@ fn history_between(
         let start = history.front().map(|e| e.revision).unwrap_or(before);
         let events: Vec<Arc<Event>> = history
             .iter()
-            .filter(|e| e.revision > after && e.revision < before && e.key.starts_with(prefix))
+            .filter(|e| e.revision > after && e.revision < before && e.key().starts_with(prefix))
             .cloned()
             .collect();
         (start, events)
@@ -178,6 +221,7 @@ fn history_between(
     let reader = lock(&shared.reader);
     let mut events = sqlite::events_between(
         &reader,
+        &shared.fields,
         prefix,
         after,
         ring_start.min(before),

@@ -7,15 +7,17 @@
 //! SQLite connection keep up with many concurrent API clients.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::checkpoint::{self, Checkpointer};
-use crate::record::{stamp, Event, EventType, Record};
+use crate::record::{stamp, Event, EventType, Meta, Record};
 use crate::sqlite::{self, Change};
 use crate::{lock, read, write, Shared, StoreError, HISTORY_IN_MEMORY};
 
@@ -33,6 +35,14 @@ pub(crate) enum Op {
         key: String,
         expected: Option<u64>,
     },
+}
+
+impl Op {
+    fn key(&self) -> &str {
+        match self {
+            Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key,
+        }
+    }
 }
 
 pub(crate) enum WriteRequest {
@@ -53,7 +63,7 @@ struct Planned {
     reply: Reply,
     record: Arc<Record>,
     kind: EventType,
-    prev: Option<Arc<Value>>,
+    prev: Option<Arc<Meta>>,
 }
 
 pub(crate) fn spawn(
@@ -115,16 +125,12 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
         // Later writes in the batch must see earlier ones.
         let mut overlay: HashMap<String, Option<Arc<Record>>> = HashMap::new();
         for (op, reply) in writes {
-            let key = match &op {
-                Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => {
-                    key.clone()
-                }
-            };
+            let key = op.key().to_string();
             let current = match overlay.get(&key) {
                 Some(entry) => entry.clone(),
-                None => state.objects.get(&key).cloned(),
+                None => state.objects.get(key.as_str()).cloned(),
             };
-            match plan(op, current, revision + 1) {
+            match plan(shared, op, current, revision + 1) {
                 Ok((record, kind, prev)) => {
                     revision += 1;
                     let stored = (kind != EventType::Deleted).then(|| record.clone());
@@ -152,6 +158,16 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
             revision: p.record.mod_revision,
             kind: p.kind,
             record: &p.record,
+            // Kept on disk only when a selector could tell the two apart.
+            prev: p
+                .prev
+                .as_ref()
+                .filter(|prev| {
+                    p.kind == EventType::Modified
+                        && (prev.labels != p.record.meta.labels
+                            || prev.fields != p.record.meta.fields)
+                })
+                .map(|prev| prev.selectable_json()),
         })
         .collect();
     if let Err(err) = sqlite::commit(conn, &changes) {
@@ -163,101 +179,99 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
         return;
     }
 
-    let mut state = write(&shared.state);
-    let mut history = lock(&shared.history);
-    for p in &planned {
-        match p.kind {
-            EventType::Deleted => {
-                state.objects.remove(&p.record.key);
+    let mut events = Vec::with_capacity(planned.len());
+    {
+        let mut state = write(&shared.state);
+        let mut history = lock(&shared.history);
+        for p in &planned {
+            match p.kind {
+                EventType::Deleted => {
+                    state.objects.remove(&p.record.key);
+                }
+                _ => {
+                    state.objects.insert(p.record.key.clone(), p.record.clone());
+                }
             }
-            _ => {
-                state.objects.insert(p.record.key.clone(), p.record.clone());
-            }
+            state.revision = p.record.mod_revision;
+            let event = Arc::new(Event::new(p.kind, p.record.clone(), p.prev.clone()));
+            history.push_back(event.clone());
+            events.push(event);
         }
-        state.revision = p.record.mod_revision;
-        let event = Arc::new(Event {
-            kind: p.kind,
-            revision: p.record.mod_revision,
-            key: p.record.key.clone(),
-            object: p.record.value.clone(),
-            text: p.record.text.clone(),
-            prev: p.prev.clone(),
-        });
-        history.push_back(event.clone());
-        // No receivers is fine: nobody is watching.
-        let _ = shared.events.send(event);
+        while history.len() > HISTORY_IN_MEMORY {
+            history.pop_front();
+        }
     }
-    while history.len() > HISTORY_IN_MEMORY {
-        history.pop_front();
+    // Outside the locks: a watch subscribes before it reads the state, so
+    // an event it reads in the state and also receives here is dropped as
+    // a duplicate by its revision, and none is missed.
+    shared.fanout.send(&events);
+    if let Some(last) = events.last() {
+        shared.published.store(last.revision, Ordering::Release);
     }
-    drop(history);
-    drop(state);
     for p in planned {
         let _ = p.reply.send(Ok(p.record));
     }
 }
 
-type Plan = (Arc<Record>, EventType, Option<Arc<Value>>);
+type Plan = (Arc<Record>, EventType, Option<Arc<Meta>>);
 
-fn plan(op: Op, current: Option<Arc<Record>>, revision: u64) -> Result<Plan, StoreError> {
+fn plan(
+    shared: &Shared,
+    op: Op,
+    current: Option<Arc<Record>>,
+    revision: u64,
+) -> Result<Plan, StoreError> {
     let check = |current: &Record, expected: Option<u64>| match expected {
         Some(e) if e != current.mod_revision => Err(StoreError::Conflict {
             current: current.mod_revision,
         }),
         _ => Ok(()),
     };
+    let encode = |key: String, mut value: Value, create_revision: u64| {
+        stamp(&mut value, revision);
+        let meta = Meta::of(&value, (shared.fields)(&key, &value));
+        let json = serde_json::to_vec(&value).map_err(|e| {
+            StoreError::CommitFailed(format!("cannot encode the object under {key}: {e}"))
+        })?;
+        Ok::<_, StoreError>(Record::new(
+            key.into(),
+            create_revision,
+            revision,
+            Arc::new(meta),
+            Bytes::from(json),
+        ))
+    };
     match op {
-        Op::Create { key, mut value } => {
+        Op::Create { key, value } => {
             if current.is_some() {
                 return Err(StoreError::AlreadyExists);
             }
-            stamp(&mut value, revision);
-            let record = Record {
-                key,
-                text: value.to_string().into(),
-                value: Arc::new(value),
-                create_revision: revision,
-                mod_revision: revision,
-            };
+            let record = encode(key, value, revision)?;
             Ok((Arc::new(record), EventType::Added, None))
         }
         Op::Update {
             key,
-            mut value,
+            value,
             expected,
         } => {
             let current = current.ok_or(StoreError::NotFound)?;
             check(&current, expected)?;
-            stamp(&mut value, revision);
-            let record = Record {
-                key,
-                text: value.to_string().into(),
-                value: Arc::new(value),
-                create_revision: current.create_revision,
-                mod_revision: revision,
-            };
+            let record = encode(key, value, current.create_revision)?;
             Ok((
                 Arc::new(record),
                 EventType::Modified,
-                Some(current.value.clone()),
+                Some(current.meta.clone()),
             ))
         }
         Op::Delete { key, expected } => {
             let current = current.ok_or(StoreError::NotFound)?;
             check(&current, expected)?;
-            let mut last = (*current.value).clone();
-            stamp(&mut last, revision);
-            let record = Record {
-                key,
-                text: last.to_string().into(),
-                value: Arc::new(last),
-                create_revision: current.create_revision,
-                mod_revision: revision,
-            };
+            let last = current.value()?;
+            let record = encode(key, last, current.create_revision)?;
             Ok((
                 Arc::new(record),
                 EventType::Deleted,
-                Some(current.value.clone()),
+                Some(current.meta.clone()),
             ))
         }
     }

@@ -47,15 +47,12 @@ pub async fn collection(
     let prefix = res.key_prefix(namespace(res, path));
     let page = api
         .store
-        .list(&prefix, None, 0, &|r| filter.matches(&r.value));
+        .list(&prefix, None, 0, &|r| filter.matches(&r.meta));
     let mut items = Vec::new();
     for record in page.items {
-        let ns = object::metadata(&record.value)
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .map(String::from);
-        let name = object::name(&record.value).to_string();
-        match lifecycle::delete(api, res, ns.as_deref(), &name, &options).await {
+        let ns = record.meta.namespace.as_deref();
+        let name = &record.meta.name;
+        match lifecycle::delete(api, res, ns, name, &options).await {
             Ok(Deleted::Gone(obj)) | Ok(Deleted::Pending(obj)) => {
                 items.push(for_version(res, &obj).into_owned())
             }

@@ -2,9 +2,9 @@
 
 use apimachinery::selector::{field_value, FieldSelector, LabelSelector};
 use serde_json::Value;
+use store::Meta;
 
 use crate::builtin::Builtin;
-use crate::object;
 use crate::request::Query;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -92,28 +92,49 @@ impl Filter {
         self.labels.as_ref().is_none_or(LabelSelector::is_empty) && self.fields.is_none()
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    /// Whether a stored object, by its extract, is selected.
+    pub fn matches(&self, meta: &Meta) -> bool {
         if let Some(labels) = &self.labels {
-            let map = object::metadata(obj)
-                .and_then(|m| m.get("labels"))
-                .and_then(Value::as_object);
-            if !labels.matches(map) {
+            if !labels.matches_with(&|key| meta.label(key)) {
                 return false;
             }
         }
         if let Some(fields) = &self.fields {
-            let lookup = |field: &str| -> Option<String> {
-                if field == "source" {
-                    return field_value(obj, "source.component");
-                }
-                field_value(obj, field)
-            };
-            if !fields.matches(&lookup) {
+            if !fields.matches(&|field| meta.field(field).map(String::from)) {
                 return false;
             }
         }
         true
     }
+}
+
+/// The selectable fields of an object stored under `key`, beyond name and
+/// namespace, with their values: what the store keeps in its extract so
+/// field selectors never parse the object.
+pub fn selectable_fields(key: &str, obj: &Value) -> Vec<(Box<str>, Box<str>)> {
+    // The storage prefixes of the kinds `supported_field` names (see
+    // `Resource::key_prefix`); every other kind has name and namespace only.
+    let fields: &[&str] = if key.starts_with("/core/events/") {
+        &EVENT_FIELDS
+    } else if key.starts_with("/core/secrets/") {
+        &["type"]
+    } else if key.starts_with("/core/namespaces/") {
+        &["status.phase"]
+    } else {
+        &[]
+    };
+    fields
+        .iter()
+        .filter_map(|field| {
+            // `source` selects on the component, as upstream's Event fields do.
+            let path = if *field == "source" {
+                "source.component"
+            } else {
+                field
+            };
+            Some((Box::from(*field), field_value(obj, path)?.into_boxed_str()))
+        })
+        .collect()
 }
 
 fn supported_field(res: &Resource, field: &str) -> bool {

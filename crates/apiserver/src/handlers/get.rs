@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
-use super::{encode_object, for_version, json, namespace, raw_json, Body, Ctx};
+use super::{encode_record, for_version, json, namespace, raw_json, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -25,12 +25,13 @@ pub fn handle(
         .get(&res.key(namespace(res, path), name))
         .ok_or_else(|| ApiError::not_found(&res.group, &res.plural, name))?;
     if ctx.wants_table() {
-        let obj = for_version(res, &record.value);
+        let value = record.value()?;
+        let obj = for_version(res, &value);
         let include = table::Include::parse(ctx.query.get("includeObject"))?;
         let rows = vec![table::row(res, &obj, include, jiff::Timestamp::now())];
         let t = table::table(res, rows, &record.mod_revision.to_string(), None, None);
         return Ok(json(StatusCode::OK, &t));
     }
-    let body = encode_object(res, &record.value, Some(&record.text));
+    let body = encode_record(res, &record)?;
     Ok(raw_json(StatusCode::OK, body, &[]))
 }

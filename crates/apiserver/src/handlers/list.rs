@@ -10,7 +10,7 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::filter::Filter;
-use super::{for_version, json, namespace, raw_json, stored_at, Body, Ctx};
+use super::{encode_record, for_version, json, namespace, raw_json, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -35,21 +35,28 @@ pub fn handle(
         Some(n) => n as usize,
     };
     let prefix = res.key_prefix(namespace(res, path));
-    let start_after = match ctx.query.get("continue") {
+    let start = match ctx.query.get("continue") {
         None => None,
         Some(token) => Some(decode_continue(api, token, &prefix)?),
     };
-    let page = api
-        .store
-        .list(&prefix, start_after.as_deref(), limit, &|record| {
-            filter.is_empty() || filter.matches(&record.value)
-        });
-    let revision = page.revision.to_string();
+    let page = api.store.list(
+        &prefix,
+        start.as_ref().map(|(_, key)| key.as_str()),
+        limit,
+        &|record| filter.is_empty() || filter.matches(&record.meta),
+    );
+    // Every page of one list reports the revision of its first page, as
+    // kube-apiserver's do. Later pages are read at the newest state, which
+    // holds every change since; a watch from that revision replays those
+    // changes, so a client that lists page by page and then watches (as
+    // kube-rs's watcher and client-go's reflector do) misses none of them.
+    let list_revision = start.as_ref().map_or(page.revision, |(rv, _)| *rv);
+    let revision = list_revision.to_string();
     let continue_token = (page.remaining > 0)
         .then(|| {
             page.items
                 .last()
-                .map(|r| encode_continue(page.revision, &r.key))
+                .map(|r| encode_continue(list_revision, &r.key))
         })
         .flatten();
     let remaining = (page.remaining > 0).then_some(page.remaining);
@@ -60,8 +67,15 @@ pub fn handle(
         let rows = page
             .items
             .iter()
-            .map(|r| table::row(res, &for_version(res, &r.value), include, now))
-            .collect();
+            .map(|r| {
+                Ok(table::row(
+                    res,
+                    &for_version(res, &r.value()?),
+                    include,
+                    now,
+                ))
+            })
+            .collect::<Result<_, ApiError>>()?;
         let t = table::table(res, rows, &revision, continue_token.as_deref(), remaining);
         return Ok(json(StatusCode::OK, &t));
     }
@@ -75,7 +89,8 @@ pub fn handle(
     if let Some(n) = remaining {
         metadata["remainingItemCount"] = json!(n);
     }
-    let size: usize = page.items.iter().map(|r| r.text.len() + 1).sum();
+    // Settled objects are held compressed, so the size is a guess.
+    let size: usize = page.items.iter().map(|r| 4 * r.body_size() + 1).sum();
     let mut out = Vec::with_capacity(256 + size);
     let head =
         json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata});
@@ -86,13 +101,7 @@ pub fn handle(
         if i > 0 {
             out.push(b',');
         }
-        if stored_at(res, &record.value) {
-            out.extend_from_slice(record.text.as_bytes());
-        } else {
-            let obj = for_version(res, &record.value);
-            serde_json::to_writer(&mut out, obj.as_ref())
-                .map_err(|e| ApiError::internal(format!("cannot encode the list: {e}")))?;
-        }
+        out.extend_from_slice(&encode_record(res, record)?);
     }
     let _ = out.write_all(b"]}");
     Ok(raw_json(StatusCode::OK, Bytes::from(out), &[]))
@@ -118,7 +127,8 @@ fn encode_continue(revision: u64, key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
 }
 
-fn decode_continue(api: &Api, token: &str, prefix: &str) -> Result<String, ApiError> {
+/// The revision of the list's first page and the last key served.
+fn decode_continue(api: &Api, token: &str, prefix: &str) -> Result<(u64, String), ApiError> {
     let invalid =
         |why: &str| ApiError::bad_field("continue", format!("continue key is not valid: {why}"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -129,7 +139,10 @@ fn decode_continue(api: &Api, token: &str, prefix: &str) -> Result<String, ApiEr
         .get("start")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("no start key"))?;
-    let rv = value.get("rv").and_then(Value::as_u64).unwrap_or(0);
+    let rv = value
+        .get("rv")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid("no list revision"))?;
     if !start.starts_with(prefix) {
         return Err(invalid("it belongs to a different list"));
     }
@@ -138,5 +151,5 @@ fn decode_continue(api: &Api, token: &str, prefix: &str) -> Result<String, ApiEr
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
         ));
     }
-    Ok(start.to_string())
+    Ok((rv, start.to_string()))
 }

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Response, StatusCode};
 use serde_json::Value;
 
-use crate::lifecycle::{FieldValidation, Part, WriteOptions};
+use crate::lifecycle::{FieldValidation, Part, WriteOptions, WrittenObject};
 use crate::request::{field_manager, Query, ResourcePath, Route};
 use crate::resource::Resource;
 use crate::status::{reason, ApiError};
@@ -105,6 +105,7 @@ impl Ctx {
 }
 
 pub use body::decode;
+pub use filter::selectable_fields;
 
 pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> {
     let result = match route {
@@ -242,28 +243,27 @@ pub fn error(err: &ApiError) -> Response<Body> {
     json(status, &err.to_status())
 }
 
-/// Stored JSON handed to hyper without a copy.
-struct StoredText(Arc<str>);
+/// A stored object as a client reading through `res`'s version sees it:
+/// the stored JSON itself when it is stored at that version, else a fresh
+/// encoding of it at that version.
+pub fn encode_record(res: &Resource, record: &store::Record) -> Result<Bytes, ApiError> {
+    if served_as_stored(res, &record.meta.api_version) {
+        return Ok(record.json()?);
+    }
+    let obj = record.value()?;
+    Ok(Bytes::from(for_version(res, &obj).to_string()))
+}
 
-impl AsRef<[u8]> for StoredText {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
+/// What a write left, as [`encode_record`] sends it.
+pub fn encode_written(res: &Resource, written: &WrittenObject) -> Result<Bytes, ApiError> {
+    match written {
+        WrittenObject::Stored(record) => encode_record(res, record),
+        WrittenObject::DryRun(obj) => Ok(Bytes::from(for_version(res, obj).to_string())),
     }
 }
 
-/// An object encoded as a client reading through `res`'s version sees it:
-/// the stored text itself when there is one and the object is stored at that
-/// version, else a fresh encoding.
-pub fn encode_object(res: &Resource, obj: &Value, text: Option<&Arc<str>>) -> Bytes {
-    match text {
-        Some(text) if stored_at(res, obj) => Bytes::from_owner(StoredText(text.clone())),
-        _ => Bytes::from(for_version(res, obj).to_string()),
-    }
-}
-
-/// True when `obj` is labelled with the version `res` serves.
-pub fn stored_at(res: &Resource, obj: &Value) -> bool {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+/// True when an object stored with `api_version` is what `res` serves.
+pub fn served_as_stored(res: &Resource, api_version: &str) -> bool {
     match api_version.split_once('/') {
         Some((group, version)) => group == res.group && version == res.version,
         None => res.group.is_empty() && api_version == res.version,

@@ -7,7 +7,7 @@ use apimachinery::smp;
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
-use super::{body, decode, encode_object, namespace, raw_json, Body, Ctx};
+use super::{body, decode, encode_written, namespace, raw_json, Body, Ctx};
 use crate::lifecycle::{self, Part};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
@@ -140,7 +140,7 @@ pub async fn handle(
     };
     Ok(raw_json(
         status,
-        encode_object(res, &written.object, written.text.as_ref()),
+        encode_written(res, &written.object)?,
         &written.warnings,
     ))
 }

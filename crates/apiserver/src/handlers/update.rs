@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hyper::{Response, StatusCode};
 
-use super::{encode_object, namespace, raw_json, Body, Ctx};
+use super::{encode_written, namespace, raw_json, Body, Ctx};
 use crate::lifecycle::{self, Part};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
@@ -30,7 +30,7 @@ pub async fn handle(
     };
     Ok(raw_json(
         status,
-        encode_object(res, &written.object, written.text.as_ref()),
+        encode_written(res, &written.object)?,
         &written.warnings,
     ))
 }

@@ -12,11 +12,11 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
-use store::{EventType, StoreError, WatchItem};
+use store::{Event, EventType, Meta, Record, StoreError, WatchItem};
 use tokio::sync::mpsc;
 
 use super::filter::Filter;
-use super::{for_version, namespace, stored_at, Body, Ctx};
+use super::{for_version, namespace, served_as_stored, Body, Ctx};
 use crate::request::ResourcePath;
 use crate::resource::Resource;
 use crate::status::ApiError;
@@ -72,7 +72,7 @@ pub async fn handle(
         let (items, revision, watch) = api.store.list_and_watch(&prefix);
         let items: Vec<Arc<store::Record>> = items
             .into_iter()
-            .filter(|r| filter.matches(&r.value))
+            .filter(|r| filter.matches(&r.meta))
             .collect();
         (items, Ok((watch, revision)))
     } else {
@@ -110,11 +110,11 @@ pub async fn handle(
             }
         };
         for record in initial {
-            if tx
-                .send(encoder.event("ADDED", &record.value, &record.text))
-                .await
-                .is_err()
-            {
+            let line = match encoder.record(EventType::Added, &record) {
+                Ok(line) => line,
+                Err(err) => encoder.error(&err),
+            };
+            if tx.send(line).await.is_err() {
                 return;
             }
         }
@@ -128,10 +128,13 @@ pub async fn handle(
             let line = tokio::select! {
                 item = watch.next() => match item {
                     Some(WatchItem::Event(event)) => {
-                        let Some(kind) = visible_change(&filter, event.kind, &event.object, event.prev.as_deref()) else {
+                        let Some(kind) = visible_change(&filter, event.kind, &event.record.meta, event.prev.as_deref()) else {
                             continue;
                         };
-                        encoder.event(kind, &event.object, &event.text)
+                        match encoder.event(kind, &event) {
+                            Ok(line) => line,
+                            Err(err) => encoder.error(&err),
+                        }
                     }
                     Some(WatchItem::Compacted { compact_revision }) => {
                         let _ = tx.send(encoder.gone(compact_revision)).await;
@@ -170,22 +173,30 @@ pub async fn handle(
 fn visible_change(
     filter: &Filter,
     kind: EventType,
-    object: &Value,
-    prev: Option<&Value>,
-) -> Option<&'static str> {
+    object: &Meta,
+    prev: Option<&Meta>,
+) -> Option<EventType> {
     let now = filter.matches(object);
     match kind {
-        EventType::Added => now.then_some("ADDED"),
-        EventType::Deleted => now.then_some("DELETED"),
+        EventType::Added => now.then_some(EventType::Added),
+        EventType::Deleted => now.then_some(EventType::Deleted),
         EventType::Modified => {
             let before = prev.map(|p| filter.matches(p)).unwrap_or(now);
             match (before, now) {
-                (true, true) => Some("MODIFIED"),
-                (false, true) => Some("ADDED"),
-                (true, false) => Some("DELETED"),
+                (true, true) => Some(EventType::Modified),
+                (false, true) => Some(EventType::Added),
+                (true, false) => Some(EventType::Deleted),
                 (false, false) => None,
             }
         }
+    }
+}
+
+fn type_name(kind: EventType) -> &'static str {
+    match kind {
+        EventType::Added => "ADDED",
+        EventType::Modified => "MODIFIED",
+        EventType::Deleted => "DELETED",
     }
 }
 
@@ -196,19 +207,24 @@ struct Encoder {
 }
 
 impl Encoder {
-    /// One event line. Plain events wrap the stored JSON as it is, so a
-    /// change fanned out to many watchers is never encoded again per watcher.
-    fn event(&self, kind: &str, obj: &Value, text: &str) -> Bytes {
-        if self.table.is_none() && stored_at(&self.res, obj) {
-            let mut out = Vec::with_capacity(text.len() + 40);
-            out.extend_from_slice(b"{\"type\":\"");
-            out.extend_from_slice(kind.as_bytes());
-            out.extend_from_slice(b"\",\"object\":");
-            out.extend_from_slice(text.as_bytes());
-            out.extend_from_slice(b"}\n");
-            return Bytes::from(out);
+    /// One event line. Plain events of objects stored at the watched
+    /// version are the same bytes for every watcher: they are encoded once,
+    /// around the stored JSON, and shared.
+    fn event(&self, kind: EventType, event: &Event) -> Result<Bytes, ApiError> {
+        if self.table.is_none() && served_as_stored(&self.res, &event.record.meta.api_version) {
+            return Ok(event.encoded(kind, || plain_line(kind, &event.record))?);
         }
-        let obj = for_version(&self.res, obj);
+        self.record(kind, &event.record)
+    }
+
+    /// One event line for `record`, encoded for this watcher alone.
+    fn record(&self, kind: EventType, record: &Record) -> Result<Bytes, ApiError> {
+        if self.table.is_none() && served_as_stored(&self.res, &record.meta.api_version) {
+            return Ok(plain_line(kind, record)?);
+        }
+        let value = record.value()?;
+        let obj = for_version(&self.res, &value);
+        let kind = type_name(kind);
         let object = match self.table {
             Some(include) => {
                 let rv = obj
@@ -221,7 +237,7 @@ impl Encoder {
             }
             None => obj.into_owned(),
         };
-        line(&json!({"type": kind, "object": object}))
+        Ok(line(&json!({"type": kind, "object": object})))
     }
 
     fn bookmark(&self, revision: u64, initial_end: bool) -> Bytes {
@@ -244,6 +260,19 @@ impl Encoder {
     fn error(&self, err: &ApiError) -> Bytes {
         line(&json!({"type": "ERROR", "object": err.to_status()}))
     }
+}
+
+/// `{"type":…,"object":<stored JSON>}` and a newline.
+fn plain_line(kind: EventType, record: &Record) -> Result<Bytes, store::StoreError> {
+    let json = record.json()?;
+    let kind = type_name(kind);
+    let mut out = Vec::with_capacity(json.len() + 40);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"}\n");
+    Ok(Bytes::from(out))
 }
 
 fn line(value: &Value) -> Bytes {
