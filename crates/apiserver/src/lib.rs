@@ -18,6 +18,7 @@
 //! - `expiry`: Events expire a TTL after their last write.
 //! - `pki`: CA, serving certificate, token and kubeconfig.
 //! - `status`, `object`: errors as `Status`, and metadata helpers.
+//! - `metrics`: requests and store writes at `/metrics`.
 #![forbid(unsafe_code)]
 
 mod builtin;
@@ -26,6 +27,7 @@ mod expiry;
 mod gc;
 mod handlers;
 mod lifecycle;
+mod metrics;
 mod object;
 pub mod pki;
 mod request;
@@ -34,7 +36,7 @@ mod server;
 mod status;
 mod table;
 
-pub use server::{run, Config, Running};
+pub use server::{run, Config, LocalService, Running};
 pub use status::ApiError;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +55,7 @@ pub struct Api {
     pub(crate) registry: Registry,
     pub(crate) token: String,
     pub(crate) bookmark_interval: Duration,
+    pub(crate) metrics: metrics::Metrics,
     /// Set once bootstrap has finished; `/readyz` reports it.
     pub(crate) ready: AtomicBool,
     /// Set while the embedding process finishes its own start-up.
@@ -75,6 +78,7 @@ impl Api {
             registry,
             token,
             bookmark_interval,
+            metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(false),
             held: AtomicBool::new(false),
             namespaces,

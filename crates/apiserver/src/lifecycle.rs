@@ -41,6 +41,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: String,
     pub field_validation: FieldValidation,
+    /// The API verb, for the store-write metrics (`system` for the server's own).
+    pub verb: &'static str,
 }
 
 impl WriteOptions {
@@ -50,6 +52,7 @@ impl WriteOptions {
             dry_run: false,
             field_manager: manager.to_string(),
             field_validation: FieldValidation::Ignore,
+            verb: "system",
         }
     }
 }
@@ -199,6 +202,7 @@ async fn store_create(
     let crd = (res.builtin == Some(Builtin::CustomResourceDefinition)).then(|| obj.clone());
     match api.store.create(&key, obj).await {
         Ok(record) => {
+            api.metrics.stored(res, Part::Main, opts.verb);
             if let Some(crd) = crd {
                 api.sync_crd(&crd, false);
             }
@@ -248,7 +252,18 @@ pub async fn update(
             Tracking::Update(&opts.field_manager),
             opts,
         )?;
-        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
+        match commit_update(
+            api,
+            res,
+            part,
+            &current,
+            &current_value,
+            new,
+            warnings,
+            opts,
+        )
+        .await
+        {
             Err(Retry) if precondition.is_none() => continue,
             Err(Retry) => return Err(ApiError::conflict(&res.group, &res.plural, name)),
             Ok(result) => return result,
@@ -293,7 +308,18 @@ where
             Tracking::Update(&opts.field_manager),
             opts,
         )?;
-        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
+        match commit_update(
+            api,
+            res,
+            part,
+            &current,
+            &current_value,
+            new,
+            warnings,
+            opts,
+        )
+        .await
+        {
             Err(Retry) => continue,
             Ok(result) => return result,
         }
@@ -354,7 +380,18 @@ pub async fn apply(
             .map_err(|e| apply_error(res, name, e))?;
         let (new, warnings) =
             prepare_update(res, &current_value, merged, part, Tracking::Applied, opts)?;
-        match commit_update(api, res, &current, &current_value, new, warnings, opts).await {
+        match commit_update(
+            api,
+            res,
+            part,
+            &current,
+            &current_value,
+            new,
+            warnings,
+            opts,
+        )
+        .await
+        {
             Err(Retry) => continue,
             Ok(result) => return result,
         }
@@ -507,9 +544,11 @@ fn prepare_update(
     Ok((new, warnings))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn commit_update(
     api: &Api,
     res: &Resource,
+    part: Part,
     current: &Arc<Record>,
     current_value: &Value,
     new: Value,
@@ -538,6 +577,7 @@ async fn commit_update(
             .await
         {
             Ok(record) => {
+                api.metrics.stored(res, Part::Main, opts.verb);
                 after_write(api, res, &new, true);
                 Ok(Ok(Written {
                     object: WrittenObject::Stored(record),
@@ -563,6 +603,7 @@ async fn commit_update(
         .await
     {
         Ok(record) => {
+            api.metrics.stored(res, part, opts.verb);
             if let Some(crd) = crd {
                 api.sync_crd(&crd, false);
             }
@@ -680,6 +721,7 @@ pub async fn delete(
             }
             match api.store.delete(&key, Some(current.mod_revision)).await {
                 Ok(record) => {
+                    api.metrics.stored(res, Part::Main, "delete");
                     let last = record.value()?;
                     after_write(api, res, &last, true);
                     return Ok(Deleted::Gone(last));
@@ -717,6 +759,7 @@ pub async fn delete(
             .await
         {
             Ok(record) => {
+                api.metrics.stored(res, Part::Main, "delete");
                 let now = record.value()?;
                 after_write(api, res, &now, false);
                 return Ok(Deleted::Pending(now));

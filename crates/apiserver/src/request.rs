@@ -22,6 +22,8 @@ pub struct ResourcePath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Version,
+    /// `/metrics`, Prometheus's text exposition.
+    Metrics,
     Health(&'static str),
     /// `/api`
     CoreVersions,
@@ -51,6 +53,7 @@ pub fn route(path: &str) -> Route {
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/version" => return Route::Version,
+        "/metrics" => return Route::Metrics,
         "/healthz" => return Route::Health("healthz"),
         "/livez" => return Route::Health("livez"),
         "/readyz" => return Route::Health("readyz"),

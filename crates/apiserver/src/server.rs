@@ -58,6 +58,20 @@ pub struct Running {
 }
 
 impl Running {
+    /// The server as an in-process HTTP service, for the controllers of the
+    /// process that embeds it: the same routes and handlers as over HTTPS,
+    /// without TCP, TLS or a connection per request. Requests through it
+    /// are the embedding control plane's own, so they carry no token;
+    /// `user_agent` is sent for requests that set none (writes without a
+    /// fieldManager are recorded under it).
+    pub fn local_service(&self, user_agent: &str) -> LocalService {
+        LocalService {
+            api: self.api.clone(),
+            stopped: self.stop.subscribe(),
+            user_agent: hyper::header::HeaderValue::from_str(user_agent).ok(),
+        }
+    }
+
     /// Lets `/readyz` answer 200 once the store is bootstrapped; see
     /// [`Config::hold_readiness`].
     pub fn mark_ready(&self) {
@@ -195,10 +209,14 @@ async fn accept_loop(
                 }
                 Err(_) => return,
             };
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let api = api.clone();
                 let stopped = stopped.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(api, req, stopped).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(api, req, stopped, Caller::Remote).await,
+                    )
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(err) = builder.serve_connection(TokioIo::new(tls), service).await {
@@ -208,16 +226,30 @@ async fn accept_loop(
     }
 }
 
-async fn handle(
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// Over the network: must carry the token.
+    Remote,
+    /// In this process (see [`LocalService`]): the embedding control plane.
+    Local,
+}
+
+pub(crate) async fn handle<B>(
     api: Arc<Api>,
-    req: Request<Incoming>,
+    req: Request<B>,
     stopped: watch::Receiver<bool>,
-) -> Response<Body> {
+    caller: Caller,
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let route = route(&path);
     let public = matches!(route, Route::Health(_) | Route::Version);
-    if !public && !authorized(&api, &parts.headers) {
+    if !public && caller == Caller::Remote && !authorized(&api, &parts.headers) {
         return handlers::error(&ApiError::unauthorized());
     }
     let body = match read_body(body).await {
@@ -242,7 +274,29 @@ async fn handle(
         stopped,
     };
     let started = std::time::Instant::now();
+    let labels = handlers::request_labels(
+        &route,
+        &parts.method,
+        ctx.query.get("watch") == Some("true"),
+    )
+    .map(|(verb, group, resource, subresource)| {
+        (
+            verb,
+            group.to_string(),
+            resource.to_string(),
+            subresource.to_string(),
+        )
+    });
     let response = handlers::dispatch(&api, ctx, route).await;
+    if let Some((verb, group, resource, subresource)) = labels {
+        api.metrics.request(crate::metrics::RequestLabels {
+            verb,
+            group,
+            resource,
+            subresource,
+            code: response.status().as_u16().to_string(),
+        });
+    }
     tracing::debug!(method = %parts.method, path = %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     response
 }
@@ -252,9 +306,14 @@ async fn handle(
 /// rather than a reset connection.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
-async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+async fn read_body<B>(body: B) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
+    let mut body = std::pin::pin!(body);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             ApiError::bad_field("body", format!("cannot read the request body: {e}"))
@@ -317,5 +376,46 @@ async fn compactor(api: Arc<Api>, config: Config, mut stopped: watch::Receiver<b
             Ok(rev) => tracing::debug!(compact_revision = rev, "compacted watch history"),
             Err(err) => tracing::warn!(error = %err, "compaction failed"),
         }
+    }
+}
+
+/// The server as a `tower::Service` in the embedding process; see
+/// [`Running::local_service`].
+#[derive(Clone)]
+pub struct LocalService {
+    api: Arc<Api>,
+    stopped: watch::Receiver<bool>,
+    user_agent: Option<hyper::header::HeaderValue>,
+}
+
+impl<B> tower::Service<Request<B>> for LocalService
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Response<Body>, std::convert::Infallible>>
+                + Send,
+        >,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Some(agent) = &self.user_agent {
+            req.headers_mut()
+                .entry(hyper::header::USER_AGENT)
+                .or_insert_with(|| agent.clone());
+        }
+        let (api, stopped) = (self.api.clone(), self.stopped.clone());
+        Box::pin(async move { Ok(handle(api, req, stopped, Caller::Local).await) })
     }
 }

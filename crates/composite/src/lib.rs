@@ -1,13 +1,16 @@
 //! Plinth's composition controllers. They reach the API only through
-//! `kube::Client`, and leave all composing to the pure `composition` crate.
+//! `kube::Client`, read through the shared caches of the `runtime` crate,
+//! and leave all composing to the pure `composition` crate.
 //!
 //! Layout:
 //! - `names`: groups, kinds, finalizers, labels.
 //! - `crds`: the composition API's CRDs and the XR and claim CRDs an XRD defines.
 //! - `xrd`: serves each XRD's kinds and starts their reconcilers.
 //! - `revisions`: a CompositionRevision for every change of a Composition.
-//! - `composite`: selects a Composition, renders and applies composed resources.
-//! - `claim`: binds claims to composite resources and copies their state back.
+//! - `composite`: selects a Composition, renders and applies composed resources
+//!   (`composite::plan` decides, the module executes).
+//! - `claim`: binds claims to composite resources and copies their state back
+//!   (`claim::plan` decides, the module executes).
 //! - `builtin`: the DBaaS and Compute interfaces Plinth ships.
 //! - `util`: what the reconcilers share.
 #![forbid(unsafe_code)]
@@ -22,10 +25,12 @@ pub mod util;
 pub mod xrd;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
+use runtime::Caches;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
@@ -77,10 +82,14 @@ async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error
 }
 
 /// Installs the composition API (and, if asked, the built-in interfaces)
-/// and starts the controllers.
-pub async fn start(client: Client, builtin_apis: bool) -> Result<Controllers, kube::Error> {
+/// and starts the controllers, all reading through `caches`.
+pub async fn start(
+    client: Client,
+    caches: Arc<Caches>,
+    builtin_apis: bool,
+) -> Result<Controllers, kube::Error> {
     for crd in crds::composition_api() {
-        reconciler::crds::apply(&client, crd).await?;
+        runtime::crds::apply(&client, crd).await?;
     }
     for namespace in [names::SYSTEM_NAMESPACE, names::CROSSPLANE_NAMESPACE] {
         ensure_namespace(&client, namespace).await?;
@@ -93,8 +102,8 @@ pub async fn start(client: Client, builtin_apis: bool) -> Result<Controllers, ku
     }
     let (announce, mut announced) = mpsc::unbounded_channel::<xrd::Announce>();
     let mut tasks = JoinSet::new();
-    tasks.spawn(xrd::run(client.clone(), announce));
-    tasks.spawn(revisions::run(client.clone()));
+    tasks.spawn(xrd::run(client.clone(), caches.clone(), announce));
+    tasks.spawn(revisions::run(client.clone(), caches.clone()));
     tasks.spawn(async move {
         // Keyed by XRD name: two XRDs may define the same kinds in two
         // groups (the docs' XPostgreSQLInstance beside the built-in one),
@@ -103,18 +112,18 @@ pub async fn start(client: Client, builtin_apis: bool) -> Result<Controllers, ku
         // Dropped with this task on shutdown, which aborts every reconciler.
         let mut children = JoinSet::new();
         let start_composite = |children: &mut JoinSet<()>, served: &xrd::Served| {
-            let (client, served) = (client.clone(), served.clone());
+            let (client, caches, served) = (client.clone(), caches.clone(), served.clone());
             children.spawn(async move {
                 util::wait_served(&client, &served.composite).await;
-                composite::run(client, served).await;
+                composite::run(client, caches, served).await;
             })
         };
         let start_claim = |children: &mut JoinSet<()>, served: &xrd::Served| {
             let claim = served.claim.clone()?;
-            let (client, served) = (client.clone(), served.clone());
+            let (client, caches, served) = (client.clone(), caches.clone(), served.clone());
             Some(children.spawn(async move {
                 util::wait_served(&client, &claim).await;
-                claim::run(client, served).await;
+                claim::run(client, caches, served).await;
             }))
         };
         while let Some(message) = announced.recv().await {

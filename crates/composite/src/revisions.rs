@@ -4,26 +4,50 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{DynamicObject, ListParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
+use runtime::{Action, Cache, Caches, Controller, Writes};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{names, util};
 
-pub async fn run(client: Client) {
-    let ar = util::composition_resource();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    Controller::new_with(api, watcher::Config::default(), ar)
+struct Ctx {
+    client: Client,
+    compositions: Arc<Cache>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read a cached object: {0}")]
+    Cache(#[from] runtime::Error),
+    #[error("cannot write a CompositionRevision: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+pub async fn run(client: Client, caches: Arc<Caches>) {
+    let compositions = caches.of(&util::composition_resource());
+    let ctx = Arc::new(Ctx {
+        client,
+        compositions: compositions.clone(),
+    });
+    // Its writes are revisions, which it does not watch: nothing to tell apart.
+    let writes: Arc<Writes> = Arc::default();
+    Controller::new("revisions", compositions, writes, Duration::ZERO, None)
+        .concurrency(1)
         .run(
-            reconcile,
-            |_, _, _| Action::requeue(Duration::from_secs(5)),
-            Arc::new(client),
+            move |key, _| {
+                let ctx = ctx.clone();
+                async move {
+                    let Some(cached) = ctx.compositions.get(&key) else {
+                        return Ok(Action::AwaitChange);
+                    };
+                    let obj = cached.object()?;
+                    reconcile(obj, &ctx).await
+                }
+            },
+            |_: &Error, _| Duration::from_secs(5),
         )
-        .for_each(|_| async {})
         .await;
 }
 
@@ -32,26 +56,28 @@ pub fn spec_hash(spec: &Value) -> String {
     hex::encode(&Sha256::digest(spec.to_string().as_bytes())[..4])
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, client: Arc<Client>) -> Result<Action, kube::Error> {
+async fn reconcile(obj: DynamicObject, ctx: &Ctx) -> Result<Action, Error> {
     if obj.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        return Ok(Action::AwaitChange);
     }
     let name = obj.name_any();
     let spec = obj.data.get("spec").cloned().unwrap_or_else(|| json!({}));
     let hash = spec_hash(&spec);
     let revisions: Api<DynamicObject> =
-        Api::all_with(client.as_ref().clone(), &util::revision_resource());
+        Api::all_with(ctx.client.clone(), &util::revision_resource());
+    // Read from the API, not the cache: revision numbers must follow the
+    // revisions this controller just made, which the cache may not hold
+    // yet. Compositions change rarely, so this list is rare too.
     let existing = revisions
         .list(&ListParams::default().labels(&format!("{}={name}", names::LABEL_COMPOSITION_NAME)))
-        .await?;
+        .await?
+        .items;
     let newest = existing
-        .items
         .iter()
         .filter_map(|r| r.data.pointer("/spec/revision").and_then(Value::as_i64))
         .max()
         .unwrap_or(0);
     if let Some(same) = existing
-        .items
         .iter()
         .find(|r| r.labels().get(names::LABEL_COMPOSITION_HASH) == Some(&hash))
     {
@@ -71,7 +97,7 @@ async fn reconcile(obj: Arc<DynamicObject>, client: Arc<Client>) -> Result<Actio
                 )
                 .await?;
         }
-        return Ok(Action::await_change());
+        return Ok(Action::AwaitChange);
     }
     let next = newest + 1;
     let mut revision_spec = spec;
@@ -91,7 +117,7 @@ async fn reconcile(obj: Arc<DynamicObject>, client: Arc<Client>) -> Result<Actio
     match revisions.create(&PostParams::default(), &revision).await {
         Ok(_) => tracing::info!(composition = %name, revision = next, "new composition revision"),
         Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
-    Ok(Action::await_change())
+    Ok(Action::AwaitChange)
 }

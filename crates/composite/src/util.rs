@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use reconciler::conditions::{self, Condition};
+use runtime::conditions::{self, Condition};
+use runtime::Writes;
 use serde_json::{json, Value};
 
 use crate::names;
@@ -44,36 +45,6 @@ impl Applied {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string(), digest(desired));
     }
-
-    /// Server-side applies a connection Secret, unless it is already in
-    /// place as last applied.
-    pub async fn apply_secret(
-        &self,
-        client: &Client,
-        namespace: &str,
-        name: &str,
-        secret: &Value,
-    ) -> Result<(), kube::Error> {
-        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-            Api::namespaced(client.clone(), namespace);
-        let key = format!("v1/Secret/{namespace}/{name}");
-        let live = secrets
-            .get_opt(name)
-            .await?
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
-            .unwrap_or_default();
-        if self.needed(&key, secret, Some(&live)) {
-            secrets
-                .patch(
-                    name,
-                    &PatchParams::apply(names::FIELD_MANAGER).force(),
-                    &Patch::Apply(secret),
-                )
-                .await?;
-            self.record(&key, secret);
-        }
-        Ok(())
-    }
 }
 
 fn digest(value: &Value) -> u64 {
@@ -81,84 +52,6 @@ fn digest(value: &Value) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     value.to_string().hash(&mut hasher);
     hasher.finish()
-}
-
-/// How long a definition read (an XRD, a Composition, its revisions) is
-/// shared by the cycles that follow it.
-const DEFINITIONS_TTL: Duration = Duration::from_secs(2);
-
-/// Definitions read by a burst of cycles, each fetched at most once per
-/// [`DEFINITIONS_TTL`]: every composite cycle reads its XRD, Composition and
-/// revisions, which change rarely, and a thousand composites cycle at once.
-/// Cleared whenever a revision appears, so a changed Composition is seen at
-/// once.
-#[derive(Default)]
-pub struct Definitions {
-    objects: Mutex<HashMap<String, (std::time::Instant, Option<DynamicObject>)>>,
-    lists: Mutex<HashMap<String, (std::time::Instant, Vec<DynamicObject>)>>,
-}
-
-impl Definitions {
-    pub async fn get(
-        &self,
-        api: &Api<DynamicObject>,
-        name: &str,
-    ) -> Result<Option<DynamicObject>, kube::Error> {
-        let key = format!("{}/{name}", api.resource_url());
-        if let Some((at, hit)) = self
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            if at.elapsed() < DEFINITIONS_TTL {
-                return Ok(hit.clone());
-            }
-        }
-        let fetched = api.get_opt(name).await?;
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (std::time::Instant::now(), fetched.clone()));
-        Ok(fetched)
-    }
-
-    pub async fn list(
-        &self,
-        api: &Api<DynamicObject>,
-        labels: Option<&str>,
-    ) -> Result<Vec<DynamicObject>, kube::Error> {
-        let key = format!("{}?{}", api.resource_url(), labels.unwrap_or_default());
-        if let Some((at, hit)) = self
-            .lists
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            if at.elapsed() < DEFINITIONS_TTL {
-                return Ok(hit.clone());
-            }
-        }
-        let mut params = kube::api::ListParams::default();
-        if let Some(selector) = labels {
-            params = params.labels(selector);
-        }
-        let fetched = api.list(&params).await?.items;
-        self.lists
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (std::time::Instant::now(), fetched.clone()));
-        Ok(fetched)
-    }
-
-    /// Forgets everything: a definition changed.
-    pub fn clear(&self) {
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.lists.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
 }
 
 pub fn xrd_resource() -> ApiResource {
@@ -238,26 +131,14 @@ impl Kinds {
     }
 }
 
-/// Sets conditions (and other status fields) with a merge patch on the status subresource.
-pub async fn set_status(
-    api: &Api<DynamicObject>,
-    obj: &DynamicObject,
-    updates: &[Condition<'_>],
-    extra: Value,
-) {
-    let name = obj.name_any();
-    let current = match api.get_opt(&name).await {
-        Ok(Some(o)) => o,
-        _ => return,
-    };
-    set_status_on(api, &current, updates, extra).await;
-}
-
-/// [`set_status`] on the object as the caller has it, without reading it
-/// again: for reconcilers that alone write the conditions they set, where
-/// the object that started the cycle holds what they last wrote.
+/// Sets conditions (and other status fields) with a merge patch on the
+/// status subresource of `current`, the object as the caller has it (from
+/// the cache, or as its own last write returned it), and records the write.
+/// Nothing is sent when the status already says it all.
 pub async fn set_status_on(
     api: &Api<DynamicObject>,
+    writes: &Writes,
+    resource: &ApiResource,
     current: &DynamicObject,
     updates: &[Condition<'_>],
     extra: Value,
@@ -278,7 +159,7 @@ pub async fn set_status_on(
     {
         return;
     }
-    if let Err(e) = api
+    match api
         .patch_status(
             &name,
             &PatchParams::default(),
@@ -286,7 +167,8 @@ pub async fn set_status_on(
         )
         .await
     {
-        tracing::debug!(name = %name, error = %error_message(&e), "status not written");
+        Ok(written) => writes.record(resource, &written),
+        Err(e) => tracing::debug!(name = %name, error = %error_message(&e), "status not written"),
     }
 }
 

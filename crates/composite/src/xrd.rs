@@ -6,13 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use reconciler::conditions::Condition;
+use runtime::conditions::Condition;
+use runtime::{Action, Cache, Caches, Controller, Writes};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -37,20 +35,35 @@ pub enum Announce {
 
 struct Ctx {
     client: Client,
+    xrds: Arc<Cache>,
+    writes: Arc<Writes>,
     announce: mpsc::UnboundedSender<Announce>,
 }
 
-pub async fn run(client: Client, announce: mpsc::UnboundedSender<Announce>) {
-    let ar = util::xrd_resource();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-    let ctx = Arc::new(Ctx { client, announce });
-    Controller::new_with(api, watcher::Config::default(), ar)
+pub async fn run(client: Client, caches: Arc<Caches>, announce: mpsc::UnboundedSender<Announce>) {
+    let xrds = caches.of(&util::xrd_resource());
+    let ctx = Arc::new(Ctx {
+        client,
+        xrds: xrds.clone(),
+        writes: Arc::default(),
+        announce,
+    });
+    let reconciling = ctx.clone();
+    Controller::new("xrd", xrds, ctx.writes.clone(), Duration::ZERO, None)
+        .concurrency(2)
         .run(
-            reconcile,
-            |_, _, _| Action::requeue(Duration::from_secs(5)),
-            ctx,
+            move |key, _| {
+                let ctx = reconciling.clone();
+                async move {
+                    let Some(cached) = ctx.xrds.get(&key) else {
+                        return Ok(Action::AwaitChange);
+                    };
+                    let obj = cached.object().map_err(|e| Error(e.to_string()))?;
+                    reconcile(obj, ctx).await
+                }
+            },
+            |_: &Error, _| Duration::from_secs(5),
         )
-        .for_each(|_| async {})
         .await;
 }
 
@@ -68,7 +81,7 @@ pub fn referenceable_version(xrd: &Value) -> Option<String> {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct Error(String);
+pub struct Error(String);
 
 impl From<kube::Error> for Error {
     fn from(e: kube::Error) -> Self {
@@ -126,31 +139,36 @@ async fn delete_crds(client: &Client, xrd: &Value) -> Result<bool, Error> {
     Ok(true)
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+async fn reconcile(obj: DynamicObject, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
-    let xrd = serde_json::to_value(obj.as_ref()).map_err(|e| Error(e.to_string()))?;
+    let resource = util::xrd_resource();
+    let set_status = |conditions: Vec<Condition<'static>>| {
+        let (api, obj, writes, resource) = (
+            api.clone(),
+            obj.clone(),
+            ctx.writes.clone(),
+            resource.clone(),
+        );
+        async move { util::set_status_on(&api, &writes, &resource, &obj, &conditions, json!({})).await }
+    };
+    let xrd = serde_json::to_value(&obj).map_err(|e| Error(e.to_string()))?;
     let has_finalizer = obj.finalizers().iter().any(|f| f == names::XRD_FINALIZER);
 
     if obj.metadata.deletion_timestamp.is_some() {
         if !has_finalizer {
-            return Ok(Action::await_change());
+            return Ok(Action::AwaitChange);
         }
-        util::set_status(
-            &api,
-            &obj,
-            &[Condition::new(
-                names::ESTABLISHED,
-                false,
-                names::TERMINATING,
-                "deleting the CRDs this XRD defines, and with them its claims and composite resources",
-            )],
-            json!({}),
-        )
+        set_status(vec![Condition::new(
+            names::ESTABLISHED,
+            false,
+            names::TERMINATING,
+            "deleting the CRDs this XRD defines, and with them its claims and composite resources",
+        )])
         .await;
         // Claims and composite resources still being deleted need their
         // reconcilers, so those stop only once the CRDs are gone.
         if !delete_crds(&ctx.client, &xrd).await? {
-            return Ok(Action::requeue(Duration::from_secs(1)));
+            return Ok(Action::Requeue(Duration::from_secs(1)));
         }
         let _ = ctx.announce.send(Announce::Withdrawn(obj.name_any()));
         let list: Vec<String> = obj
@@ -160,7 +178,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             .cloned()
             .collect();
         set_finalizers(&api, &obj, list).await?;
-        return Ok(Action::await_change());
+        return Ok(Action::AwaitChange);
     }
     if !has_finalizer {
         let mut list = obj.finalizers().to_vec();
@@ -171,11 +189,11 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let result = async {
         let composite = crds::composite(&xrd)?;
         let claim = crds::claim(&xrd)?;
-        reconciler::crds::apply(&ctx.client, composite.clone())
+        runtime::crds::apply(&ctx.client, composite.clone())
             .await
             .map_err(|e| format!("serving the composite CRD: {}", util::error_message(&e)))?;
         if let Some(c) = &claim {
-            reconciler::crds::apply(&ctx.client, c.clone())
+            runtime::crds::apply(&ctx.client, c.clone())
                 .await
                 .map_err(|e| format!("serving the claim CRD: {}", util::error_message(&e)))?;
         }
@@ -185,17 +203,12 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
     let (composite, claim) = match result {
         Ok(v) => v,
         Err(message) => {
-            util::set_status(
-                &api,
-                &obj,
-                &[Condition::new(
-                    names::ESTABLISHED,
-                    false,
-                    names::INVALID_DEFINITION,
-                    message.clone(),
-                )],
-                json!({}),
-            )
+            set_status(vec![Condition::new(
+                names::ESTABLISHED,
+                false,
+                names::INVALID_DEFINITION,
+                message.clone(),
+            )])
             .await;
             return Err(Error(message));
         }
@@ -234,7 +247,7 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, Err
             "",
         ));
     }
-    util::set_status(&api, &obj, &conditions, json!({})).await;
+    set_status(conditions).await;
     let _ = ctx.announce.send(Announce::Served(Box::new(served)));
-    Ok(Action::requeue(Duration::from_secs(300)))
+    Ok(Action::Requeue(Duration::from_secs(300)))
 }

@@ -9,6 +9,11 @@ use crate::cli::UpArgs;
 /// The providers shipped with Plinth, found next to the `plinth` binary.
 const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws"];
 
+/// What the controllers' requests say they are: writes without a
+/// fieldManager are recorded under it, as kube-apiserver records them under
+/// the User-Agent.
+const USER_AGENT: &str = concat!("plinth/", env!("CARGO_PKG_VERSION"));
+
 /// Set to `1` to make the managed reconciler exit right after a Create
 /// returns, before recording it: for crash-recovery tests only.
 const CRASH_AFTER_CREATE_ENV: &str = "PLINTH_FAULT_CRASH_AFTER_CREATE";
@@ -26,15 +31,20 @@ pub async fn run(args: UpArgs) -> Result<()> {
         hold_readiness: true,
     };
     let running = apiserver::run(config).await?;
-    let client = admin_client(&running.kubeconfig).await?;
+    // The controllers reach the API server in process: the same HTTP
+    // semantics and handlers, without TCP and TLS. kubectl, providers and
+    // users still come over HTTPS with the token.
+    let client = kube::Client::new(running.local_service(USER_AGENT), "default");
+    let caches = runtime::Caches::new(client.clone());
     let bundled = if args.no_bundled_providers {
         Vec::new()
     } else {
         bundled_providers()
     };
     let bundled_names: Vec<String> = bundled.iter().map(|(name, _)| name.clone()).collect();
-    let controllers = start_controllers(&args, &data_dir, client.clone(), bundled).await?;
-    let composition = composite::start(client.clone(), !args.no_builtin_apis)
+    let controllers =
+        start_controllers(&args, &data_dir, client.clone(), caches.clone(), bundled).await?;
+    let composition = composite::start(client.clone(), caches.clone(), !args.no_builtin_apis)
         .await
         .context("starting the composition controllers")?;
     let local_postgres = if args.no_bundled_providers {
@@ -76,6 +86,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     tracing::info!("shutting down");
     composition.stop().await;
     controllers.stop().await;
+    caches.stop();
     if let Some(task) = local_postgres {
         if let Ok(Some(cluster)) = task.await {
             cluster.stop().await;
@@ -128,21 +139,6 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-}
-
-async fn admin_client(kubeconfig: &std::path::Path) -> Result<kube::Client> {
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .context("loading the admin kubeconfig")?;
-    // Writes without a fieldManager are recorded under the User-Agent's
-    // name, as kube-apiserver does; without one they read "unknown".
-    config.headers.push((
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static(concat!("plinth/", env!("CARGO_PKG_VERSION"))),
-    ));
-    kube::Client::try_from(config).context("building the controllers' client")
 }
 
 /// What the default ProviderConfig's Secret holds.
@@ -198,6 +194,7 @@ async fn start_controllers(
     args: &UpArgs,
     data_dir: &std::path::Path,
     client: kube::Client,
+    caches: std::sync::Arc<runtime::Caches>,
     bundled: Vec<(String, PathBuf)>,
 ) -> Result<reconciler::Controllers> {
     let options = reconciler::Options {
@@ -207,7 +204,7 @@ async fn start_controllers(
         bundled,
         crash_after_create: std::env::var(CRASH_AFTER_CREATE_ENV).is_ok_and(|v| v == "1"),
     };
-    reconciler::start(client, options)
+    reconciler::start(client, caches, options)
         .await
         .context("starting the controllers")
 }

@@ -1,13 +1,9 @@
 //! The CRDs the controllers install: `Provider`, and for each provider its
 //! `ProviderConfig` and one CRD per managed-resource kind it serves.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
-use serde_json::{json, Value};
-
-use crate::names;
 use provider_sdk::pb;
+use runtime::names;
+use serde_json::{json, Value};
 
 fn conditions_schema() -> Value {
     json!({
@@ -32,22 +28,6 @@ fn conditions_schema() -> Value {
 
 fn condition_column(name: &str, type_: &str) -> Value {
     json!({"name": name, "type": "string", "jsonPath": format!(".status.conditions[?(@.type=='{type_}')].status")})
-}
-
-/// Server-side applies a CRD as the controllers' field manager.
-pub async fn apply(client: &Client, crd: Value) -> Result<(), kube::Error> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    api.patch(
-        &name,
-        &PatchParams::apply(names::FIELD_MANAGER).force(),
-        &Patch::Apply(crd),
-    )
-    .await?;
-    Ok(())
 }
 
 /// `providers.pkg.plinth.dev`.

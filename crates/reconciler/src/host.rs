@@ -1,7 +1,8 @@
 //! The plugin host: runs the provider named by each `Provider` object,
 //! completes the handshake, registers the CRDs of exactly the kinds it
 //! serves, health-checks it, and restarts it with exponential backoff when it
-//! dies. Other controllers reach a provider through [`Host::plugin_for`].
+//! dies. The managed reconciler reaches a provider through the host's
+//! [`managed::Providers`] implementation.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,8 +25,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::conditions::{self, Condition};
-use crate::{crds, names};
+use runtime::conditions::{self, Condition};
+use runtime::names;
+
+use crate::grpc::GrpcClient;
+use crate::{crds, managed};
 
 /// How long a plugin may take to print its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,13 +47,9 @@ const HEALTH_FAILURES: u32 = 3;
 /// A running, handshaken provider.
 pub struct Plugin {
     pub provider: String,
-    pub client: ProviderClient<Channel>,
     pub schema: pb::GetSchemaResponse,
-    /// ProviderConfig name → the version of it (and of its Secret) last sent.
-    pub configured: tokio::sync::Mutex<HashMap<String, String>>,
-    /// ProviderConfig name → when it (and its Secret) was last read, so a
-    /// burst of calls reads it once, not once per call.
-    pub checked: std::sync::Mutex<HashMap<String, Instant>>,
+    /// The provider seam over this process's channel.
+    pub connection: Arc<managed::Connection>,
 }
 
 /// A managed-resource kind and the provider that serves it.
@@ -212,6 +212,11 @@ impl Host {
             .provider
             .clone();
         self.plugins.read().ok()?.get(&provider).cloned()
+    }
+
+    /// The kind entry of `group`/`kind`, if a provider announced it.
+    pub fn kind(&self, group: &str, kind: &str) -> Option<KindEntry> {
+        self.kinds.read().ok()?.get(&kind_key(group, kind)).cloned()
     }
 
     /// Every kind a provider serves.
@@ -426,10 +431,10 @@ impl Host {
         *installed = true;
         let plugin = Arc::new(Plugin {
             provider: name.to_string(),
-            client: provider,
             schema: schema.clone(),
-            configured: Default::default(),
-            checked: Default::default(),
+            connection: Arc::new(managed::Connection::new(Arc::new(GrpcClient::new(
+                provider,
+            )))),
         });
         if let Ok(mut plugins) = self.plugins.write() {
             plugins.insert(name.to_string(), plugin);
@@ -586,14 +591,14 @@ impl Host {
     async fn install(&self, name: &str, schema: &pb::GetSchemaResponse) -> Result<(), String> {
         let config_schema =
             serde_json::from_slice(&schema.provider_config_schema_json).unwrap_or(Value::Null);
-        crds::apply(
+        runtime::crds::apply(
             &self.client,
             crds::provider_config(&schema.provider_config_group, config_schema),
         )
         .await
         .map_err(|e| format!("registering the ProviderConfig CRD: {e}"))?;
         for kind in &schema.kinds {
-            crds::apply(&self.client, crds::managed(name, kind))
+            runtime::crds::apply(&self.client, crds::managed(name, kind))
                 .await
                 .map_err(|e| format!("registering the CRD of {}.{}: {e}", kind.kind, kind.group))?;
             let entry = KindEntry {
@@ -744,4 +749,10 @@ async fn connect_with_retry(address: &Address) -> Result<Channel, String> {
         "cannot connect to the provider at {}: {last}",
         handshake_address(address)
     ))
+}
+
+impl managed::Providers for Host {
+    fn connection(&self, group: &str, kind: &str) -> Option<Arc<managed::Connection>> {
+        self.plugin_for(group, kind).map(|p| p.connection.clone())
+    }
 }

@@ -2,37 +2,38 @@
 //! `kube::Client` and so run the same against the embedded API server and a
 //! real cluster.
 //!
+//! What they share with the composition controllers (names, conditions,
+//! caches, the work queue, the provider seam) is the `runtime` crate's.
+//!
 //! Layout:
-//! - `names`: every annotation, finalizer, condition, reason and event reason.
 //! - `host`: the plugin host that runs providers and registers their kinds.
+//! - `grpc`: the provider seam over `plinth.provider.v1`.
 //! - `managed`: the managed-resource reconciler, one engine for every kind.
 //! - `usage`: keeps a ProviderConfig while managed resources use it.
-//! - `crds`, `conditions`, `events`, `ratelimit`, `cache`: what those share.
+//! - `crds`: the Provider, ProviderConfig and managed-resource CRDs.
 #![forbid(unsafe_code)]
 
-pub mod cache;
-pub mod conditions;
 pub mod crds;
-pub mod events;
+pub mod grpc;
 pub mod host;
 pub mod managed;
-pub mod names;
-pub mod ratelimit;
 pub mod usage;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
+use runtime::names;
+use runtime::ratelimit::{Backoff, RateLimiter};
+use runtime::Caches;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::host::Host;
-use crate::ratelimit::{Backoff, RateLimiter};
 
 /// How the controllers run.
 #[derive(Debug, Clone)]
@@ -126,11 +127,16 @@ async fn seed_key(client: &Client) -> Result<Vec<u8>, String> {
 }
 
 /// Installs the Provider CRD and the bundled providers, then starts the host
-/// and, as providers announce kinds, one managed reconciler per kind.
-pub async fn start(client: Client, options: Options) -> Result<Controllers, StartError> {
+/// and, as providers announce kinds, one managed reconciler per kind, all
+/// reading through `caches`.
+pub async fn start(
+    client: Client,
+    caches: Arc<Caches>,
+    options: Options,
+) -> Result<Controllers, StartError> {
     std::fs::create_dir_all(&options.socket_dir)
         .map_err(|e| StartError::SocketDir(options.socket_dir.clone(), e))?;
-    crds::apply(&client, crds::provider())
+    runtime::crds::apply(&client, crds::provider())
         .await
         .map_err(StartError::Crd)?;
     let providers: Api<DynamicObject> =
@@ -182,26 +188,43 @@ pub async fn start(client: Client, options: Options) -> Result<Controllers, Star
     tasks.spawn(async move {
         let host = shared;
         let mut kinds = HashSet::new();
-        let mut config_groups = HashSet::new();
+        // The caches of each provider group's kinds, for its usage controller.
+        let mut groups: HashMap<String, usage::Kinds> = HashMap::new();
         let mut children = JoinSet::new();
         while let Some(entry) = announced.recv().await {
             let key = format!("{}.{}", entry.schema.kind, entry.schema.group);
-            if config_groups.insert(entry.config_group.clone()) {
+            if !kinds.insert(key) {
+                continue;
+            }
+            let kind = managed::Kind {
+                resource: entry.api_resource(),
+                provider: entry.provider.clone(),
+                config: entry.config_api_resource(),
+                deterministic: entry.schema.deterministic_external_name,
+            };
+            let users = groups.entry(entry.config_group.clone()).or_insert_with(|| {
+                let users = usage::Kinds::default();
                 children.spawn(usage::run(
                     client.clone(),
-                    host.clone(),
-                    entry.provider.clone(),
+                    caches.clone(),
                     entry.config_group.clone(),
+                    users.clone(),
                 ));
-            }
-            if kinds.insert(key) {
-                children.spawn(managed::run(
-                    client.clone(),
-                    host.clone(),
-                    entry,
-                    settings.clone(),
-                ));
-            }
+                users
+            });
+            users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(caches.of(&kind.resource));
+            let providers: Arc<dyn managed::Providers> = host.clone();
+            children.spawn(managed::run(
+                client.clone(),
+                caches.clone(),
+                kind,
+                providers,
+                settings.clone(),
+                host.starts_of(&entry.provider),
+            ));
         }
     });
     Ok(Controllers { tasks, host })

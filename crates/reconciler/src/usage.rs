@@ -1,123 +1,139 @@
 //! ProviderConfig usage: a ProviderConfig stays while any managed resource
 //! uses it. The managed reconciler adds the `in-use` finalizer when it first
-//! uses a config; this controller lets the config go once nothing does.
+//! uses a config; this controller counts the users in the shared caches of
+//! the provider's kinds (each cached object knows the config it names, so
+//! counting reads no object) and lets the config go once nothing uses it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
-use serde_json::{json, Value};
+use kube::{Api, Client};
+use runtime::conditions::{self, Condition};
+use runtime::names::{self, finalizer};
+use runtime::ratelimit::Backoff;
+use runtime::{Action, Cache, Caches, Controller, Key, Writes};
+use serde_json::json;
 
-use crate::conditions::{self, Condition};
-use crate::host::{config_api_resource, Host};
-use crate::names::{self, finalizer};
+use crate::host::config_api_resource;
+
+/// How often a live config's users are counted again when nothing about
+/// the config itself changed.
+const RECOUNT: Duration = Duration::from_secs(60);
+/// How often a config held for its users is looked at while it is deleted.
+const HELD_RETRY: Duration = Duration::from_secs(2);
+
+/// The caches of the kinds one provider serves, as they are announced.
+pub type Kinds = Arc<Mutex<Vec<Arc<Cache>>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read a ProviderConfig from the cache: {0}")]
+    Cache(#[from] runtime::Error),
+    #[error("cannot write a ProviderConfig: {0}")]
+    Kube(#[from] kube::Error),
+}
 
 struct Ctx {
     client: Client,
-    host: Arc<Host>,
-    provider: String,
-    group: String,
-    /// When each config's users were last counted.
-    counted: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    configs: Arc<Cache>,
+    kinds: Kinds,
+    writes: Arc<Writes>,
 }
 
-/// Runs the usage controller for one provider's ProviderConfigs.
-pub async fn run(client: Client, host: Arc<Host>, provider: String, group: String) {
-    let ar = config_api_resource(&group);
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+/// Runs the usage controller for the ProviderConfigs of one provider group.
+pub async fn run(client: Client, caches: Arc<Caches>, group: String, kinds: Kinds) {
+    let configs = caches.of(&config_api_resource(&group));
     let ctx = Arc::new(Ctx {
         client,
-        host,
-        provider,
-        group,
-        counted: Default::default(),
+        configs: configs.clone(),
+        kinds,
+        writes: Arc::default(),
     });
-    Controller::new_with(api, watcher::Config::default(), ar)
-        .run(
-            reconcile,
-            |_, _, _| Action::requeue(Duration::from_secs(5)),
-            ctx,
-        )
-        .for_each(|_| async {})
-        .await;
+    let backoff = Backoff::default();
+    let reconciling = ctx.clone();
+    Controller::new(
+        format!("usage/{group}"),
+        configs,
+        ctx.writes.clone(),
+        Duration::ZERO,
+        None,
+    )
+    .concurrency(2)
+    .run(
+        move |key, _| reconcile(reconciling.clone(), key),
+        move |_: &Error, failures| backoff.delay(failures),
+    )
+    .await;
 }
 
-async fn users(ctx: &Ctx, config: &str) -> Result<usize, kube::Error> {
-    let mut n = 0;
-    for entry in ctx.host.kinds_of(&ctx.provider) {
-        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &entry.api_resource());
-        let list = api.list(&Default::default()).await?;
-        n += list
-            .items
-            .iter()
-            .filter(|o| {
-                o.data
-                    .pointer("/spec/providerConfigRef/name")
-                    .and_then(Value::as_str)
+/// How many managed resources name the config `name`.
+fn users(kinds: &Kinds, name: &str) -> usize {
+    let kinds = kinds.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    kinds
+        .iter()
+        .map(|cache| {
+            cache.count(|o| {
+                o.provider_config
+                    .as_deref()
+                    .filter(|n| !n.is_empty())
                     .unwrap_or(names::DEFAULT_PROVIDER_CONFIG)
-                    == config
+                    == name
             })
-            .count();
-    }
-    Ok(n)
+        })
+        .sum()
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, kube::Error> {
-    let name = obj.name_any();
-    let api: Api<DynamicObject> =
-        Api::all_with(ctx.client.clone(), &config_api_resource(&ctx.group));
-    // Counting users lists every managed resource of the provider, and the
-    // status write below is itself a change that triggers this reconcile;
-    // so a live config is counted at most once a minute, a deleting one
-    // every time it is looked at.
-    if obj.metadata.deletion_timestamp.is_none() {
-        let mut counted = ctx.counted.lock().unwrap_or_else(|e| e.into_inner());
-        if counted
-            .get(&name)
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
-        {
-            return Ok(Action::requeue(Duration::from_secs(60)));
-        }
-        counted.insert(name.clone(), std::time::Instant::now());
+async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
+    let Some(cached) = ctx.configs.get(&key) else {
+        return Ok(Action::AwaitChange);
+    };
+    let config = cached.object()?;
+    let name = key.name.to_string();
+    let in_use = users(&ctx.kinds, &name);
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ctx.configs.resource);
+    let existing = config.data.pointer("/status/conditions");
+    let merged = conditions::merged(
+        existing,
+        &[Condition::new(
+            names::condition::IN_USE,
+            in_use > 0,
+            if in_use > 0 {
+                names::reason::IN_USE
+            } else {
+                names::reason::UNUSED
+            },
+            format!("{in_use} managed resources use this ProviderConfig"),
+        )],
+        None,
+    );
+    let counted = config
+        .data
+        .pointer("/status/users")
+        .and_then(|u| u.as_u64())
+        == Some(in_use as u64);
+    if !counted || existing != Some(&merged) {
+        let written = api
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"users": in_use, "conditions": merged}})),
+            )
+            .await?;
+        ctx.writes.record(&ctx.configs.resource, &written);
     }
-    let in_use = users(&ctx, &name).await?;
-    let status = json!({
-        "users": in_use,
-        "conditions": conditions::merged(
-            obj.data.pointer("/status/conditions"),
-            &[Condition::new(
-                names::condition::IN_USE,
-                in_use > 0,
-                if in_use > 0 { names::reason::IN_USE } else { names::reason::UNUSED },
-                format!("{in_use} managed resources use this ProviderConfig"),
-            )],
-            None,
-        ),
-    });
-    let _ = api
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await;
-    if obj.metadata.deletion_timestamp.is_none() {
-        return Ok(Action::requeue(Duration::from_secs(60)));
+    if config.metadata.deletion_timestamp.is_none() {
+        return Ok(Action::Requeue(RECOUNT));
     }
     if in_use > 0 {
         tracing::info!(provider_config = %name, users = in_use, "ProviderConfig is still in use; keeping it");
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Ok(Action::Requeue(HELD_RETRY));
     }
-    if obj.finalizers().iter().any(|f| f == finalizer::IN_USE) {
-        let list: Vec<String> = obj
-            .finalizers()
-            .iter()
-            .filter(|f| *f != finalizer::IN_USE)
-            .cloned()
+    let finalizers = config.metadata.finalizers.clone().unwrap_or_default();
+    if finalizers.iter().any(|f| f == finalizer::IN_USE) {
+        let list: Vec<String> = finalizers
+            .into_iter()
+            .filter(|f| f != finalizer::IN_USE)
             .collect();
         api.patch(
             &name,
@@ -126,5 +142,5 @@ async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Ctx>) -> Result<Action, kub
         )
         .await?;
     }
-    Ok(Action::await_change())
+    Ok(Action::AwaitChange)
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::pack::Body;
 use crate::StoreError;
+use jsonpack::Body;
 
 /// Key-value pairs sorted by key: labels, selectable fields.
 pub type Pairs = Box<[(Box<str>, Box<str>)]>;
@@ -181,9 +181,9 @@ impl Record {
     /// The object as JSON, exactly as stored, for reads and watches to send
     /// as it is.
     pub fn json(&self) -> Result<Bytes, StoreError> {
-        self.body.json().map_err(|message| StoreError::Unpack {
+        self.body.json().map_err(|e| StoreError::Unpack {
             key: self.key.to_string(),
-            message,
+            message: e.to_string(),
         })
     }
 
@@ -198,7 +198,7 @@ impl Record {
 
     /// Whether the body is held compressed.
     pub fn is_packed(&self) -> bool {
-        matches!(self.body, Body::Packed { .. })
+        self.body.is_packed()
     }
 
     /// Bytes of memory the body takes.

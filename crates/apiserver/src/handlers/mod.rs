@@ -95,6 +95,13 @@ impl Ctx {
             dry_run: self.query.dry_run()?,
             field_manager: field_manager(&self.query, self.user_agent.as_deref())?,
             field_validation,
+            verb: match self.method {
+                Method::POST => "create",
+                Method::PUT => "update",
+                Method::PATCH => "patch",
+                Method::DELETE => "delete",
+                _ => "other",
+            },
         })
     }
 
@@ -111,6 +118,7 @@ pub async fn dispatch(api: &Arc<Api>, ctx: Ctx, route: Route) -> Response<Body> 
     let result = match route {
         Route::Health(name) => Ok(health(api, name)),
         Route::Version => Ok(json(StatusCode::OK, &discovery::version())),
+        Route::Metrics => metrics(api),
         Route::CoreVersions => Ok(json(StatusCode::OK, &discovery::core_versions())),
         Route::Groups => Ok(json(StatusCode::OK, &discovery::groups(api))),
         Route::Group(group) => discovery::group(api, &group).map(|v| json(StatusCode::OK, &v)),
@@ -173,6 +181,50 @@ async fn resource(
             format!("{method} is not supported on {}", ctx.path),
         )),
     }
+}
+
+fn metrics(api: &Api) -> Result<Response<Body>, ApiError> {
+    let text = api
+        .metrics
+        .encode(api.store.footprint())
+        .map_err(|e| ApiError::internal(format!("cannot encode the metrics: {e}")))?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .body(full(Bytes::from(text)))
+        .map_err(|e| ApiError::internal(format!("cannot send the metrics: {e}")))
+}
+
+/// The verb of a request as kube-apiserver names them, and what it is on.
+pub fn request_labels<'a>(
+    route: &'a Route,
+    method: &Method,
+    watching: bool,
+) -> Option<(String, &'a str, &'a str, &'a str)> {
+    let Route::Resource(path) = route else {
+        return None;
+    };
+    let named = path.name.is_some();
+    let verb = match *method {
+        Method::GET if watching || path.legacy_watch => "watch",
+        Method::GET if named => "get",
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "other",
+    };
+    Some((
+        verb.to_string(),
+        path.group.as_str(),
+        path.plural.as_str(),
+        path.subresource.as_deref().unwrap_or(""),
+    ))
 }
 
 fn health(api: &Api, name: &str) -> Response<Body> {

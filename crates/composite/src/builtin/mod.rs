@@ -160,7 +160,7 @@ pub fn compute() -> (Value, Value) {
                     "kind": "Instance",
                     // A process can die at any time; looking every 15 s (an
                     // in-process check) lets a crash loop show on the claim soon.
-                    "metadata": {"annotations": {reconciler::names::annotation::POLL_INTERVAL: "15s"}},
+                    "metadata": {"annotations": {runtime::names::annotation::POLL_INTERVAL: "15s"}},
                     // Without a command the instance idles; with one, the whole
                     // command line (program and arguments) replaces argv.
                     "spec": {"forProvider": {"argv": ["sleep", "infinity"]}, "providerConfigRef": {"name": "default"}}

@@ -1,21 +1,30 @@
 //! Status conditions: set one, keeping `lastTransitionTime` when nothing changed.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
 
-/// One condition to set.
+/// One condition to set: its type and reason are usually constants, and
+/// owned where they are copied from another object.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition<'a> {
-    pub type_: &'a str,
+    pub type_: Cow<'a, str>,
     pub status: bool,
-    pub reason: &'a str,
+    pub reason: Cow<'a, str>,
     pub message: String,
 }
 
 impl<'a> Condition<'a> {
-    pub fn new(type_: &'a str, status: bool, reason: &'a str, message: impl Into<String>) -> Self {
+    pub fn new(
+        type_: impl Into<Cow<'a, str>>,
+        status: bool,
+        reason: impl Into<Cow<'a, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Condition {
-            type_,
+            type_: type_.into(),
             status,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
@@ -41,7 +50,7 @@ pub fn merged(
         let status = if c.status { "True" } else { "False" };
         let previous = list
             .iter()
-            .position(|x| x.get("type").and_then(Value::as_str) == Some(c.type_));
+            .position(|x| x.get("type").and_then(Value::as_str) == Some(&*c.type_));
         let transition = previous
             .and_then(|i| {
                 let old = &list[i];

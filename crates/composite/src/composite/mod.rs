@@ -1,0 +1,444 @@
+//! The composite reconciler: for each composite resource (XR), select a
+//! Composition (and revision), render it with the pure `composition` crate,
+//! apply the composed resources, delete the ones no longer rendered, and
+//! report readiness, state and connection details on the XR.
+//!
+//! Layout:
+//! - `plan`: the decisions, with no I/O.
+//! - this module: the executor, which reads everything from the shared
+//!   caches and performs what the plan says.
+
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use composition::Observed;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::{Api, Client};
+use runtime::conditions::Condition;
+use runtime::names::{condition, reason};
+use runtime::queue::Queue;
+use runtime::{Action, Cache, Caches, Change, Controller, Key, Writes};
+use serde_json::{json, Value};
+
+use crate::names;
+use crate::util::{self, Applied, Kinds};
+use crate::xrd::Served;
+use plan::{Inputs, Plan, Selected, XrKind};
+
+/// Reconciles of one XR kind at once.
+const CONCURRENCY: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error(util::error_message(&e))
+    }
+}
+
+impl From<runtime::Error> for Error {
+    fn from(e: runtime::Error) -> Self {
+        Error(e.to_string())
+    }
+}
+
+struct Ctx {
+    client: Client,
+    caches: Arc<Caches>,
+    served: Served,
+    kind: XrKind,
+    xrs: Arc<Cache>,
+    xrds: Arc<Cache>,
+    compositions: Arc<Cache>,
+    revisions: Arc<Cache>,
+    secrets: Arc<Cache>,
+    kinds: Kinds,
+    /// What was last applied to composed resources and composites' Secrets.
+    applied: Applied,
+    writes: Arc<Writes>,
+    /// Composed kinds already feeding the queue, so a change to a composed
+    /// resource reconciles its composite at once.
+    watched: Mutex<BTreeSet<String>>,
+    feeds: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    queue: OnceLock<Arc<Queue>>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        for feed in self.feeds.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            feed.abort();
+        }
+    }
+}
+
+/// The XR a composed resource (or its connection Secret) belongs to, when
+/// it is one of this reconciler's kind: its controller owner, else the
+/// composite label Crossplane puts on composed resources (and Plinth on
+/// their connection Secrets, whose owner is the composed resource).
+fn owner_xr(change: &Change, kind: &XrKind) -> Vec<Key> {
+    let Some(object) = change.latest() else {
+        return Vec::new();
+    };
+    let group = |v: &str| {
+        v.split_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
+    if let Some(owner) = &object.controller {
+        if *owner.kind == *kind.kind && group(&owner.api_version) == group(&kind.api_version) {
+            return vec![Key::cluster(&owner.name)];
+        }
+    }
+    object
+        .label(composition::render::LABEL_COMPOSITE)
+        .map(|xr| vec![Key::cluster(xr)])
+        .unwrap_or_default()
+}
+
+pub async fn run(client: Client, caches: Arc<Caches>, served: Served) {
+    let kind = XrKind {
+        api_version: served.composite.api_version.clone(),
+        kind: served.composite.kind.clone(),
+    };
+    let xrs = caches.of(&served.composite);
+    let ctx = Arc::new(Ctx {
+        xrds: caches.of(&util::xrd_resource()),
+        compositions: caches.of(&util::composition_resource()),
+        revisions: caches.of(&util::revision_resource()),
+        secrets: caches.of(&ApiResource::erase::<Secret>(&())),
+        xrs: xrs.clone(),
+        client,
+        caches,
+        served,
+        kind: kind.clone(),
+        kinds: Kinds::default(),
+        applied: Applied::default(),
+        writes: Arc::default(),
+        watched: Mutex::default(),
+        feeds: Mutex::default(),
+        queue: OnceLock::new(),
+    });
+    tracing::info!(kind = %kind.kind, "reconciling composite resources");
+    let secret_kind = kind.clone();
+    let revision_kind = kind.clone();
+    let every_xr = xrs.clone();
+    let controller = Controller::new(
+        format!("composite/{}", kind.kind),
+        xrs,
+        ctx.writes.clone(),
+        names::DEBOUNCE,
+        None,
+    )
+    .concurrency(CONCURRENCY)
+    // Composed resources' connection Secrets: a changed password reaches
+    // the composite's own Secret at once.
+    .watches(ctx.secrets.clone(), move |change| {
+        owner_xr(change, &secret_kind)
+    })
+    // A new CompositionRevision for this kind re-renders every composite
+    // of it (those on the Manual policy render their pinned revision again).
+    .watches(ctx.revisions.clone(), move |change| {
+        let composes = change
+            .object
+            .as_ref()
+            .and_then(|r| r.value().ok())
+            .is_some_and(|r| plan::composes(&r, &revision_kind));
+        if composes {
+            every_xr.list().iter().map(|c| c.key.clone()).collect()
+        } else {
+            Vec::new()
+        }
+    });
+    let _ = ctx.queue.set(controller.queue());
+    let reconciling = ctx.clone();
+    controller
+        .run(
+            move |key, _| reconcile(reconciling.clone(), key),
+            |_: &Error, _| Duration::from_secs(2),
+        )
+        .await;
+}
+
+async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
+    let Some(cached) = ctx.xrs.get(&key) else {
+        return Ok(Action::AwaitChange);
+    };
+    let object = cached.object()?;
+    if object.metadata.deletion_timestamp.is_some() {
+        // Composed resources are owned by the XR; the garbage collector takes them.
+        return Ok(Action::AwaitChange);
+    }
+    match ctx.cycle(&object).await {
+        Ok(action) => Ok(action),
+        Err(e) => {
+            let api = ctx.xr_api();
+            let failed = Condition::new(
+                condition::SYNCED,
+                false,
+                reason::RECONCILE_ERROR,
+                e.0.clone(),
+            );
+            util::set_status_on(
+                &api,
+                &ctx.writes,
+                &ctx.served.composite,
+                &object,
+                &[failed],
+                json!({}),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+impl Ctx {
+    fn xr_api(&self) -> Api<DynamicObject> {
+        Api::all_with(self.client.clone(), &self.served.composite)
+    }
+
+    /// Every object of a definition kind, as JSON.
+    async fn definitions(&self, cache: &Cache) -> Result<Vec<Value>, Error> {
+        cache.synced().await;
+        cache
+            .list()
+            .iter()
+            .map(|c| c.value().map_err(Error::from))
+            .collect()
+    }
+
+    /// The cache of a composed kind, feeding this reconciler's queue from
+    /// then on.
+    async fn composed(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, Arc<Cache>), Error> {
+        let resource = self
+            .kinds
+            .resolve(&self.client, api_version, kind)
+            .await
+            .map_err(Error)?;
+        let cache = self.caches.of(&resource);
+        let first = self
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{}/{}", resource.api_version, resource.kind));
+        if first {
+            if let Some(queue) = self.queue.get() {
+                let xr = self.kind.clone();
+                let feed = runtime::controller::feed(queue.clone(), cache.clone(), move |change| {
+                    owner_xr(change, &xr)
+                });
+                self.feeds
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(feed);
+            }
+        }
+        cache.synced().await;
+        Ok((resource, cache))
+    }
+
+    fn secret_data(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        let Some(cached) = self.secrets.get(&Key::new(Some(namespace), name)) else {
+            return Ok(BTreeMap::new());
+        };
+        let secret: Secret = cached.parse()?;
+        Ok(secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect())
+    }
+
+    async fn cycle(&self, object: &DynamicObject) -> Result<Action, Error> {
+        let xr = serde_json::to_value(object)
+            .map_err(|e| Error(format!("cannot read the composite resource: {e}")))?;
+        self.xrds.synced().await;
+        let xrd = self
+            .xrds
+            .get(&Key::cluster(&self.served.xrd))
+            .ok_or_else(|| Error(format!("the XRD {} is gone", self.served.xrd)))?
+            .value()?;
+        let compositions = self.definitions(&self.compositions).await?;
+        let revisions = self.definitions(&self.revisions).await?;
+        let selected: Selected = plan::select(
+            &xr,
+            &xrd,
+            &self.kind,
+            &self.served.xrd,
+            &compositions,
+            &revisions,
+        )
+        .map_err(Error)?;
+
+        // What exists now of each template, with its connection details.
+        let xr_name = object.metadata.name.clone().unwrap_or_default();
+        let mut resources = BTreeMap::new();
+        let mut observed = BTreeMap::new();
+        for t in plan::templates(&xr_name, &selected) {
+            let (resource, cache) = self.composed(&t.api_version, &t.kind).await?;
+            resources.insert((t.api_version.clone(), t.kind.clone()), resource);
+            let Some(existing) = cache.get(&Key::cluster(&t.name)) else {
+                continue;
+            };
+            let value = existing.value()?;
+            let connection = match (
+                value
+                    .pointer("/spec/writeConnectionSecretToRef/namespace")
+                    .and_then(Value::as_str),
+                value
+                    .pointer("/spec/writeConnectionSecretToRef/name")
+                    .and_then(Value::as_str),
+            ) {
+                (Some(ns), Some(n)) => self.secret_data(ns, n)?,
+                _ => BTreeMap::new(),
+            };
+            observed.insert(
+                t.template,
+                Observed {
+                    object: value,
+                    connection,
+                },
+            );
+        }
+        let live_secret = match (
+            xr.pointer("/spec/writeConnectionSecretToRef/namespace")
+                .and_then(Value::as_str),
+            xr.pointer("/spec/writeConnectionSecretToRef/name")
+                .and_then(Value::as_str),
+        ) {
+            (Some(ns), Some(n)) => self
+                .secrets
+                .get(&Key::new(Some(ns), n))
+                .map(|c| c.value())
+                .transpose()?,
+            _ => None,
+        };
+        let plan = plan::plan(
+            &xr,
+            &Inputs {
+                kind: &self.kind,
+                xrd: &xrd,
+                selected: &selected,
+                observed: &observed,
+                applied: &self.applied,
+                live_secret: live_secret.as_ref(),
+            },
+        )
+        .map_err(Error)?;
+        self.execute(object, plan, &resources).await
+    }
+
+    async fn execute(
+        &self,
+        object: &DynamicObject,
+        plan: Plan,
+        resources: &BTreeMap<(String, String), ApiResource>,
+    ) -> Result<Action, Error> {
+        for apply in &plan.applies {
+            let key = (apply.target.api_version.clone(), apply.target.kind.clone());
+            let resource = match resources.get(&key) {
+                Some(r) => r.clone(),
+                None => self
+                    .kinds
+                    .resolve(&self.client, &apply.target.api_version, &apply.target.kind)
+                    .await
+                    .map_err(Error)?,
+            };
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+            let written = api
+                .patch(
+                    &apply.target.name,
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(&apply.object),
+                )
+                .await
+                .map_err(|e| {
+                    Error(format!(
+                        "applying {} {} (resource {:?}): {}",
+                        apply.target.kind,
+                        apply.target.name,
+                        apply.template,
+                        util::error_message(&e)
+                    ))
+                })?;
+            self.writes.record(&resource, &written);
+            self.applied.record(&apply.memory_key(), &apply.object);
+        }
+        for old in &plan.deletes {
+            // A kind no longer served has nothing left to delete: said, not hidden.
+            let resource = match self
+                .kinds
+                .resolve(&self.client, &old.api_version, &old.kind)
+                .await
+            {
+                Ok(resource) => resource,
+                Err(e) => {
+                    tracing::warn!(kind = %old.kind, name = %old.name, error = %e, "cannot delete a resource the Composition no longer has");
+                    continue;
+                }
+            };
+            let gone: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+            match gone.delete(&old.name, &DeleteParams::background()).await {
+                Ok(_) => {
+                    tracing::info!(kind = %old.kind, name = %old.name, "deleted a resource the Composition no longer has")
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let api = self.xr_api();
+        let mut now = object.clone();
+        if let Some(owned) = &plan.xr {
+            now = api
+                .patch(
+                    object.metadata.name.as_deref().unwrap_or_default(),
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(owned),
+                )
+                .await?;
+            self.writes.record(&self.served.composite, &now);
+        }
+        if let Some((namespace, name, secret)) = &plan.secret {
+            let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            let written = secrets
+                .patch(
+                    name,
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(secret),
+                )
+                .await?;
+            self.writes.record_version(
+                &ApiResource::erase::<Secret>(&()),
+                Key::new(Some(namespace), name),
+                written
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or_default(),
+            );
+            self.applied
+                .record(&format!("v1/Secret/{namespace}/{name}"), secret);
+        }
+        util::set_status_on(
+            &api,
+            &self.writes,
+            &self.served.composite,
+            &now,
+            &plan.conditions,
+            plan.status,
+        )
+        .await;
+        Ok(Action::Requeue(plan.requeue))
+    }
+}

@@ -1,0 +1,183 @@
+//! The provider seam over gRPC: [`runtime::provider::ExternalClient`]
+//! implemented by a `plinth.provider.v1` client, so the managed reconciler
+//! knows nothing of tonic or protobuf.
+
+use provider_sdk::pb::{self, provider_client::ProviderClient};
+use provider_sdk::ProviderError;
+use runtime::provider::{
+    ConnectionDetails, Creation, ExternalClient, ExternalError, ExternalResource, Observation,
+    ProviderConfig, Readiness, Violation,
+};
+use serde_json::Value;
+use tonic::transport::Channel;
+
+/// One provider process, spoken to over its channel.
+#[derive(Clone)]
+pub struct GrpcClient {
+    client: ProviderClient<Channel>,
+}
+
+impl GrpcClient {
+    pub fn new(client: ProviderClient<Channel>) -> GrpcClient {
+        GrpcClient { client }
+    }
+}
+
+fn failed(status: tonic::Status) -> ExternalError {
+    match ProviderError::from_status(&status) {
+        ProviderError::Retryable(m) => ExternalError::Retryable(m),
+        ProviderError::Throttled(m) => ExternalError::Throttled(m),
+        ProviderError::Terminal(m) => ExternalError::Terminal(m),
+        ProviderError::Unauthorized(m) => ExternalError::Unauthorized(m),
+        ProviderError::NotConfigured(m) => ExternalError::NotConfigured(m),
+    }
+}
+
+fn resource(r: &ExternalResource) -> pb::Resource {
+    pb::Resource {
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+        uid: r.uid.clone(),
+        external_name: r.external_name.clone(),
+        for_provider_json: r.for_provider.to_string().into_bytes(),
+        provider_config: r.provider_config.clone(),
+        secrets: r.secrets.clone(),
+        secret_seed: r.secret_seed.clone(),
+    }
+}
+
+/// A JSON field of a provider's answer; a provider that sends something
+/// that is not JSON has a bug, and the resource says so rather than
+/// silently reporting nothing.
+fn json_field(verb: &str, field: &str, bytes: &[u8]) -> Result<Option<Value>, ExternalError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|e| {
+        ExternalError::Retryable(format!(
+            "the provider answered {verb} with {field} that is not JSON: {e}"
+        ))
+    })
+}
+
+fn readiness(code: i32) -> Readiness {
+    match pb::Readiness::try_from(code) {
+        Ok(pb::Readiness::Available) => Readiness::Available,
+        Ok(pb::Readiness::Creating) => Readiness::Creating,
+        Ok(pb::Readiness::Deleting) => Readiness::Deleting,
+        Ok(pb::Readiness::Unavailable) => Readiness::Unavailable,
+        _ => Readiness::Unspecified,
+    }
+}
+
+fn details(map: std::collections::HashMap<String, Vec<u8>>) -> ConnectionDetails {
+    map.into_iter().collect()
+}
+
+#[async_trait::async_trait]
+impl ExternalClient for GrpcClient {
+    async fn configure(&self, config: &ProviderConfig) -> Result<(), ExternalError> {
+        self.client
+            .clone()
+            .configure(pb::ConfigureRequest {
+                name: config.name.clone(),
+                spec_json: config.spec.to_string().into_bytes(),
+                credentials: config.credentials.clone().into_iter().collect(),
+            })
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn validate(&self, r: &ExternalResource) -> Result<Vec<Violation>, ExternalError> {
+        let response = self
+            .client
+            .clone()
+            .validate(pb::ValidateRequest {
+                resource: Some(resource(r)),
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        Ok(response
+            .violations
+            .into_iter()
+            .map(|v| Violation {
+                field: v.field,
+                message: v.message,
+            })
+            .collect())
+    }
+
+    async fn observe(&self, r: &ExternalResource) -> Result<Observation, ExternalError> {
+        let o = self
+            .client
+            .clone()
+            .observe(pb::ObserveRequest {
+                resource: Some(resource(r)),
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        let late_init = match json_field("Observe", "lateInit", &o.late_init_json)? {
+            None => Default::default(),
+            Some(Value::Object(fields)) => fields,
+            Some(other) => {
+                return Err(ExternalError::Retryable(format!(
+                    "the provider answered Observe with lateInit that is not an object: {other}"
+                )))
+            }
+        };
+        Ok(Observation {
+            exists: o.exists,
+            up_to_date: o.up_to_date,
+            diff: o.diff,
+            late_init,
+            at_provider: json_field("Observe", "atProvider", &o.at_provider_json)?,
+            connection: details(o.connection_details),
+            readiness: readiness(o.readiness),
+            readiness_message: o.readiness_message,
+            external_name: o.external_name,
+        })
+    }
+
+    async fn create(&self, r: &ExternalResource) -> Result<Creation, ExternalError> {
+        let c = self
+            .client
+            .clone()
+            .create(pb::CreateRequest {
+                resource: Some(resource(r)),
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        Ok(Creation {
+            external_name: c.external_name,
+            connection: details(c.connection_details),
+        })
+    }
+
+    async fn update(&self, r: &ExternalResource) -> Result<ConnectionDetails, ExternalError> {
+        let u = self
+            .client
+            .clone()
+            .update(pb::UpdateRequest {
+                resource: Some(resource(r)),
+            })
+            .await
+            .map_err(failed)?
+            .into_inner();
+        Ok(details(u.connection_details))
+    }
+
+    async fn delete(&self, r: &ExternalResource) -> Result<(), ExternalError> {
+        self.client
+            .clone()
+            .delete(pb::DeleteRequest {
+                resource: Some(resource(r)),
+            })
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+}
