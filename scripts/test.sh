@@ -75,12 +75,18 @@ if [ -z "${PLINTH_TEST_MOTO_URL:-}" ]; then
   log "starting moto ($MOTO_SERVER) on 127.0.0.1:$MOTO_PORT"
   "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
+  moto_ready=""
   for _ in $(seq 1 300); do
     if python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"", method="POST"), timeout=2)' \
-      "http://127.0.0.1:$MOTO_PORT/moto-api/reset" 2>/dev/null; then break; fi
+      "http://127.0.0.1:$MOTO_PORT/moto-api/reset" 2>/dev/null; then moto_ready=1; break; fi
     if ! kill -0 "$MOTO_PID" 2>/dev/null; then cat "$MOTO_LOG" >&2; echo "moto_server exited" >&2; exit 1; fi
     sleep 0.1
   done
+  if [ -z "$moto_ready" ]; then
+    cat "$MOTO_LOG" >&2
+    echo "moto_server did not answer on 127.0.0.1:$MOTO_PORT within 30 s; the AWS tests cannot run" >&2
+    exit 1
+  fi
   export PLINTH_TEST_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 fi
 

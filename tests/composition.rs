@@ -504,15 +504,25 @@ fn render_and_validate_work_offline() {
 }
 
 /// The newest PostgreSQL server programs on the machine, as `plinth up`
-/// would find them itself.
+/// (and `scripts/test.sh`, with `sort -V`) would find them: by version,
+/// so 16 comes after 9.6.
 fn postgres_bin() -> String {
-    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut dirs: Vec<(Vec<u32>, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL's server programs under /usr/lib/postgresql (see scripts/test.sh)")
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|p| p.join("initdb").is_file())
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let version = dir
+                .file_name()?
+                .to_str()?
+                .split('.')
+                .map(|part| part.parse::<u32>().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            Some((version, dir.join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").is_file())
         .collect();
     dirs.sort();
-    dirs.pop().expect("initdb").display().to_string()
+    dirs.pop().expect("initdb").1.display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
