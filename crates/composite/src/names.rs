@@ -49,8 +49,13 @@ pub const FIELD_MANAGER: &str = "plinth-composition";
 pub const CLAIM_FIELD_MANAGER: &str = "plinth-claim";
 
 /// How long the composite and claim reconcilers wait after a change before
-/// they act on it, so a burst of changes to one object is one cycle.
-pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(50);
+/// they act on it, so a burst of changes to one object is one cycle: the
+/// composed resources of one composite become Ready within a few
+/// milliseconds of each other. A change the reconciler's own write caused
+/// wakes nothing (see `runtime::controller`), so the bursts left are short,
+/// and every hop of a claim (claim, composite, managed, composite, claim)
+/// waits this long once.
+pub const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How long a Ready composite or claim waits for another look when nothing
 /// it depends on has changed. Everything it depends on is watched, so this

@@ -149,7 +149,9 @@ async fn reconcile(obj: DynamicObject, ctx: Arc<Ctx>) -> Result<Action, Error> {
             ctx.writes.clone(),
             resource.clone(),
         );
-        async move { util::set_status_on(&api, &writes, &resource, &obj, &conditions, json!({})).await }
+        async move {
+            util::set_status_on(&api, &writes, &resource, &obj, &conditions, json!({}), None).await;
+        }
     };
     let xrd = serde_json::to_value(&obj).map_err(|e| Error(e.to_string()))?;
     let has_finalizer = obj.finalizers().iter().any(|f| f == names::XRD_FINALIZER);

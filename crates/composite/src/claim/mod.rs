@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::composite::plan::XrKind;
 use crate::names;
-use crate::util::{self, Applied};
+use crate::util::{self, Applied, Parsed, Progress};
 use crate::xrd::Served;
 use plan::{Inputs, Kinds, Plan};
 
@@ -61,6 +61,9 @@ struct Ctx {
     secrets: Arc<Cache>,
     /// What was last applied to composites and claims' Secrets.
     applied: Applied,
+    /// The XRD, Compositions and revisions, parsed.
+    parsed: Parsed,
+    progress: Progress,
     writes: Arc<Writes>,
 }
 
@@ -92,6 +95,8 @@ pub async fn run(client: Client, caches: Arc<Caches>, served: Served) {
         claim,
         kinds,
         applied: Applied::default(),
+        parsed: Parsed::default(),
+        progress: Progress::default(),
         writes: Arc::default(),
     });
     tracing::info!(kind = %ctx.claim.kind, "reconciling claims");
@@ -162,7 +167,16 @@ async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
                 reason::RECONCILE_ERROR,
                 e.0.clone(),
             );
-            util::set_status_on(&api, &ctx.writes, &ctx.claim, &object, &[failed], json!({})).await;
+            util::set_status_on(
+                &api,
+                &ctx.writes,
+                &ctx.claim,
+                &object,
+                &[failed],
+                json!({}),
+                None,
+            )
+            .await;
             Err(e)
         }
     }
@@ -171,15 +185,6 @@ async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
 impl Ctx {
     fn claim_api(&self, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), namespace, &self.claim)
-    }
-
-    async fn definitions(&self, cache: &Cache) -> Result<Vec<Value>, Error> {
-        cache.synced().await;
-        cache
-            .list()
-            .iter()
-            .map(|c| c.value().map_err(Error::from))
-            .collect()
     }
 
     fn secret_data(
@@ -205,13 +210,13 @@ impl Ctx {
         let namespace = key.namespace().unwrap_or("default").to_string();
         let claim = serde_json::to_value(object)
             .map_err(|e| Error(format!("cannot read the claim: {e}")))?;
-        self.xrds.synced().await;
         self.xrs.synced().await;
         // A claim whose XRD is gone can still be deleted: the defaults then apply.
-        let xrd = match self.xrds.get(&Key::cluster(&self.served.xrd)) {
-            Some(cached) => cached.value()?,
-            None => Value::Null,
-        };
+        let xrd = self
+            .parsed
+            .get(&self.xrds, &Key::cluster(&self.served.xrd))
+            .await?
+            .unwrap_or_else(|| Arc::new(Value::Null));
         let xr_name = claim
             .pointer("/spec/resourceRef/name")
             .and_then(Value::as_str)
@@ -222,8 +227,18 @@ impl Ctx {
             .get(&Key::cluster(&xr_name))
             .map(|c| c.value())
             .transpose()?;
-        let compositions = self.definitions(&self.compositions).await?;
-        let revisions = self.definitions(&self.revisions).await?;
+        // Only a claim not bound yet chooses a Composition.
+        let choosing = xr
+            .as_ref()
+            .is_none_or(|x| x.pointer("/spec/compositionRef/name").is_none());
+        let (compositions, revisions) = if choosing {
+            (
+                self.parsed.all(&self.compositions).await?,
+                self.parsed.all(&self.revisions).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let xr_secret = match xr.as_ref().and_then(|x| {
             Some((
                 x.pointer("/spec/writeConnectionSecretToRef/namespace")?
@@ -336,16 +351,23 @@ impl Ctx {
                     self.applied
                         .record(&format!("v1/Secret/{namespace}/{target}"), secret);
                 }
-                util::set_status_on(
-                    &claims,
-                    &self.writes,
-                    &self.claim,
-                    &acted_on,
-                    &sync.conditions,
-                    sync.status.clone(),
-                )
-                .await;
-                Ok(Action::Requeue(sync.requeue))
+                let held = if sync.report {
+                    util::set_status_on(
+                        &claims,
+                        &self.writes,
+                        &self.claim,
+                        &acted_on,
+                        &sync.conditions,
+                        sync.status.clone(),
+                        Some(&self.progress),
+                    )
+                    .await
+                } else {
+                    None
+                };
+                Ok(Action::Requeue(
+                    held.map_or(sync.requeue, |h| h.min(sync.requeue)),
+                ))
             }
         }
     }

@@ -3,6 +3,7 @@
 //! back, and how the claim goes when it is deleted.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -117,8 +118,8 @@ pub struct Inputs<'a> {
     pub xrd: &'a Value,
     /// The composite resource, if it exists.
     pub xr: Option<&'a Value>,
-    pub compositions: &'a [Value],
-    pub revisions: &'a [Value],
+    pub compositions: &'a [Arc<Value>],
+    pub revisions: &'a [Arc<Value>],
     /// The data of the composite resource's connection Secret, if it exists.
     pub xr_secret: Option<&'a BTreeMap<String, Vec<u8>>>,
     /// The claim's own connection Secret as it is now, if it exists.
@@ -155,6 +156,10 @@ pub struct Sync {
     /// The composite resource's state and conditions, for the claim.
     pub conditions: Vec<Condition<'static>>,
     pub status: Value,
+    /// Whether there is anything to report yet: a claim whose composite
+    /// resource has reported nothing says nothing either (the composite
+    /// resource wakes it when it does).
+    pub report: bool,
     pub requeue: Duration,
 }
 
@@ -339,12 +344,14 @@ pub fn plan(claim: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
     let ready = copied
         .iter()
         .any(|c| c.type_ == condition::READY && c.status);
+    let report = !copied.is_empty() || claim.pointer("/status/conditions").is_some();
     Ok(Plan::Sync(Box::new(Sync {
         claim: (!claim_patch.is_empty()).then_some(Value::Object(claim_patch)),
         composite,
         secret,
         conditions,
         status,
+        report,
         requeue: util::spread(
             if ready {
                 names::RESYNC_READY

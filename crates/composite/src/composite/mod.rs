@@ -25,7 +25,7 @@ use runtime::{Action, Cache, Caches, Change, Controller, Key, Writes};
 use serde_json::{json, Value};
 
 use crate::names;
-use crate::util::{self, Applied, Kinds};
+use crate::util::{self, Applied, Kinds, Parsed, Progress};
 use crate::xrd::Served;
 use plan::{Inputs, Plan, Selected, XrKind};
 
@@ -61,6 +61,9 @@ struct Ctx {
     kinds: Kinds,
     /// What was last applied to composed resources and composites' Secrets.
     applied: Applied,
+    /// The XRD, Compositions and revisions, parsed.
+    parsed: Parsed,
+    progress: Progress,
     writes: Arc<Writes>,
     /// Composed kinds already feeding the queue, so a change to a composed
     /// resource reconciles its composite at once.
@@ -119,6 +122,8 @@ pub async fn run(client: Client, caches: Arc<Caches>, served: Served) {
         kind: kind.clone(),
         kinds: Kinds::default(),
         applied: Applied::default(),
+        parsed: Parsed::default(),
+        progress: Progress::default(),
         writes: Arc::default(),
         watched: Mutex::default(),
         feeds: Mutex::default(),
@@ -191,6 +196,7 @@ async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
                 &object,
                 &[failed],
                 json!({}),
+                None,
             )
             .await;
             Err(e)
@@ -201,16 +207,6 @@ async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
 impl Ctx {
     fn xr_api(&self) -> Api<DynamicObject> {
         Api::all_with(self.client.clone(), &self.served.composite)
-    }
-
-    /// Every object of a definition kind, as JSON.
-    async fn definitions(&self, cache: &Cache) -> Result<Vec<Value>, Error> {
-        cache.synced().await;
-        cache
-            .list()
-            .iter()
-            .map(|c| c.value().map_err(Error::from))
-            .collect()
     }
 
     /// The cache of a composed kind, feeding this reconciler's queue from
@@ -263,14 +259,13 @@ impl Ctx {
     async fn cycle(&self, object: &DynamicObject) -> Result<Action, Error> {
         let xr = serde_json::to_value(object)
             .map_err(|e| Error(format!("cannot read the composite resource: {e}")))?;
-        self.xrds.synced().await;
         let xrd = self
-            .xrds
-            .get(&Key::cluster(&self.served.xrd))
-            .ok_or_else(|| Error(format!("the XRD {} is gone", self.served.xrd)))?
-            .value()?;
-        let compositions = self.definitions(&self.compositions).await?;
-        let revisions = self.definitions(&self.revisions).await?;
+            .parsed
+            .get(&self.xrds, &Key::cluster(&self.served.xrd))
+            .await?
+            .ok_or_else(|| Error(format!("the XRD {} is gone", self.served.xrd)))?;
+        let compositions = self.parsed.all(&self.compositions).await?;
+        let revisions = self.parsed.all(&self.revisions).await?;
         let selected: Selected = plan::select(
             &xr,
             &xrd,
@@ -430,15 +425,22 @@ impl Ctx {
             self.applied
                 .record(&format!("v1/Secret/{namespace}/{name}"), secret);
         }
-        util::set_status_on(
-            &api,
-            &self.writes,
-            &self.served.composite,
-            &now,
-            &plan.conditions,
-            plan.status,
-        )
-        .await;
-        Ok(Action::Requeue(plan.requeue))
+        let held = if plan.report {
+            util::set_status_on(
+                &api,
+                &self.writes,
+                &self.served.composite,
+                &now,
+                &plan.conditions,
+                plan.status,
+                Some(&self.progress),
+            )
+            .await
+        } else {
+            None
+        };
+        Ok(Action::Requeue(
+            held.map_or(plan.requeue, |h| h.min(plan.requeue)),
+        ))
     }
 }

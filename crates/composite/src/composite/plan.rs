@@ -3,6 +3,7 @@
 //! apply, what to delete, and what to report.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -57,8 +58,8 @@ pub fn select(
     xrd: &Value,
     kind: &XrKind,
     xrd_name: &str,
-    compositions: &[Value],
-    revisions: &[Value],
+    compositions: &[Arc<Value>],
+    revisions: &[Arc<Value>],
 ) -> Result<Selected, String> {
     let spec = xr.get("spec").cloned().unwrap_or_default();
     let chosen = if let Some(n) = text(xrd, "/spec/enforcedCompositionRef/name") {
@@ -242,6 +243,10 @@ pub struct Plan {
     pub conditions: Vec<Condition<'static>>,
     /// Status fields besides the conditions.
     pub status: Value,
+    /// Whether there is anything to report yet: a new XR whose resources
+    /// have reported nothing themselves says nothing either (they wake it
+    /// when they do), rather than a status that only says they are coming.
+    pub report: bool,
     pub requeue: Duration,
 }
 
@@ -431,11 +436,16 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
             format!("Unready resources: {}", unready.join("; ")),
         )
     };
+    let heard_from = observed
+        .values()
+        .any(|o| o.object.pointer("/status/conditions").is_some())
+        || xr.pointer("/status/conditions").is_some();
     Ok(Plan {
         applies,
         deletes,
         xr: xr_after,
         secret,
+        report: heard_from,
         conditions: vec![
             ready,
             Condition::new(condition::SYNCED, true, reason::RECONCILE_SUCCESS, ""),

@@ -34,18 +34,18 @@ fn deleting(mut c: Value) -> Value {
     c
 }
 
-fn compositions() -> Vec<Value> {
-    vec![
+fn compositions() -> Vec<Arc<Value>> {
+    vec![Arc::new(
         json!({"metadata": {"name": "queue-nop", "labels": {"provider": "nop"}},
                 "spec": {"compositeTypeRef": {"apiVersion": "example.org/v1", "kind": "XQueue"}, "resources": []}}),
-    ]
+    )]
 }
 
-fn revisions() -> Vec<Value> {
-    vec![
+fn revisions() -> Vec<Arc<Value>> {
+    vec![Arc::new(
         json!({"metadata": {"name": "queue-nop-r1", "labels": {names::LABEL_COMPOSITION_NAME: "queue-nop"}},
                 "spec": {"revision": 1}}),
-    ]
+    )]
 }
 
 fn run(claim: &Value, xrd: &Value, xr: Option<&Value>) -> Plan {
@@ -110,6 +110,10 @@ fn a_new_claim_is_bound_in_one_write() {
         xr["metadata"]["labels"][names::LABEL_CLAIM_NAMESPACE],
         "team"
     );
+    assert!(
+        !first.report,
+        "the composite resource has said nothing yet, and neither does the claim"
+    );
     assert_eq!(
         first.conditions,
         vec![
@@ -145,6 +149,7 @@ fn a_bound_claim_copies_its_composite_back() {
         json!({"size": 3}),
         "its state is copied, its conditions reported"
     );
+    assert!(s.report);
     assert!(s.conditions.contains(&Condition::new(
         condition::READY,
         true,

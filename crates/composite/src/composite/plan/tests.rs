@@ -34,17 +34,23 @@ fn revision(composition: &str, number: i64) -> Value {
 
 #[test]
 fn selecting_a_composition() {
-    let compositions = vec![
+    let compositions: Vec<Arc<Value>> = [
         composition("b-small", json!({"size": "small"}), json!([template("a")])),
         composition("a-small", json!({"size": "small"}), json!([template("a")])),
         composition("large", json!({"size": "large"}), json!([template("a")])),
         json!({"metadata": {"name": "other"}, "spec": {"compositeTypeRef": {"apiVersion": "other.org/v1", "kind": "XQueue"}}}),
-    ];
-    let revisions = vec![
+    ]
+    .into_iter()
+    .map(Arc::new)
+    .collect();
+    let revisions: Vec<Arc<Value>> = [
         revision("large", 1),
         revision("large", 3),
         revision("large", 2),
-    ];
+    ]
+    .into_iter()
+    .map(Arc::new)
+    .collect();
     struct Case {
         reason: &'static str,
         xr: Value,
