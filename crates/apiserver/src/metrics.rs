@@ -102,6 +102,11 @@ impl Metrics {
             .inc();
     }
 
+    /// Lets the embedding process add metrics of its own to `/metrics`.
+    pub fn register(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
     /// The text exposition of every metric, the store's footprint read now.
     pub fn encode(&self, footprint: store::Footprint) -> Result<String, std::fmt::Error> {
         self.objects.set(footprint.objects as i64);

@@ -64,6 +64,14 @@ impl Running {
     /// are the embedding control plane's own, so they carry no token;
     /// `user_agent` is sent for requests that set none (writes without a
     /// fieldManager are recorded under it).
+    /// Adds metrics of the embedding process to `/metrics`.
+    pub fn register_metrics(
+        &self,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry),
+    ) {
+        self.api.metrics.register(register);
+    }
+
     pub fn local_service(&self, user_agent: &str) -> LocalService {
         LocalService {
             api: self.api.clone(),

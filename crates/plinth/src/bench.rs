@@ -313,6 +313,8 @@ pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, Pat
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
+        // Its own process group, so `stop` reaches a profiler's child too.
+        .process_group(0)
         .spawn()
         .context("cannot start plinth up")?;
     let stdout = child.stdout.take().context("no stdout from plinth up")?;
@@ -344,8 +346,9 @@ pub async fn client(kubeconfig: &Path) -> Result<Client> {
 
 pub async fn stop(child: &mut Child) {
     if let Some(pid) = child.id() {
+        // The whole group: `plinth up` and, under a profiler, the profiler.
         let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args(["-TERM", "--", &format!("-{pid}")])
             .status();
     }
     if tokio::time::timeout(Duration::from_secs(10), child.wait())

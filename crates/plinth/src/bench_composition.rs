@@ -1,8 +1,10 @@
 //! `plinth bench composition`: claims from apply to Ready through a real
 //! `plinth up`: one claim at a time (p50/p99, nop and local), a burst of
-//! claims, and many nop claims each composing three managed resources, with
-//! the memory and CPU of every Plinth process and the idle CPU afterwards.
-//! It measures; it does not assert.
+//! claims, and many nop claims each composing three managed resources at
+//! several sizes (each on a fresh server), with the store writes per claim
+//! by kind and verb, the memory and CPU of every Plinth process, what each
+//! costs per claim at each size, and the idle CPU afterwards. It measures;
+//! it does not assert.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,10 +30,14 @@ pub struct CompositionBenchArgs {
     /// Claims applied at once for the burst measurement.
     #[arg(long, default_value_t = 100)]
     pub burst: usize,
-    /// Nop claims (three managed resources each) for the scale measurement.
-    #[arg(long, default_value_t = 10_000)]
-    pub claims: usize,
-    /// Seconds of idle CPU measurement after the scale phase.
+    /// Nop claims (three managed resources each) for each scale step, each
+    /// applied at once on a fresh `plinth up`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 3_000, 10_000])]
+    pub scale: Vec<usize>,
+    /// One scale step of this many claims instead of `--scale`.
+    #[arg(long)]
+    pub claims: Option<usize>,
+    /// Seconds of idle CPU measurement after the largest scale step.
     #[arg(long, default_value_t = 60)]
     pub idle_seconds: u64,
     /// Skip the local (PostgreSQL) latency measurement.
@@ -176,21 +182,105 @@ pub(crate) async fn latency(
     Ok(hist)
 }
 
-pub async fn run(args: CompositionBenchArgs) -> Result<()> {
-    let limit = Duration::from_secs(args.timeout);
-    let dir = tempfile::tempdir()?;
+/// Counts of store writes by resource, subresource and verb, from the API
+/// server's `/metrics`.
+pub(crate) type Writes = std::collections::BTreeMap<(String, String, String), f64>;
+
+/// The API server's store-write counters now.
+pub(crate) async fn store_writes(client: &Client) -> Result<Writes> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .context("building the /metrics request")?;
+    let text = client
+        .request_text(request)
+        .await
+        .context("reading the API server's /metrics")?;
+    let mut writes = Writes::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("plinth_store_writes_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let resource = match label("group").as_str() {
+            "" => label("resource"),
+            group => format!("{}.{group}", label("resource")),
+        };
+        let value: f64 = value.trim().parse().context("a /metrics value")?;
+        *writes
+            .entry((resource, label("subresource"), label("verb")))
+            .or_default() += value;
+    }
+    Ok(writes)
+}
+
+/// The sum of every sample of a gauge `name` at `/metrics` (over its labels).
+pub(crate) async fn gauge(client: &Client, name: &str) -> Result<f64> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .context("building the /metrics request")?;
+    let text = client
+        .request_text(request)
+        .await
+        .context("reading the API server's /metrics")?;
+    let mut sum = 0.0;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        if let Some(value) = rest.rsplit(' ').next() {
+            sum += value.trim().parse::<f64>().context("a /metrics value")?;
+        }
+    }
+    Ok(sum)
+}
+
+/// One scale step: `count` claims applied at once on a fresh `plinth up`.
+struct Scale {
+    count: usize,
+    seconds: f64,
+    writes: f64,
+    by_kind: Writes,
+    /// Every Plinth process together, MiB.
+    peak_rss: f64,
+    peak_pss: f64,
+    /// `plinth up` and its providers before any claim, MiB.
+    empty_rss: f64,
+    settled_rss: f64,
+    groups: Vec<(String, f64, f64)>,
+    /// Objects and MiB of their JSON as held: in the store, in the caches.
+    store: (f64, f64),
+    caches: (f64, f64),
+    cpu: f64,
+    idle_percent: Option<f64>,
+}
+
+/// A fresh `plinth up` with the bench's XRD and Composition in place.
+async fn bench_server(
+    dir: &std::path::Path,
+    args: &CompositionBenchArgs,
+    local: bool,
+) -> Result<(tokio::process::Child, Client, Usage)> {
     let rate = args.max_reconcile_rate.to_string();
     let mut extra: Vec<&str> = vec!["--max-reconcile-rate", &rate];
-    if args.skip_local {
+    if !local {
         extra.push("--no-local-postgres");
     }
-    let (mut server, kubeconfig, _) = spawn_server_with(dir.path(), &extra).await?;
+    let (server, kubeconfig, _) = spawn_server_with(dir, &extra).await?;
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;
-    let mut usage = Usage::new(server_pid, dir.path().to_path_buf());
-    let mut figures = Vec::new();
-
-    // Set-up: the nop ProviderConfig and a nop-backed XRD composing three resources.
+    let usage = Usage::new(server_pid, dir.to_path_buf());
     let apply = PatchParams::apply("plinth-bench").force();
     let nop_configs = Api::<DynamicObject>::all_with(
         client.clone(),
@@ -240,8 +330,7 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
     compositions
         .patch("bench-nop", &apply, &Patch::Apply(bench_composition()))
         .await?;
-    let bench_ar = ar("bench.plinth.dev", "v1alpha1", "Bench", "benches");
-    let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar);
+    let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar());
     let started = Instant::now();
     while benches.list(&Default::default()).await.is_err() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -249,159 +338,349 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let bench_claim = |name: String| json!({"apiVersion": "bench.plinth.dev/v1alpha1", "kind": "Bench", "metadata": {"name": name, "namespace": "default"}, "spec": {"parameters": {"size": 1}}});
+    Ok((server, client, usage))
+}
 
-    // 1. One claim at a time.
-    eprintln!("1. one claim to Ready, {} runs per backend", args.runs);
-    let hist = latency(
-        &client,
-        &bench_ar,
-        |i| bench_claim(format!("single-{i}")),
-        args.runs,
-        limit,
-    )
-    .await?;
-    usage.sample();
-    figures.push(Figure {
-        name: "one nop claim to Ready, p50".into(),
-        value: hist.value_at_quantile(0.5) as f64,
-        unit: "ms",
-        target: Some("≤ 300 ms".into()),
-    });
-    figures.push(Figure {
-        name: "one nop claim to Ready, p99".into(),
-        value: hist.value_at_quantile(0.99) as f64,
-        unit: "ms",
-        target: None,
-    });
-    if !args.skip_local {
-        let pg_ar = ar(
-            "platform.plinth.dev",
-            "v1alpha1",
-            "PostgreSQLInstance",
-            "postgresqlinstances",
-        );
-        let make = |i: usize| {
-            json!({"apiVersion": "platform.plinth.dev/v1alpha1", "kind": "PostgreSQLInstance",
-                                     "metadata": {"name": format!("pg-{i}"), "namespace": "default"},
-                                     "spec": {"parameters": {"size": "small"}, "writeConnectionSecretToRef": {"name": format!("pg-{i}")}}})
-        };
-        match latency(&client, &pg_ar, make, args.runs, Duration::from_secs(120)).await {
-            Ok(hist) => {
-                figures.push(Figure {
-                    name: "one local PostgreSQL claim to Ready, p50".into(),
-                    value: hist.value_at_quantile(0.5) as f64,
-                    unit: "ms",
-                    target: Some("≤ 300 ms".into()),
-                });
-                figures.push(Figure {
-                    name: "one local PostgreSQL claim to Ready, p99".into(),
-                    value: hist.value_at_quantile(0.99) as f64,
-                    unit: "ms",
-                    target: None,
-                });
+fn bench_ar() -> ApiResource {
+    ar("bench.plinth.dev", "v1alpha1", "Bench", "benches")
+}
+
+fn bench_claim(name: String) -> Value {
+    json!({"apiVersion": "bench.plinth.dev/v1alpha1", "kind": "Bench", "metadata": {"name": name, "namespace": "default"}, "spec": {"parameters": {"size": 1}}})
+}
+
+/// Applies `count` claims named `prefix-NNNNN` at once and waits until all
+/// are Ready; the time it took, the store writes and the writes by kind.
+async fn apply_claims(
+    client: &Client,
+    prefix: &str,
+    count: usize,
+    limit: Duration,
+    usage: &mut Usage,
+) -> Result<(f64, f64, Writes)> {
+    let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar());
+    let revision_before = store_revision(&benches).await?;
+    let writes_before = store_writes(client).await?;
+    let started = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let benches = benches.clone();
+            let body = bench_claim(format!("{prefix}-{i:05}"));
+            async move {
+                let body: DynamicObject = serde_json::from_value(body)?;
+                benches.create(&PostParams::default(), &body).await?;
+                anyhow::Ok(())
             }
-            Err(e) => eprintln!("   local PostgreSQL claims not measured: {e:#}"),
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    wait_all_ready(&benches, prefix, count, started, limit, usage).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    // Every write is one store revision, whatever it wrote.
+    let writes = store_revision(&benches)
+        .await?
+        .saturating_sub(revision_before) as f64;
+    let mut by_kind = store_writes(client).await?;
+    for (key, before) in writes_before {
+        if let Some(after) = by_kind.get_mut(&key) {
+            *after -= before;
         }
-        usage.sample();
+    }
+    by_kind.retain(|_, n| *n > 0.0);
+    Ok((seconds, writes, by_kind))
+}
+
+pub async fn run(args: CompositionBenchArgs) -> Result<()> {
+    let limit = Duration::from_secs(args.timeout);
+    let mut figures = Vec::new();
+    let scales = match args.claims {
+        Some(claims) => vec![claims],
+        None => args.scale.clone(),
+    };
+
+    // 1 and 2: one claim at a time, and a burst, on one server.
+    if args.runs > 0 || args.burst > 0 {
+        let dir = tempfile::tempdir()?;
+        let (mut server, client, mut usage) =
+            bench_server(dir.path(), &args, !args.skip_local).await?;
+        if args.runs > 0 {
+            eprintln!("1. one claim to Ready, {} runs per backend", args.runs);
+            let hist = latency(
+                &client,
+                &bench_ar(),
+                |i| bench_claim(format!("single-{i}")),
+                args.runs,
+                limit,
+            )
+            .await?;
+            usage.sample();
+            figures.push(Figure {
+                name: "one nop claim to Ready, p50".into(),
+                value: hist.value_at_quantile(0.5) as f64,
+                unit: "ms",
+                target: Some("≤ 100 ms".into()),
+            });
+            figures.push(Figure {
+                name: "one nop claim to Ready, p99".into(),
+                value: hist.value_at_quantile(0.99) as f64,
+                unit: "ms",
+                target: None,
+            });
+            if !args.skip_local {
+                let pg_ar = ar(
+                    "platform.plinth.dev",
+                    "v1alpha1",
+                    "PostgreSQLInstance",
+                    "postgresqlinstances",
+                );
+                let make = |i: usize| {
+                    json!({"apiVersion": "platform.plinth.dev/v1alpha1", "kind": "PostgreSQLInstance",
+                           "metadata": {"name": format!("pg-{i}"), "namespace": "default"},
+                           "spec": {"parameters": {"size": "small"}, "writeConnectionSecretToRef": {"name": format!("pg-{i}")}}})
+                };
+                match latency(&client, &pg_ar, make, args.runs, Duration::from_secs(120)).await {
+                    Ok(hist) => {
+                        figures.push(Figure {
+                            name: "one local PostgreSQL claim to Ready, p50".into(),
+                            value: hist.value_at_quantile(0.5) as f64,
+                            unit: "ms",
+                            target: Some("≤ 250 ms".into()),
+                        });
+                        figures.push(Figure {
+                            name: "one local PostgreSQL claim to Ready, p99".into(),
+                            value: hist.value_at_quantile(0.99) as f64,
+                            unit: "ms",
+                            target: None,
+                        });
+                    }
+                    Err(e) => eprintln!("   local PostgreSQL claims not measured: {e:#}"),
+                }
+            }
+        }
+        if args.burst > 0 {
+            eprintln!(
+                "2. burst: {} nop claims (3 managed resources each) to all Ready",
+                args.burst
+            );
+            let (seconds, writes, _) =
+                apply_claims(&client, "burst", args.burst, limit, &mut usage).await?;
+            figures.push(Figure {
+                name: format!("{} nop claims to all Ready", args.burst),
+                value: seconds,
+                unit: "s",
+                target: Some("≤ 1 s".into()),
+            });
+            figures.push(Figure {
+                name: format!("  store writes per claim ({} claims)", args.burst),
+                value: writes / args.burst as f64,
+                unit: "writes",
+                target: None,
+            });
+        }
+        stop(&mut server).await;
     }
 
-    // 2 and 3. Bursts of claims.
-    for (label, count, target) in [
-        ("2. burst", args.burst, "≤ 2 s"),
-        ("3. scale", args.claims, "≤ 60 s"),
-    ] {
+    // 3. Scale: each size on a fresh server, so each is measured alone.
+    let mut steps = Vec::new();
+    for (i, &count) in scales.iter().enumerate() {
         if count == 0 {
             continue;
         }
-        eprintln!("{label}: {count} nop claims (3 managed resources each) to all Ready");
-        let prefix = if label.starts_with('2') {
-            "burst"
+        let last = i + 1 == scales.len();
+        eprintln!("3. scale: {count} nop claims (3 managed resources each) to all Ready, on a fresh plinth up");
+        let dir = tempfile::tempdir()?;
+        let (mut server, client, mut usage) =
+            bench_server(dir.path(), &args, !args.skip_local).await?;
+        // Started and settled: what the processes take before any claim.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let empty_rss = usage.current_rss();
+        let (seconds, writes, by_kind) =
+            apply_claims(&client, "scale", count, limit, &mut usage).await?;
+        // Settled: the writes of the last claims are done, the store has
+        // packed what no longer changes.
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            usage.sample();
+        }
+        let settled_rss = usage.current_rss();
+        let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+        let store = (
+            gauge(&client, "plinth_store_objects").await?,
+            mib(gauge(&client, "plinth_store_body_bytes").await?),
+        );
+        let caches = (
+            gauge(&client, "plinth_cache_objects").await?,
+            mib(gauge(&client, "plinth_cache_body_bytes").await?),
+        );
+        let cpu = usage.total_cpu();
+        let idle_percent = if last && args.idle_seconds > 0 {
+            eprintln!("4. idle CPU over {} s", args.idle_seconds);
+            let before = usage.total_cpu();
+            tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+            Some(100.0 * (usage.total_cpu() - before) / args.idle_seconds as f64)
         } else {
-            "scale"
+            None
         };
-        let revision_before = store_revision(&benches).await?;
-        let started = Instant::now();
-        futures::stream::iter(0..count)
-            .map(|i| {
-                let benches = benches.clone();
-                let body = bench_claim(format!("{prefix}-{i:05}"));
-                async move {
-                    let body: DynamicObject = serde_json::from_value(body)?;
-                    benches.create(&PostParams::default(), &body).await?;
-                    anyhow::Ok(())
-                }
+        usage.sample();
+        let groups = usage
+            .order
+            .iter()
+            .map(|label| {
+                let (rss, cpu) = usage.groups[label];
+                (label.clone(), rss, cpu)
             })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        wait_all_ready(&benches, prefix, count, started, limit, &mut usage).await?;
-        figures.push(Figure {
-            name: format!("{count} nop claims to all Ready"),
-            value: started.elapsed().as_secs_f64(),
-            unit: "s",
-            target: Some(target.into()),
+            .collect();
+        steps.push(Scale {
+            count,
+            seconds,
+            writes,
+            by_kind,
+            peak_rss: usage.peak_rss,
+            peak_pss: usage.peak_pss,
+            empty_rss,
+            settled_rss,
+            groups,
+            store,
+            caches,
+            cpu,
+            idle_percent,
         });
-        // Every write is one store revision, whatever it wrote.
-        let writes = store_revision(&benches)
-            .await?
-            .saturating_sub(revision_before);
-        figures.push(Figure {
-            name: format!("  store writes per claim ({count} claims)"),
-            value: writes as f64 / count as f64,
-            unit: "writes",
-            target: None,
-        });
+        stop(&mut server).await;
     }
 
-    figures.push(Figure {
-        name: "peak RSS, every Plinth process".into(),
-        value: usage.peak_rss,
-        unit: "MiB",
-        target: Some("≤ 250 MiB".into()),
-    });
-    usage.sample();
-    for label in &usage.order {
-        let (rss, _) = usage.groups[label];
+    for step in &steps {
+        let n = step.count as f64;
+        let target = |t: &str| (step.count == 10_000).then(|| t.to_string());
         figures.push(Figure {
-            name: format!("  peak RSS, {label}"),
-            value: rss,
+            name: format!("{} nop claims to all Ready", step.count),
+            value: step.seconds,
+            unit: "s",
+            target: target("≤ 60 s"),
+        });
+        figures.push(Figure {
+            name: "  time per claim".into(),
+            value: 1000.0 * step.seconds / n,
+            unit: "ms",
+            target: None,
+        });
+        figures.push(Figure {
+            name: "  store writes per claim".into(),
+            value: step.writes / n,
+            unit: "writes",
+            target: target("≤ 12"),
+        });
+        figures.push(Figure {
+            name: "  peak RSS, every Plinth process".into(),
+            value: step.peak_rss,
+            unit: "MiB",
+            target: target("≤ 250 MiB"),
+        });
+        figures.push(Figure {
+            name: "  peak PSS, every Plinth process".into(),
+            value: step.peak_pss,
             unit: "MiB",
             target: None,
         });
-    }
-    figures.push(Figure {
-        name: "CPU so far, every Plinth process".into(),
-        value: usage.total_cpu(),
-        unit: "CPU s",
-        target: None,
-    });
-    for label in &usage.order {
-        let (_, cpu) = usage.groups[label];
         figures.push(Figure {
-            name: format!("  CPU, {label}"),
-            value: cpu,
+            name: "  RSS once settled, every Plinth process".into(),
+            value: step.settled_rss,
+            unit: "MiB",
+            target: target("≤ 200 MiB"),
+        });
+        figures.push(Figure {
+            name: "  memory per claim (settled − empty)".into(),
+            value: 1024.0 * (step.settled_rss - step.empty_rss) / n,
+            unit: "KiB",
+            target: None,
+        });
+        figures.push(Figure {
+            name: "  store: objects".into(),
+            value: step.store.0,
+            unit: "objects",
+            target: None,
+        });
+        figures.push(Figure {
+            name: "  store: MiB of object JSON as held".into(),
+            value: step.store.1,
+            unit: "MiB",
+            target: None,
+        });
+        figures.push(Figure {
+            name: "  caches: objects".into(),
+            value: step.caches.0,
+            unit: "objects",
+            target: None,
+        });
+        figures.push(Figure {
+            name: "  caches: MiB of object JSON as held".into(),
+            value: step.caches.1,
+            unit: "MiB",
+            target: None,
+        });
+        for (label, rss, cpu) in &step.groups {
+            figures.push(Figure {
+                name: format!("  peak RSS, {label}"),
+                value: *rss,
+                unit: "MiB",
+                target: None,
+            });
+            figures.push(Figure {
+                name: format!("  CPU, {label}"),
+                value: *cpu,
+                unit: "CPU s",
+                target: None,
+            });
+        }
+        figures.push(Figure {
+            name: "  CPU, every Plinth process".into(),
+            value: step.cpu,
             unit: "CPU s",
             target: None,
         });
+        if let Some(idle) = step.idle_percent {
+            figures.push(Figure {
+                name: format!("idle CPU at {} claims", step.count),
+                value: idle,
+                unit: "% of a core",
+                target: Some("≤ 1 %".into()),
+            });
+        }
     }
-
-    // 5. Idle.
-    if args.idle_seconds > 0 {
-        eprintln!("5. idle CPU over {} s", args.idle_seconds);
-        let before = usage.total_cpu();
-        tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-        let used = usage.total_cpu() - before;
-        figures.push(Figure {
-            name: format!("idle CPU at {} claims", args.claims + args.burst),
-            value: 100.0 * used / args.idle_seconds as f64,
-            unit: "% of a core",
-            target: Some("≤ 2 %".into()),
-        });
+    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+        if first.count != last.count {
+            let per = |s: &Scale, v: f64| v / s.count as f64;
+            figures.push(Figure {
+                name: format!("time per claim at {} ÷ at {}", last.count, first.count),
+                value: per(last, last.seconds) / per(first, first.seconds),
+                unit: "×",
+                target: Some("≤ 1.5".into()),
+            });
+            figures.push(Figure {
+                name: format!("memory per claim at {} ÷ at {}", last.count, first.count),
+                value: per(last, last.settled_rss - last.empty_rss)
+                    / per(first, first.settled_rss - first.empty_rss),
+                unit: "×",
+                target: Some("≤ 1.5".into()),
+            });
+        }
+        let n = last.count as f64;
+        for ((resource, subresource, verb), writes) in &last.by_kind {
+            let what = if subresource.is_empty() {
+                resource.clone()
+            } else {
+                format!("{resource}/{subresource}")
+            };
+            figures.push(Figure {
+                name: format!("  writes per claim: {verb} {what}"),
+                value: writes / n,
+                unit: "writes",
+                target: None,
+            });
+        }
     }
-    stop(&mut server).await;
     print_table(&figures);
     if let Some(path) = &args.json {
         write_json(path, &figures)?;

@@ -105,6 +105,21 @@ pub(crate) fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Proportional set size: shared pages (PostgreSQL's shared buffers, the
+/// libraries every process maps) counted once across the processes that
+/// share them, where RSS counts them in each.
+pub(crate) fn pss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// CPU seconds of a process; with `reaped`, also of its children that
 /// exited (a postmaster's finished backends).
 pub(crate) fn cpu_seconds(pid: u32, reaped: bool) -> f64 {
@@ -134,6 +149,7 @@ pub(crate) struct Usage {
     server: u32,
     data_dir: PathBuf,
     pub(crate) peak_rss: f64,
+    pub(crate) peak_pss: f64,
     /// label → (peak RSS MiB, CPU seconds when last seen)
     pub(crate) groups: std::collections::BTreeMap<String, (f64, f64)>,
     /// Labels in the order first seen, for the table.
@@ -147,6 +163,7 @@ impl Usage {
             server,
             data_dir,
             peak_rss: 0.0,
+            peak_pss: 0.0,
             groups: Default::default(),
             order: Vec::new(),
         }
@@ -154,9 +171,11 @@ impl Usage {
 
     pub(crate) fn sample(&mut self) {
         let mut total = 0.0;
+        let mut pss = 0.0;
         for (label, pids) in plinth_groups(self.server, &self.data_dir) {
             let rss: f64 = pids.iter().copied().map(rss_mib).sum();
             total += rss;
+            pss += pids.iter().copied().map(pss_mib).sum::<f64>();
             let cpu = group_cpu(&pids);
             if !self.groups.contains_key(&label) {
                 self.order.push(label.clone());
@@ -166,6 +185,16 @@ impl Usage {
             entry.1 = entry.1.max(cpu);
         }
         self.peak_rss = self.peak_rss.max(total);
+        self.peak_pss = self.peak_pss.max(pss);
+    }
+
+    /// The RSS of every Plinth process together now, MiB.
+    pub(crate) fn current_rss(&mut self) -> f64 {
+        self.sample();
+        plinth_groups(self.server, &self.data_dir)
+            .iter()
+            .flat_map(|(_, pids)| pids.iter().copied().map(rss_mib))
+            .sum()
     }
 
     pub(crate) fn total_cpu(&self) -> f64 {

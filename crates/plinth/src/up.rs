@@ -36,6 +36,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     // users still come over HTTPS with the token.
     let client = kube::Client::new(running.local_service(USER_AGENT), "default");
     let caches = runtime::Caches::new(client.clone());
+    let cache_metrics = tokio::spawn(cache_metrics(&running, caches.clone()));
     let bundled = if args.no_bundled_providers {
         Vec::new()
     } else {
@@ -87,6 +88,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     composition.stop().await;
     controllers.stop().await;
     caches.stop();
+    cache_metrics.abort();
     if let Some(task) = local_postgres {
         if let Ok(Some(cluster)) = task.await {
             cluster.stop().await;
@@ -94,6 +96,48 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     running.shutdown().await;
     Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct CacheLabels {
+    group: String,
+    resource: String,
+}
+
+/// The controllers' shared caches at `/metrics`: objects and the bytes of
+/// their JSON as held, per kind, brought up to date every few seconds.
+fn cache_metrics(
+    running: &apiserver::Running,
+    caches: std::sync::Arc<runtime::Caches>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    use prometheus_client::metrics::{family::Family, gauge::Gauge};
+    let objects = Family::<CacheLabels, Gauge>::default();
+    let bytes = Family::<CacheLabels, Gauge>::default();
+    running.register_metrics(|registry| {
+        registry.register(
+            "plinth_cache_objects",
+            "Objects in the controllers' shared cache of each kind",
+            objects.clone(),
+        );
+        registry.register(
+            "plinth_cache_body_bytes",
+            "Bytes of object JSON held by the controllers' shared cache of each kind",
+            bytes.clone(),
+        );
+    });
+    async move {
+        loop {
+            for cache in caches.all() {
+                let labels = CacheLabels {
+                    group: cache.resource.group.clone(),
+                    resource: cache.resource.plural.clone(),
+                };
+                objects.get_or_create(&labels).set(cache.len() as i64);
+                bytes.get_or_create(&labels).set(cache.footprint() as i64);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    }
 }
 
 /// The PostgreSQL server behind the local provider's `default`
