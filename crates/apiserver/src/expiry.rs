@@ -24,7 +24,7 @@ use crate::Api;
 /// When one write of one Event expires.
 struct Deadline {
     at: Instant,
-    key: Box<str>,
+    key: Arc<str>,
     /// The revision of the write; a later write replaces the deadline.
     revision: u64,
 }

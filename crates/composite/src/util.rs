@@ -21,7 +21,11 @@ use crate::names;
 /// expensive request there is.
 #[derive(Default)]
 pub struct Applied {
-    hashes: Mutex<HashMap<String, u64>>,
+    /// By a hash of the object's key rather than the key itself: one entry
+    /// per composed resource, 16 bytes each instead of a string. A
+    /// collision could at worst skip one apply that `contains` would not
+    /// catch, which the next drift poll makes good.
+    hashes: Mutex<HashMap<u64, u64>>,
 }
 
 impl Applied {
@@ -33,7 +37,7 @@ impl Applied {
             .hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key)
+            .get(&key_hash(key))
             == Some(&digest(desired));
         !unchanged || live.is_some_and(|live| !contains(live, desired))
     }
@@ -43,7 +47,7 @@ impl Applied {
         self.hashes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), digest(desired));
+            .insert(key_hash(key), digest(desired));
     }
 }
 
@@ -108,6 +112,13 @@ impl Parsed {
         cache.synced().await;
         cache.get(key).map(|c| self.parse(&c)).transpose()
     }
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn digest(value: &Value) -> u64 {

@@ -72,7 +72,7 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
             name: format!("{phase} throughput"),
             value: rate,
             unit: "ops/s",
-            target: (phase != "get").then(|| "≥ 5000 writes/s".to_string()),
+            target: (phase != "get").then(|| "≥ 10000 writes/s".to_string()),
         });
         figures.push(Figure {
             name: format!("{phase} p50"),
@@ -92,15 +92,33 @@ pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
     eprintln!("filling {fill} more objects for the list and restart phases");
     let list_api: Api<ConfigMap> = Api::namespaced(client.clone(), "bench-list");
     phase_run(&list_api, "create", fill, args.clients).await?;
+    // The list as the server serves it: every byte of the response in.
+    let started = Instant::now();
+    let request = http::Request::get("/api/v1/configmaps")
+        .body(Vec::new())
+        .context("building the list request")?;
+    let body = client.request_text(request).await?;
+    let served_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // And as a kube-rs client sees it, parsed into typed objects too.
     let all: Api<ConfigMap> = Api::all(client.clone());
     let started = Instant::now();
     let listed = all.list(&ListParams::default()).await?;
     let list_ms = started.elapsed().as_secs_f64() * 1000.0;
     figures.push(Figure {
-        name: format!("list {} objects", listed.items.len()),
+        name: format!(
+            "list {} objects, served ({} MiB)",
+            listed.items.len(),
+            body.len() >> 20
+        ),
+        value: served_ms,
+        unit: "ms",
+        target: Some("≤ 500 ms".into()),
+    });
+    figures.push(Figure {
+        name: format!("list {} objects, parsed by kube-rs", listed.items.len()),
         value: list_ms,
         unit: "ms",
-        target: Some("well under 1000 ms".into()),
+        target: None,
     });
 
     eprintln!(

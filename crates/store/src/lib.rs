@@ -65,7 +65,7 @@ pub type FieldsFn = Arc<dyn Fn(&str, &Value) -> Vec<(Box<str>, Box<str>)> + Send
 
 /// How many recent events are kept in memory for watches that resume from a
 /// recent revision; older ones are read from the `events` table.
-const HISTORY_IN_MEMORY: usize = 4_096;
+const HISTORY_IN_MEMORY: usize = 1_024;
 
 /// Tunables for opening a store.
 #[derive(Clone)]
@@ -127,7 +127,7 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct State {
-    pub(crate) objects: BTreeMap<Box<str>, Arc<Record>>,
+    pub(crate) objects: BTreeMap<Arc<str>, Arc<Record>>,
     /// The revision of the newest committed write.
     pub(crate) revision: u64,
     /// Events at or below this revision may be gone; older watches get `Compacted`.
@@ -326,7 +326,7 @@ impl Store {
 }
 
 fn scan(
-    objects: &BTreeMap<Box<str>, Arc<Record>>,
+    objects: &BTreeMap<Arc<str>, Arc<Record>>,
     prefix: &str,
     start_after: Option<&str>,
     limit: usize,

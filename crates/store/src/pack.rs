@@ -203,7 +203,7 @@ pub struct Footprint {
     pub body_bytes: usize,
 }
 
-pub(crate) fn footprint(objects: &std::collections::BTreeMap<Box<str>, Arc<Record>>) -> Footprint {
+pub(crate) fn footprint(objects: &std::collections::BTreeMap<Arc<str>, Arc<Record>>) -> Footprint {
     let mut out = Footprint::default();
     for record in objects.values() {
         out.objects += 1;

@@ -149,7 +149,8 @@ impl Meta {
 /// The current state of one key.
 #[derive(Debug)]
 pub struct Record {
-    pub key: Box<str>,
+    /// Shared with the state's map and the key's later records.
+    pub key: Arc<str>,
     /// The revision that created the key.
     pub create_revision: u64,
     /// The revision of the last change to the key.
@@ -163,7 +164,7 @@ pub struct Record {
 
 impl Record {
     pub(crate) fn new(
-        key: Box<str>,
+        key: Arc<str>,
         create_revision: u64,
         mod_revision: u64,
         meta: Arc<Meta>,

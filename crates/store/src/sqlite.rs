@@ -120,7 +120,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 /// What is on disk when the store opens.
 pub(crate) struct Loaded {
-    pub objects: BTreeMap<Box<str>, Arc<Record>>,
+    pub objects: BTreeMap<Arc<str>, Arc<Record>>,
     pub revision: u64,
     pub compact_revision: u64,
 }

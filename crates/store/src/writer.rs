@@ -227,14 +227,16 @@ fn plan(
         }),
         _ => Ok(()),
     };
-    let encode = |key: String, mut value: Value, create_revision: u64| {
+    // An existing key keeps its one allocation: the state's map, the
+    // record and every later record of the key share it.
+    let encode = |key: Arc<str>, mut value: Value, create_revision: u64| {
         stamp(&mut value, revision);
         let meta = Meta::of(&value, (shared.fields)(&key, &value));
         let json = serde_json::to_vec(&value).map_err(|e| {
             StoreError::CommitFailed(format!("cannot encode the object under {key}: {e}"))
         })?;
         Ok::<_, StoreError>(Record::new(
-            key.into(),
+            key,
             create_revision,
             revision,
             Arc::new(meta),
@@ -246,28 +248,28 @@ fn plan(
             if current.is_some() {
                 return Err(StoreError::AlreadyExists);
             }
-            let record = encode(key, value, revision)?;
+            let record = encode(key.into(), value, revision)?;
             Ok((Arc::new(record), EventType::Added, None))
         }
         Op::Update {
-            key,
+            key: _,
             value,
             expected,
         } => {
             let current = current.ok_or(StoreError::NotFound)?;
             check(&current, expected)?;
-            let record = encode(key, value, current.create_revision)?;
+            let record = encode(current.key.clone(), value, current.create_revision)?;
             Ok((
                 Arc::new(record),
                 EventType::Modified,
                 Some(current.meta.clone()),
             ))
         }
-        Op::Delete { key, expected } => {
+        Op::Delete { key: _, expected } => {
             let current = current.ok_or(StoreError::NotFound)?;
             check(&current, expected)?;
             let last = current.value()?;
-            let record = encode(key, last, current.create_revision)?;
+            let record = encode(current.key.clone(), last, current.create_revision)?;
             Ok((
                 Arc::new(record),
                 EventType::Deleted,
