@@ -438,3 +438,72 @@ fn namespace_of(res: &Resource, key: &str) -> Option<String> {
         .nth(2)
         .map(String::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: &str = "0b6f1c2e-8a4d-4f5e-9c3b-2d1e0f9a8b7c";
+    const OTHER: &str = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d";
+    const DEPENDENT: &str = "9f8e7d6c-5b4a-4c3d-9e2f-1a0b9c8d7e6f";
+
+    fn meta(uid: &str, owners: &[&str], deleting: bool) -> Meta {
+        Meta {
+            uid: uid.into(),
+            owners: owners.iter().map(|o| Box::from(*o)).collect(),
+            deleting,
+            ..Meta::default()
+        }
+    }
+
+    fn key(k: &str) -> Arc<str> {
+        Arc::from(k)
+    }
+
+    #[test]
+    fn the_index_follows_owners_as_they_change() {
+        let mut index = Index::default();
+        let (owner, other, dependent) = (key("/o"), key("/p"), key("/d"));
+        index.upsert(&owner, &meta(OWNER, &[], false));
+        index.upsert(&other, &meta(OTHER, &[], false));
+        index.upsert(&dependent, &meta(DEPENDENT, &[OWNER], false));
+        assert_eq!(
+            index.key(OWNER),
+            Some(&owner),
+            "an owner is found by its UID"
+        );
+        assert_eq!(index.dependents_of(OWNER), vec![dependent.clone()]);
+
+        // The dependent changes owner: the old one no longer lists it.
+        index.upsert(&dependent, &meta(DEPENDENT, &[OTHER], true));
+        assert!(
+            index.dependents_of(OWNER).is_empty(),
+            "the old owner lets go"
+        );
+        assert_eq!(index.dependents_of(OTHER), vec![dependent.clone()]);
+        assert!(
+            index.deleting.contains(&dependent),
+            "a deleting object is swept"
+        );
+
+        // Written again with the same owners: listed once, not twice.
+        index.upsert(&dependent, &meta(DEPENDENT, &[OTHER], true));
+        assert_eq!(index.dependents_of(OTHER).len(), 1);
+
+        index.remove(&dependent, &meta(DEPENDENT, &[OTHER], true));
+        assert!(
+            index.dependents_of(OTHER).is_empty(),
+            "a deleted dependent is gone"
+        );
+        assert!(index.key(DEPENDENT).is_none());
+        assert!(index.deleting.is_empty());
+        assert!(index.owners.is_empty() && index.dependents.is_empty());
+    }
+
+    #[test]
+    fn uids_that_are_not_uuids_still_tell_objects_apart() {
+        assert_eq!(uid("not-a-uuid"), uid("not-a-uuid"));
+        assert_ne!(uid("not-a-uuid"), uid("not-a-uuid-either"));
+        assert_ne!(uid(OWNER), uid(OTHER));
+    }
+}
