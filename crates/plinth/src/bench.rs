@@ -13,7 +13,7 @@ use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use hdrhistogram::Histogram;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::Client;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -47,6 +47,17 @@ pub struct Figure {
     pub value: f64,
     pub unit: &'static str,
     pub target: Option<String>,
+}
+
+/// The p50 and p99 of a histogram of milliseconds, as two figures named
+/// `what, p50` and `what, p99`; `p50_target` is the p50's target.
+pub fn percentiles(what: &str, hist: &Histogram<u64>, p50_target: Option<&str>) -> [Figure; 2] {
+    [(0.5, "p50", p50_target), (0.99, "p99", None)].map(|(quantile, label, target)| Figure {
+        name: format!("{what}, {label}"),
+        value: hist.value_at_quantile(quantile) as f64,
+        unit: "ms",
+        target: target.map(String::from),
+    })
 }
 
 pub async fn run_api(args: ApiBenchArgs) -> Result<()> {
@@ -351,6 +362,30 @@ pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, Pat
         .context("plinth up did not become ready within 60 s")??;
     let ready = started.elapsed();
     Ok((child, PathBuf::from(path), ready))
+}
+
+/// Creates `count` objects, `body(i)` each, 16 requests at a time.
+pub async fn create_all(
+    api: &Api<DynamicObject>,
+    count: usize,
+    body: impl Fn(usize) -> serde_json::Value,
+) -> Result<()> {
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            let body = body(i);
+            async move {
+                let object: DynamicObject = serde_json::from_value(body)?;
+                api.create(&PostParams::default(), &object).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(())
 }
 
 pub async fn client(kubeconfig: &Path) -> Result<Client> {

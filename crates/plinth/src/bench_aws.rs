@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -184,37 +183,16 @@ pub async fn run(args: AwsBenchArgs) -> Result<()> {
     )
     .await?;
     usage.sample();
-    figures.push(Figure {
-        name: "one RDS claim to Ready, p50".into(),
-        value: hist.value_at_quantile(0.5) as f64,
-        unit: "ms",
-        target: None,
-    });
-    figures.push(Figure {
-        name: "one RDS claim to Ready, p99".into(),
-        value: hist.value_at_quantile(0.99) as f64,
-        unit: "ms",
-        target: None,
-    });
+    figures.extend(crate::bench::percentiles(
+        "one RDS claim to Ready",
+        &hist,
+        None,
+    ));
 
     if args.burst > 0 {
         eprintln!("2. {} RDS claims at once to all Ready", args.burst);
         let started = Instant::now();
-        futures::stream::iter(0..args.burst)
-            .map(|i| {
-                let claims = claims.clone();
-                async move {
-                    let body: DynamicObject =
-                        serde_json::from_value(claim(&format!("burst-{i:04}")))?;
-                    claims.create(&PostParams::default(), &body).await?;
-                    anyhow::Ok(())
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+        crate::bench::create_all(&claims, args.burst, |i| claim(&format!("burst-{i:04}"))).await?;
         wait_all_ready(&claims, "burst-", args.burst, started, limit, &mut usage).await?;
         figures.push(Figure {
             name: format!("{} RDS claims to all Ready", args.burst),

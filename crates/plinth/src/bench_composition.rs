@@ -362,21 +362,7 @@ async fn apply_claims(
     let revision_before = store_revision(&benches).await?;
     let writes_before = store_writes(client).await?;
     let started = Instant::now();
-    futures::stream::iter(0..count)
-        .map(|i| {
-            let benches = benches.clone();
-            let body = bench_claim(format!("{prefix}-{i:05}"));
-            async move {
-                let body: DynamicObject = serde_json::from_value(body)?;
-                benches.create(&PostParams::default(), &body).await?;
-                anyhow::Ok(())
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    crate::bench::create_all(&benches, count, |i| bench_claim(format!("{prefix}-{i:05}"))).await?;
     wait_all_ready(&benches, prefix, count, started, limit, usage).await?;
     let seconds = started.elapsed().as_secs_f64();
     // Every write is one store revision, whatever it wrote.
@@ -417,18 +403,11 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
             )
             .await?;
             usage.sample();
-            figures.push(Figure {
-                name: "one nop claim to Ready, p50".into(),
-                value: hist.value_at_quantile(0.5) as f64,
-                unit: "ms",
-                target: Some("≤ 100 ms".into()),
-            });
-            figures.push(Figure {
-                name: "one nop claim to Ready, p99".into(),
-                value: hist.value_at_quantile(0.99) as f64,
-                unit: "ms",
-                target: None,
-            });
+            figures.extend(crate::bench::percentiles(
+                "one nop claim to Ready",
+                &hist,
+                Some("≤ 100 ms"),
+            ));
             if !args.skip_local {
                 let pg_ar = ar(
                     "platform.plinth.dev",
@@ -443,18 +422,11 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
                 };
                 match latency(&client, &pg_ar, make, args.runs, Duration::from_secs(120)).await {
                     Ok(hist) => {
-                        figures.push(Figure {
-                            name: "one local PostgreSQL claim to Ready, p50".into(),
-                            value: hist.value_at_quantile(0.5) as f64,
-                            unit: "ms",
-                            target: Some("≤ 250 ms".into()),
-                        });
-                        figures.push(Figure {
-                            name: "one local PostgreSQL claim to Ready, p99".into(),
-                            value: hist.value_at_quantile(0.99) as f64,
-                            unit: "ms",
-                            target: None,
-                        });
+                        figures.extend(crate::bench::percentiles(
+                            "one local PostgreSQL claim to Ready",
+                            &hist,
+                            Some("≤ 250 ms"),
+                        ));
                     }
                     Err(e) => eprintln!("   local PostgreSQL claims not measured: {e:#}"),
                 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use futures::StreamExt;
 use hdrhistogram::Histogram;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use provider_sdk::handshake::{self, Handshake};
@@ -210,24 +209,14 @@ async fn nop_to_ready(args: &ProviderBenchArgs, figures: &mut Vec<Figure>) -> Re
     let resources: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let cpu_before = cpu_seconds_of(server_pid) + nop_pid.map_or(0.0, cpu_seconds_of);
     let started = Instant::now();
-    futures::stream::iter(0..args.resources)
-        .map(|i| {
-            let resources = resources.clone();
-            async move {
-                let obj: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": "nop.plinth.dev/v1alpha1", "kind": "NopResource",
-                    "metadata": {"name": format!("nop-{i:05}")},
-                    "spec": {"forProvider": {"fields": {"index": i}}}
-                }))?;
-                resources.create(&PostParams::default(), &obj).await?;
-                anyhow::Ok(())
-            }
+    crate::bench::create_all(&resources, args.resources, |i| {
+        json!({
+            "apiVersion": "nop.plinth.dev/v1alpha1", "kind": "NopResource",
+            "metadata": {"name": format!("nop-{i:05}")},
+            "spec": {"forProvider": {"fields": {"index": i}}}
         })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    })
+    .await?;
     let applied = started.elapsed();
     let mut peak_rss = 0.0f64;
     loop {
