@@ -186,15 +186,20 @@ pub(crate) async fn latency(
 /// server's `/metrics`.
 pub(crate) type Writes = std::collections::BTreeMap<(String, String, String), f64>;
 
-/// The API server's store-write counters now.
-pub(crate) async fn store_writes(client: &Client) -> Result<Writes> {
+/// The API server's `/metrics` text now.
+async fn metrics(client: &Client) -> Result<String> {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .context("building the /metrics request")?;
-    let text = client
+    client
         .request_text(request)
         .await
-        .context("reading the API server's /metrics")?;
+        .context("reading the API server's /metrics")
+}
+
+/// The API server's store-write counters now.
+pub(crate) async fn store_writes(client: &Client) -> Result<Writes> {
+    let text = metrics(client).await?;
     let mut writes = Writes::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("plinth_store_writes_total{") else {
@@ -224,13 +229,7 @@ pub(crate) async fn store_writes(client: &Client) -> Result<Writes> {
 
 /// The sum of every sample of a gauge `name` at `/metrics` (over its labels).
 pub(crate) async fn gauge(client: &Client, name: &str) -> Result<f64> {
-    let request = http::Request::get("/metrics")
-        .body(Vec::new())
-        .context("building the /metrics request")?;
-    let text = client
-        .request_text(request)
-        .await
-        .context("reading the API server's /metrics")?;
+    let text = metrics(client).await?;
     let mut sum = 0.0;
     for line in text.lines() {
         let Some(rest) = line.strip_prefix(name) else {

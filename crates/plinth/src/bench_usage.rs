@@ -94,26 +94,24 @@ fn plinth_groups(server: u32, data_dir: &std::path::Path) -> Vec<(String, Vec<u3
 }
 
 pub(crate) fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_mib(&format!("/proc/{pid}/status"), "VmRSS:")
 }
 
 /// Proportional set size: shared pages (PostgreSQL's shared buffers, the
 /// libraries every process maps) counted once across the processes that
 /// share them, where RSS counts them in each.
 pub(crate) fn pss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+    proc_mib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+/// The kB figure on the line starting `field` of a /proc file, in MiB; 0
+/// when the process is gone.
+fn proc_mib(path: &str, field: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("Pss:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|k| k.parse::<f64>().ok())
         })
