@@ -199,8 +199,9 @@ pub fn render(
     })
 }
 
-/// Name, labels, annotation and owner reference of a composed resource.
-fn stamp(object: &mut Value, xr: &Value, xr_name: &str, template: &str) {
+/// Name, labels, annotation and owner reference of a composed resource:
+/// the same for patch & transform and for function pipelines.
+pub fn stamp(object: &mut Value, xr: &Value, xr_name: &str, template: &str) {
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
     }
