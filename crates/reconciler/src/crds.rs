@@ -2,33 +2,9 @@
 //! `ProviderConfig` and one CRD per managed-resource kind it serves.
 
 use provider_sdk::pb;
+use runtime::crds::{condition_column, conditions_schema};
 use runtime::names;
 use serde_json::{json, Value};
-
-fn conditions_schema() -> Value {
-    json!({
-        "type": "array",
-        "description": "Conditions of the resource.",
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["type"],
-        "items": {
-            "type": "object",
-            "required": ["type", "status", "reason", "lastTransitionTime"],
-            "properties": {
-                "type": {"type": "string"},
-                "status": {"type": "string"},
-                "reason": {"type": "string"},
-                "message": {"type": "string"},
-                "lastTransitionTime": {"type": "string", "format": "date-time"},
-                "observedGeneration": {"type": "integer", "format": "int64"}
-            }
-        }
-    })
-}
-
-fn condition_column(name: &str, type_: &str) -> Value {
-    json!({"name": name, "type": "string", "jsonPath": format!(".status.conditions[?(@.type=='{type_}')].status")})
-}
 
 /// `providers.pkg.plinth.dev`.
 pub fn provider() -> Value {

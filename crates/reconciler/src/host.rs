@@ -337,7 +337,8 @@ impl Host {
 
     /// Runs one provider for as long as its object exists.
     async fn supervise(self: Arc<Self>, name: String, spec: Value, mut stop: StopSignal) {
-        let mut attempt: u32 = 0;
+        let mut backoff =
+            runtime::process::Backoff::new(FIRST_RESTART_DELAY, MAX_RESTART_DELAY, STABLE_AFTER);
         let mut restarts: u64 = 0;
         let mut installed = false;
         loop {
@@ -355,13 +356,7 @@ impl Host {
                 Err(e) => e,
             };
             tracing::warn!(provider = %name, error = %error, "provider is down");
-            if started.elapsed() > STABLE_AFTER {
-                attempt = 0;
-            }
-            let delay = FIRST_RESTART_DELAY
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(MAX_RESTART_DELAY);
-            attempt += 1;
+            let delay = backoff.next(started);
             restarts += 1;
             let unhealthy = Condition::new(
                 names::condition::HEALTHY,
@@ -641,7 +636,7 @@ impl Host {
                 }
                 _ = stop.wait() => {
                     if let Some(c) = child.as_deref_mut() {
-                        terminate(name, c).await;
+                        runtime::process::terminate(name, c, STOP_GRACE).await;
                     }
                     return Ok(());
                 }
@@ -690,27 +685,6 @@ impl Host {
             .await
         {
             tracing::warn!(provider = %name, error = %e, "cannot update the provider's status");
-        }
-    }
-}
-
-/// SIGTERM, so the provider can stop what it runs and remove its socket;
-/// SIGKILL if it has not exited within [`STOP_GRACE`].
-async fn terminate(name: &str, child: &mut Child) {
-    let pid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
-        if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
-            tracing::debug!(provider = %name, error = %e, "SIGTERM failed");
-        }
-    }
-    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-        Ok(_) => {}
-        Err(_) => {
-            tracing::warn!(provider = %name, "the provider ignored SIGTERM; killing it");
-            let _ = child.kill().await;
         }
     }
 }

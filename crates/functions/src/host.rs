@@ -1,0 +1,637 @@
+//! The embedded runtimes of `Function` objects. No OCI registry can be
+//! reached, so a Function runs one of two ways, chosen by annotations:
+//!
+//! - `render.crossplane.io/runtime: Development` with
+//!   `render.crossplane.io/runtime-development-target: HOST:PORT`: the
+//!   function already runs there and is dialled without TLS, exactly as
+//!   `crossplane render` does, so one Function YAML works in both tools.
+//! - `render.crossplane.io/runtime: Process` with
+//!   `plinth.dev/function-command`: Plinth starts the command with
+//!   `--address 127.0.0.1:PORT --insecure` (the flags Crossplane's function
+//!   SDKs take), logs its output under the function's name, checks it
+//!   answers, and restarts it with backoff when it dies.
+//!
+//! Each Function's `Installed` and `Healthy` conditions say which is
+//! happening and, when not, why.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use runtime::conditions::{self, Condition};
+use runtime::names;
+use runtime::process::{terminate, Backoff};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::runner::Runner;
+
+const FIRST_RESTART_DELAY: Duration = Duration::from_millis(200);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// How long a started function has to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+const HEALTH_FAILURES: u32 = 3;
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub fn api_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(crate::GROUP, crate::VERSION, crate::KIND),
+        crate::PLURAL,
+    )
+}
+
+/// How a Function runs here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// Already running at HOST:PORT.
+    Development { target: String },
+    /// A command Plinth starts and supervises.
+    Process {
+        command: Vec<String>,
+        working_dir: Option<String>,
+    },
+    /// Neither: why not, and what to set.
+    Unsupported(String),
+}
+
+/// The runtime a Function's annotations ask for.
+pub fn runtime_of(function: &Value) -> Runtime {
+    let annotation = |key: &str| {
+        function
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    match annotation(crate::ANNOTATION_RUNTIME) {
+        Some(crate::RUNTIME_DEVELOPMENT) => match annotation(crate::ANNOTATION_DEVELOPMENT_TARGET) {
+            Some(target) => Runtime::Development { target: target.to_string() },
+            None => Runtime::Unsupported(format!(
+                "metadata.annotations[{}]: Required value: a Development function needs HOST:PORT to dial",
+                crate::ANNOTATION_DEVELOPMENT_TARGET
+            )),
+        },
+        Some(crate::RUNTIME_PROCESS) => match annotation(crate::ANNOTATION_COMMAND).map(parse_command) {
+            Some(Ok(command)) if !command.is_empty() => Runtime::Process {
+                command,
+                working_dir: annotation(crate::ANNOTATION_WORKING_DIR).map(str::to_string),
+            },
+            Some(Err(e)) => Runtime::Unsupported(format!(
+                "metadata.annotations[{}]: Invalid value: {e}",
+                crate::ANNOTATION_COMMAND
+            )),
+            _ => Runtime::Unsupported(format!(
+                "metadata.annotations[{}]: Required value: a Process function needs the command to start",
+                crate::ANNOTATION_COMMAND
+            )),
+        },
+        Some(other) => Runtime::Unsupported(format!(
+            "metadata.annotations[{}]: Unsupported value: {other:?}: supported values: {:?}, {:?}",
+            crate::ANNOTATION_RUNTIME,
+            crate::RUNTIME_DEVELOPMENT,
+            crate::RUNTIME_PROCESS
+        )),
+        None => Runtime::Unsupported(format!(
+            "cannot pull package {:?}: embedded Plinth reaches no OCI registry; annotate the Function with {}: {} and {}: HOST:PORT, or {}: {} and {}: COMMAND",
+            function.pointer("/spec/package").and_then(Value::as_str).unwrap_or(""),
+            crate::ANNOTATION_RUNTIME,
+            crate::RUNTIME_DEVELOPMENT,
+            crate::ANNOTATION_DEVELOPMENT_TARGET,
+            crate::ANNOTATION_RUNTIME,
+            crate::RUNTIME_PROCESS,
+            crate::ANNOTATION_COMMAND
+        )),
+    }
+}
+
+/// A JSON array of strings, or words separated by white space.
+fn parse_command(text: &str) -> Result<Vec<String>, String> {
+    if text.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(text).map_err(|e| {
+            format!("a command that starts with [ must be a JSON array of strings: {e}")
+        })
+    } else {
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+}
+
+struct Supervisor {
+    runtime: Runtime,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+pub struct Host {
+    client: Client,
+    runner: Arc<Runner>,
+    stopping: watch::Sender<bool>,
+    supervisors: Mutex<HashMap<String, Supervisor>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether something accepts connections at HOST:PORT.
+async fn answers(target: &str) -> bool {
+    matches!(
+        tokio::time::timeout(HEALTH_INTERVAL, tokio::net::TcpStream::connect(target)).await,
+        Ok(Ok(_))
+    )
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+fn log_lines(function: String, stream: impl AsyncRead + Unpin + Send + 'static) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(target: "function", function = %function, "{line}");
+        }
+    });
+}
+
+impl Host {
+    pub fn new(client: Client, runner: Arc<Runner>) -> Arc<Host> {
+        Arc::new(Host {
+            client,
+            runner,
+            stopping: watch::channel(false).0,
+            supervisors: Mutex::default(),
+        })
+    }
+
+    /// Installs the Function CRD, then runs every Function until stopped.
+    pub async fn run(self: Arc<Self>) {
+        if let Err(e) = runtime::crds::apply(&self.client, crate::crd::function()).await {
+            tracing::error!(error = %e, "cannot register the Function CRD");
+            return;
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource());
+        let mut seen: Vec<String> = Vec::new();
+        let mut events = watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            if *self.stopping.borrow() {
+                return;
+            }
+            match event {
+                Ok(watcher::Event::Init) => seen.clear(),
+                Ok(watcher::Event::InitApply(f)) => {
+                    seen.push(f.name_any());
+                    self.ensure(&f);
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let gone: Vec<String> = lock(&self.supervisors)
+                        .keys()
+                        .filter(|n| !seen.contains(n))
+                        .cloned()
+                        .collect();
+                    for name in gone {
+                        self.stop_one(&name);
+                        self.runner.remove(&name);
+                    }
+                }
+                Ok(watcher::Event::Apply(f)) => self.ensure(&f),
+                Ok(watcher::Event::Delete(f)) => {
+                    let name = f.name_any();
+                    self.stop_one(&name);
+                    self.runner.remove(&name);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching functions failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Stops every function Plinth started, and waits for them.
+    pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
+        let tasks: Vec<JoinHandle<()>> = lock(&self.supervisors)
+            .drain()
+            .map(|(_, s)| s.task)
+            .collect();
+        for task in tasks {
+            let _ = tokio::time::timeout(STOP_GRACE + Duration::from_secs(2), task).await;
+        }
+    }
+
+    fn stop_one(&self, name: &str) -> Option<JoinHandle<()>> {
+        let s = lock(&self.supervisors).remove(name)?;
+        s.stop.send_replace(true);
+        Some(s.task)
+    }
+
+    fn ensure(self: &Arc<Self>, function: &DynamicObject) {
+        if function.metadata.deletion_timestamp.is_some() {
+            return;
+        }
+        let name = function.name_any();
+        let value = serde_json::to_value(function).unwrap_or(Value::Null);
+        let runtime = runtime_of(&value);
+        if lock(&self.supervisors).get(&name).map(|s| &s.runtime) == Some(&runtime) {
+            return;
+        }
+        let previous = self.stop_one(&name);
+        let (stop, stopped) = watch::channel(false);
+        let host = self.clone();
+        let (task_name, task_runtime) = (name.clone(), runtime.clone());
+        let mut host_stopping = self.stopping.subscribe();
+        let task = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let mut stopped = stopped;
+            let stop_requested = async move {
+                tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => {}
+                    _ = host_stopping.wait_for(|s| *s) => {}
+                }
+            };
+            host.supervise(task_name, task_runtime, stop_requested)
+                .await;
+        });
+        lock(&self.supervisors).insert(
+            name,
+            Supervisor {
+                runtime,
+                stop,
+                task,
+            },
+        );
+    }
+
+    async fn supervise(
+        &self,
+        name: String,
+        runtime: Runtime,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(stop);
+        match runtime {
+            Runtime::Unsupported(why) => {
+                self.runner.unregister(&name, why.clone());
+                self.set_status(
+                    &name,
+                    &[
+                        Condition::new(
+                            names::condition::INSTALLED,
+                            false,
+                            names::reason::INSTALL_FAILED,
+                            why.clone(),
+                        ),
+                        Condition::new(
+                            names::condition::HEALTHY,
+                            false,
+                            names::reason::UNHEALTHY,
+                            why.clone(),
+                        ),
+                    ],
+                    json!({"lastError": why}),
+                )
+                .await;
+            }
+            Runtime::Development { target } => {
+                tokio::select! {
+                    _ = self.development(&name, &target) => {}
+                    _ = &mut stop => {}
+                }
+            }
+            Runtime::Process {
+                command,
+                working_dir,
+            } => {
+                let mut backoff =
+                    Backoff::new(FIRST_RESTART_DELAY, MAX_RESTART_DELAY, STABLE_AFTER);
+                let mut restarts: u64 = 0;
+                loop {
+                    let started = Instant::now();
+                    let error = match self
+                        .process_once(&name, &command, working_dir.as_deref(), restarts, &mut stop)
+                        .await
+                    {
+                        Ok(()) => return,
+                        Err(e) => e,
+                    };
+                    tracing::warn!(function = %name, error = %error, "function is down; restarting it");
+                    self.runner.unregister(&name, error.clone());
+                    restarts += 1;
+                    self.set_status(
+                        &name,
+                        &[Condition::new(
+                            names::condition::HEALTHY,
+                            false,
+                            names::reason::UNHEALTHY,
+                            error.clone(),
+                        )],
+                        json!({"lastError": error, "restarts": restarts}),
+                    )
+                    .await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next(started)) => {}
+                        _ = &mut stop => return,
+                    }
+                }
+            }
+        }
+        self.runner.remove(&name);
+    }
+
+    /// A function someone else runs: dialled without TLS; healthy while
+    /// it accepts connections.
+    async fn development(&self, name: &str, target: &str) {
+        if let Err(e) = self.runner.register_insecure(name, target) {
+            let why = e.to_string();
+            self.set_status(
+                name,
+                &[Condition::new(
+                    names::condition::INSTALLED,
+                    false,
+                    names::reason::INSTALL_FAILED,
+                    why.clone(),
+                )],
+                json!({"lastError": why}),
+            )
+            .await;
+            return;
+        }
+        let mut healthy: Option<bool> = None;
+        loop {
+            let now = answers(target).await;
+            if healthy != Some(now) {
+                let health = if now {
+                    Condition::new(names::condition::HEALTHY, true, names::reason::HEALTHY, "")
+                } else {
+                    Condition::new(
+                        names::condition::HEALTHY,
+                        false,
+                        names::reason::UNHEALTHY,
+                        format!("nothing answers at {target}"),
+                    )
+                };
+                self.set_status(
+                    name,
+                    &[
+                        Condition::new(
+                            names::condition::INSTALLED,
+                            true,
+                            names::reason::INSTALLED,
+                            "",
+                        ),
+                        health,
+                    ],
+                    json!({"address": target}),
+                )
+                .await;
+                healthy = Some(now);
+            }
+            tokio::time::sleep(HEALTH_INTERVAL).await;
+        }
+    }
+
+    /// One run of a supervised function: `Ok` once stopped on request,
+    /// else why it went down.
+    async fn process_once(
+        &self,
+        name: &str,
+        command: &[String],
+        working_dir: Option<&str>,
+        restarts: u64,
+        stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<(), String> {
+        let port = free_port()?;
+        let address = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(&command[0]);
+        cmd.args(&command[1..])
+            .args(["--address", &address, "--insecure"])
+            // Python buffers a pipe's output; the logs should come as they happen.
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(dir) = working_dir {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", command.join(" ")))?;
+        if let Some(out) = child.stdout.take() {
+            log_lines(name.to_string(), out);
+        }
+        if let Some(err) = child.stderr.take() {
+            log_lines(name.to_string(), err);
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if answers(&address).await {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("the function exited before it served ({status})"));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill().await;
+                return Err(format!(
+                    "the function did not listen on {address} within {START_TIMEOUT:?}"
+                ));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = &mut *stop => {
+                    terminate(name, &mut child, STOP_GRACE).await;
+                    return Ok(());
+                }
+            }
+        }
+        self.runner
+            .register_insecure(name, &address)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(function = %name, address = %address, "function is serving");
+        self.set_status(
+            name,
+            &[
+                Condition::new(
+                    names::condition::INSTALLED,
+                    true,
+                    names::reason::INSTALLED,
+                    "",
+                ),
+                Condition::new(names::condition::HEALTHY, true, names::reason::HEALTHY, ""),
+            ],
+            json!({"address": address, "restarts": restarts}),
+        )
+        .await;
+        self.watch(name, &address, &mut child, stop).await
+    }
+
+    async fn watch(
+        &self,
+        name: &str,
+        address: &str,
+        child: &mut Child,
+        stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<(), String> {
+        let mut failures = 0;
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    return Err(match status {
+                        Ok(s) => format!("the function process exited ({s})"),
+                        Err(e) => format!("cannot wait for the function process: {e}"),
+                    });
+                }
+                _ = &mut *stop => {
+                    terminate(name, child, STOP_GRACE).await;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            }
+            if answers(address).await {
+                failures = 0;
+                continue;
+            }
+            failures += 1;
+            if failures >= HEALTH_FAILURES {
+                let _ = child.start_kill();
+                return Err(format!(
+                    "the function stopped accepting connections on {address}"
+                ));
+            }
+        }
+    }
+
+    async fn set_status(&self, name: &str, updates: &[Condition<'_>], extra: Value) {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource());
+        let current = match api.get_opt(name).await {
+            Ok(Some(f)) => f,
+            _ => return,
+        };
+        let mut status = extra;
+        status["conditions"] =
+            conditions::merged(current.data.pointer("/status/conditions"), updates, None);
+        if let Err(e) = api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+        {
+            tracing::warn!(function = %name, error = %e, "cannot update the function's status");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn annotated(pairs: &[(&str, &str)]) -> Value {
+        let annotations: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        json!({"metadata": {"name": "f", "annotations": annotations}, "spec": {"package": "xpkg.upbound.io/f:v1"}})
+    }
+
+    #[test]
+    fn annotations_choose_the_runtime() {
+        let cases: Vec<(&str, Value, Runtime)> = vec![
+            (
+                "crossplane render's Development runtime is dialled at its target",
+                annotated(&[
+                    (crate::ANNOTATION_RUNTIME, "Development"),
+                    (crate::ANNOTATION_DEVELOPMENT_TARGET, "localhost:9443"),
+                ]),
+                Runtime::Development {
+                    target: "localhost:9443".into(),
+                },
+            ),
+            (
+                "a Process command may be words",
+                annotated(&[
+                    (crate::ANNOTATION_RUNTIME, "Process"),
+                    (crate::ANNOTATION_COMMAND, "python3 fn.py"),
+                ]),
+                Runtime::Process {
+                    command: vec!["python3".into(), "fn.py".into()],
+                    working_dir: None,
+                },
+            ),
+            (
+                "or a JSON array, for arguments with spaces",
+                annotated(&[
+                    (crate::ANNOTATION_RUNTIME, "Process"),
+                    (crate::ANNOTATION_COMMAND, r#"["/opt/my fn/run", "-v"]"#),
+                    (crate::ANNOTATION_WORKING_DIR, "/opt"),
+                ]),
+                Runtime::Process {
+                    command: vec!["/opt/my fn/run".into(), "-v".into()],
+                    working_dir: Some("/opt".into()),
+                },
+            ),
+        ];
+        for (reason, function, want) in cases {
+            assert_eq!(runtime_of(&function), want, "{reason}");
+        }
+    }
+
+    #[test]
+    fn what_cannot_run_says_which_annotation_to_set() {
+        let cases = [
+            (
+                "no annotations: no registry to pull from",
+                annotated(&[]),
+                "embedded Plinth reaches no OCI registry",
+            ),
+            (
+                "Development without a target",
+                annotated(&[(crate::ANNOTATION_RUNTIME, "Development")]),
+                "runtime-development-target]: Required value",
+            ),
+            (
+                "Process without a command",
+                annotated(&[(crate::ANNOTATION_RUNTIME, "Process")]),
+                "function-command]: Required value",
+            ),
+            (
+                "a command that is broken JSON",
+                annotated(&[
+                    (crate::ANNOTATION_RUNTIME, "Process"),
+                    (crate::ANNOTATION_COMMAND, "[\"a\""),
+                ]),
+                "function-command]: Invalid value",
+            ),
+            (
+                "an unknown runtime",
+                annotated(&[(crate::ANNOTATION_RUNTIME, "Docker")]),
+                "Unsupported value: \"Docker\"",
+            ),
+        ];
+        for (reason, function, want) in cases {
+            match runtime_of(&function) {
+                Runtime::Unsupported(why) => assert!(why.contains(want), "{reason}: {why}"),
+                other => panic!("{reason}: want Unsupported, got {other:?}"),
+            }
+        }
+    }
+}

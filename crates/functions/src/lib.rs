@@ -1,0 +1,48 @@
+//! Composition functions, as Crossplane runs them.
+//!
+//! - `pb`: the `apiextensions.fn.proto.v1` RunFunction protocol.
+//! - `structs`: JSON to `google.protobuf.Struct` and back.
+//! - `runner`: calls a function by name: its address, a timeout, the
+//!   v1beta1 fallback, and the cache that honours a response's TTL.
+//! - `pipeline`: one run of a `mode: Pipeline` Composition's steps, with the
+//!   requirements loop; it reaches functions and the cluster only through
+//!   two traits, so the composite reconciler and `plinth render` share it.
+//! - `host`: the embedded runtimes of `Function` objects: at an address
+//!   (`crossplane render`'s Development runtime) or as a supervised
+//!   local command, with `Installed` and `Healthy` conditions.
+//! - `crd`: the `functions.pkg.crossplane.io` CRD.
+#![forbid(unsafe_code)]
+
+pub mod pb {
+    //! Generated from proto/crossplane/fn/v1/run_function.proto.
+    #![allow(clippy::all)]
+    // The package has the keyword `fn` in it, which prost writes as r#fn.
+    tonic::include_proto!("apiextensions.r#fn.proto.v1");
+}
+
+pub mod crd;
+pub mod host;
+pub mod pipeline;
+pub mod runner;
+pub mod structs;
+
+pub use pipeline::{Fetch, Outcome, PipelineError, Step};
+pub use runner::{CallError, Runner};
+
+/// `pkg.crossplane.io`, the group of `Function`.
+pub const GROUP: &str = "pkg.crossplane.io";
+pub const VERSION: &str = "v1";
+pub const KIND: &str = "Function";
+pub const PLURAL: &str = "functions";
+
+/// `crossplane render`'s annotations, honoured the same way here.
+pub const ANNOTATION_RUNTIME: &str = "render.crossplane.io/runtime";
+pub const ANNOTATION_DEVELOPMENT_TARGET: &str = "render.crossplane.io/runtime-development-target";
+pub const RUNTIME_DEVELOPMENT: &str = "Development";
+/// Plinth's own: a local command Plinth starts and supervises.
+pub const RUNTIME_PROCESS: &str = "Process";
+/// The command line of a `Process` function: a JSON array of strings, or
+/// words separated by spaces.
+pub const ANNOTATION_COMMAND: &str = "plinth.dev/function-command";
+/// The working directory of a `Process` function.
+pub const ANNOTATION_WORKING_DIR: &str = "plinth.dev/function-working-dir";

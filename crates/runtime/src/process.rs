@@ -1,0 +1,83 @@
+//! What supervising a child process takes, shared by the provider host and
+//! the function host: restart delays that double, and a stop that asks
+//! first.
+
+use std::time::{Duration, Instant};
+
+use tokio::process::Child;
+
+/// Restart delays that double from `first` to `max`, starting over once a
+/// process ran for `stable_after` before it died.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    stable_after: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, max: Duration, stable_after: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            stable_after,
+            attempt: 0,
+        }
+    }
+
+    /// The delay before the next start of a process started at `started`.
+    pub fn next(&mut self, started: Instant) -> Duration {
+        if started.elapsed() > self.stable_after {
+            self.attempt = 0;
+        }
+        let delay = self
+            .first
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt += 1;
+        delay
+    }
+}
+
+/// SIGTERM, so the process can clean up; SIGKILL if it has not exited
+/// within `grace`.
+pub async fn terminate(what: &str, child: &mut Child, grace: Duration) {
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
+            tracing::debug!(process = %what, error = %e, "SIGTERM failed");
+        }
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        tracing::warn!(process = %what, "ignored SIGTERM; killing it");
+        let _ = child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_maximum_and_start_over_after_a_stable_run() {
+        let mut b = Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(350),
+            Duration::from_secs(60),
+        );
+        let now = Instant::now();
+        let got: Vec<u128> = (0..4).map(|_| b.next(now).as_millis()).collect();
+        assert_eq!(got, [100, 200, 350, 350], "doubling, capped");
+        if let Some(long_ago) = Instant::now().checked_sub(Duration::from_secs(61)) {
+            assert_eq!(
+                b.next(long_ago),
+                Duration::from_millis(100),
+                "a stable run resets"
+            );
+        }
+    }
+}
