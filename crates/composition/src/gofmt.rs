@@ -36,24 +36,99 @@ pub fn float_decimal(f: f64) -> String {
     }
 }
 
-/// JSON as Go's `encoding/json` writes it: object keys sorted.
+/// JSON as Go's `json.Marshal` writes it, which is what Crossplane hashes
+/// and what `ToJson` returns: object keys sorted, `<`, `>`, `&`, U+2028 and
+/// U+2029 escaped, floats without a fraction written as integers (`2`, not
+/// `2.0`), and exponents only below 1e-6 or from 1e21 (`1e+21`, `1e-7`).
 pub fn go_json(v: &Value) -> String {
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sorted(&m[k])))
-                        .collect(),
-                )
+    let mut out = String::new();
+    write_json(&mut out, v);
+    out
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_f64() => out.push_str(&json_float(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => json_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, item);
             }
-            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
-            other => other.clone(),
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(out, k);
+                out.push(':');
+                write_json(out, &map[k]);
+            }
+            out.push('}');
         }
     }
-    sorted(v).to_string()
+}
+
+/// A float64 as `encoding/json` writes it.
+fn json_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let (digits, exp) = shortest(f);
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        let mantissa = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        let sign = if f < 0.0 { "-" } else { "" };
+        // Go writes at least two exponent digits, then drops the zero of
+        // `e-0N` (but keeps `e+0N`).
+        let exp = if (-9..0).contains(&exp) {
+            format!("e-{}", -exp)
+        } else {
+            exponent(exp, false)
+        };
+        return format!("{sign}{mantissa}{exp}");
+    }
+    float_decimal(f)
+}
+
+fn json_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => {
+                let b = c as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[b >> 4]));
+                out.push(char::from(HEX[b & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Flags, width and precision of one verb.
@@ -137,12 +212,13 @@ pub fn sprintf(fmt: &str, args: &[Value]) -> String {
     out
 }
 
-/// Go's name for the type a value has in an unstructured object.
-fn type_name(v: &Value) -> &'static str {
+/// Go's name for the type a value has in an unstructured object, as `%T`
+/// prints it. Integers beyond int64 are float64, as Kubernetes decodes them.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "<nil>",
         Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(n) if !n.is_i64() => "float64",
         Value::Number(_) => "int64",
         Value::String(_) => "string",
         Value::Array(_) => "[]interface {}",
@@ -308,9 +384,7 @@ fn format_number(spec: &Spec, verb: char, n: &Number, v: &Value) -> String {
     if let Some(i) = n.as_i64().filter(|_| !n.is_f64()) {
         return format_integer(spec, verb, i128::from(i), v);
     }
-    if let Some(u) = n.as_u64().filter(|_| !n.is_f64()) {
-        return format_integer(spec, verb, i128::from(u), v);
-    }
+    // Integers beyond int64 reach Crossplane as float64.
     let f = n.as_f64().unwrap_or(0.0);
     format_float(spec, verb, f, v)
 }

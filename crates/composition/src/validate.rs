@@ -8,6 +8,7 @@
 use regex::Regex;
 use serde_json::Value;
 
+use crate::connection;
 use crate::fieldpath;
 use crate::transform;
 
@@ -28,10 +29,8 @@ pub const STRING_TYPES: &[&str] = &[
     "Regexp",
     "Join",
 ];
-pub const CONVERT_TYPES: &[&str] = &[
-    "string", "bool", "int", "int64", "float64", "object", "array",
-];
-pub const CONVERT_FORMATS: &[&str] = &["none", "quantity", "json"];
+pub const CONVERT_TYPES: &[&str] = transform::CONVERT_TYPES;
+pub const CONVERT_FORMATS: &[&str] = transform::CONVERT_FORMATS;
 pub const READINESS_TYPES: &[&str] = &[
     "NonEmpty",
     "MatchString",
@@ -111,13 +110,13 @@ impl Problems {
         }
     }
 
-    fn number(&mut self, obj: &Value, field: &str, path: &str) {
+    fn integer(&mut self, obj: &Value, field: &str, path: &str) {
         match obj.get(field) {
-            Some(v) if v.is_number() => {}
+            Some(v) if v.is_i64() => {}
             None | Some(Value::Null) => self.required(&format!("{path}.{field}")),
             Some(_) => self.add(
                 &format!("{path}.{field}"),
-                "Invalid value: must be a number",
+                "Invalid value: must be an integer",
             ),
         }
     }
@@ -345,20 +344,19 @@ fn check_transform(p: &mut Problems, t: &Value, path: &str) {
                 .and_then(Value::as_str)
                 .unwrap_or("Multiply");
             match m {
-                "Multiply" => p.number(settings, "multiply", &settings_path),
-                "ClampMin" => p.number(settings, "clampMin", &settings_path),
-                "ClampMax" => p.number(settings, "clampMax", &settings_path),
+                // Crossplane's operands are int64: 0.5 does not decode.
+                "Multiply" => p.integer(settings, "multiply", &settings_path),
+                "ClampMin" => p.integer(settings, "clampMin", &settings_path),
+                "ClampMax" => p.integer(settings, "clampMax", &settings_path),
                 other => p.unsupported(&format!("{settings_path}.type"), other, MATH_TYPES),
             }
         }
         "string" => {
-            let s = settings.get("type").and_then(Value::as_str).unwrap_or(
-                if settings.get("fmt").is_some() {
-                    "Format"
-                } else {
-                    ""
-                },
-            );
+            // The schema defaults the type to Format.
+            let s = settings
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("Format");
             match s {
                 "Format" => {
                     p.string(settings, "fmt", &settings_path);
@@ -436,27 +434,22 @@ fn check_readiness(p: &mut Problems, c: &Value, path: &str) {
 }
 
 fn check_connection(p: &mut Problems, d: &Value, path: &str) {
-    let kind = d.get("type").and_then(Value::as_str).unwrap_or_else(|| {
-        if d.get("fromConnectionSecretKey").is_some() {
-            "FromConnectionSecretKey"
-        } else if d.get("fromFieldPath").is_some() {
-            "FromFieldPath"
-        } else {
-            "FromValue"
-        }
-    });
+    let kind = connection::detail_type(d);
+    if !CONNECTION_TYPES.contains(&kind) {
+        p.unsupported(&format!("{path}.type"), kind, CONNECTION_TYPES);
+        return;
+    }
+    // A FromConnectionSecretKey detail may borrow its key as its name.
+    if connection::detail_name(d, kind).is_none() {
+        p.required(&format!("{path}.name"));
+    }
     match kind {
         "FromConnectionSecretKey" => {
             p.string(d, "fromConnectionSecretKey", path);
         }
-        "FromFieldPath" => {
-            p.field_path(d, "fromFieldPath", path);
-            p.string(d, "name", path);
-        }
-        "FromValue" => {
-            p.string(d, "name", path);
+        "FromFieldPath" => p.field_path(d, "fromFieldPath", path),
+        _ => {
             p.string(d, "value", path);
         }
-        other => p.unsupported(&format!("{path}.type"), other, CONNECTION_TYPES),
     }
 }

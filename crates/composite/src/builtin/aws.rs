@@ -165,9 +165,12 @@ mod tests {
         let rendered =
             composition::render::render(&xr, &compute(), &Default::default()).expect("renders");
         let spec = &rendered.composed[0].object["spec"]["forProvider"];
+        // ToJson escapes > as \u003e, as Go's encoder does; in a YAML
+        // double-quoted string that is the escape for > again, so cloud-init
+        // runs the same command.
         assert_eq!(
             spec["userData"],
-            "#cloud-config\nruncmd:\n  - [\"sh\",\"-c\",\"echo 'hi there' > /tmp/x; exec sleep 9\"]\n"
+            "#cloud-config\nruncmd:\n  - [\"sh\",\"-c\",\"echo 'hi there' \\u003e /tmp/x; exec sleep 9\"]\n"
         );
         assert_eq!(spec["port"], 8080);
         spec["instanceType"]
