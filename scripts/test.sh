@@ -90,6 +90,19 @@ if [ -z "${PLINTH_TEST_MOTO_URL:-}" ]; then
   export PLINTH_TEST_MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 fi
 
+# --- a Python with Crossplane's function SDK, for the composition functions --
+# tests/functions/function.py is written against the real SDK, so the tests run
+# it with an interpreter that has it: the same git-ignored .venv moto uses.
+if [ -z "${PLINTH_TEST_FUNCTION_PYTHON:-}" ]; then
+  if ! .venv/bin/python -c 'import crossplane.function' >/dev/null 2>&1; then
+    log "installing crossplane-function-sdk-python into .venv"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet -r tests/functions/requirements.txt
+  fi
+  export PLINTH_TEST_FUNCTION_PYTHON="$PWD/.venv/bin/python"
+fi
+log "composition function python: $PLINTH_TEST_FUNCTION_PYTHON"
+
 # --- checks ------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check

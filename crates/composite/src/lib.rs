@@ -87,6 +87,7 @@ pub async fn start(
     client: Client,
     caches: Arc<Caches>,
     builtin_apis: bool,
+    functions: Arc<functions::Runner>,
 ) -> Result<Controllers, kube::Error> {
     for crd in crds::composition_api() {
         runtime::crds::apply(&client, crd).await?;
@@ -112,10 +113,15 @@ pub async fn start(
         // Dropped with this task on shutdown, which aborts every reconciler.
         let mut children = JoinSet::new();
         let start_composite = |children: &mut JoinSet<()>, served: &xrd::Served| {
-            let (client, caches, served) = (client.clone(), caches.clone(), served.clone());
+            let (client, caches, served, functions) = (
+                client.clone(),
+                caches.clone(),
+                served.clone(),
+                functions.clone(),
+            );
             children.spawn(async move {
                 util::wait_served(&client, &served.composite).await;
-                composite::run(client, caches, served).await;
+                composite::run(client, caches, served, functions).await;
             })
         };
         let start_claim = |children: &mut JoinSet<()>, served: &xrd::Served| {

@@ -5,8 +5,7 @@
 //!   `render.crossplane.io/runtime-development-target: HOST:PORT`: the
 //!   function already runs there and is dialled without TLS, exactly as
 //!   `crossplane render` does, so one Function YAML works in both tools.
-//! - `render.crossplane.io/runtime: Process` with
-//!   `plinth.dev/function-command`: Plinth starts the command with
+//! - `plinth.dev/function-command`: Plinth starts the command with
 //!   `--address 127.0.0.1:PORT --insecure` (the flags Crossplane's function
 //!   SDKs take), logs its output under the function's name, checks it
 //!   answers, and restarts it with backoff when it dies.
@@ -74,43 +73,52 @@ pub fn runtime_of(function: &Value) -> Runtime {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    match annotation(crate::ANNOTATION_RUNTIME) {
-        Some(crate::RUNTIME_DEVELOPMENT) => match annotation(crate::ANNOTATION_DEVELOPMENT_TARGET) {
-            Some(target) => Runtime::Development { target: target.to_string() },
+    let runtime = annotation(crate::ANNOTATION_RUNTIME);
+    if runtime == Some(crate::RUNTIME_DEVELOPMENT) {
+        return match annotation(crate::ANNOTATION_DEVELOPMENT_TARGET) {
+            Some(target) => Runtime::Development {
+                target: target.to_string(),
+            },
             None => Runtime::Unsupported(format!(
                 "metadata.annotations[{}]: Required value: a Development function needs HOST:PORT to dial",
                 crate::ANNOTATION_DEVELOPMENT_TARGET
             )),
-        },
-        Some(crate::RUNTIME_PROCESS) => match annotation(crate::ANNOTATION_COMMAND).map(parse_command) {
-            Some(Ok(command)) if !command.is_empty() => Runtime::Process {
+        };
+    }
+    if let Some(command) = annotation(crate::ANNOTATION_COMMAND) {
+        return match parse_command(command) {
+            Ok(command) if !command.is_empty() => Runtime::Process {
                 command,
                 working_dir: annotation(crate::ANNOTATION_WORKING_DIR).map(str::to_string),
             },
-            Some(Err(e)) => Runtime::Unsupported(format!(
+            Ok(_) => Runtime::Unsupported(format!(
+                "metadata.annotations[{}]: Invalid value: the command is empty",
+                crate::ANNOTATION_COMMAND
+            )),
+            Err(e) => Runtime::Unsupported(format!(
                 "metadata.annotations[{}]: Invalid value: {e}",
                 crate::ANNOTATION_COMMAND
             )),
-            _ => Runtime::Unsupported(format!(
-                "metadata.annotations[{}]: Required value: a Process function needs the command to start",
-                crate::ANNOTATION_COMMAND
-            )),
-        },
+        };
+    }
+    let how = format!(
+        "annotate the Function with {}: {} and {}: HOST:PORT, or with {}: COMMAND",
+        crate::ANNOTATION_RUNTIME,
+        crate::RUNTIME_DEVELOPMENT,
+        crate::ANNOTATION_DEVELOPMENT_TARGET,
+        crate::ANNOTATION_COMMAND
+    );
+    match runtime {
         Some(other) => Runtime::Unsupported(format!(
-            "metadata.annotations[{}]: Unsupported value: {other:?}: supported values: {:?}, {:?}",
-            crate::ANNOTATION_RUNTIME,
-            crate::RUNTIME_DEVELOPMENT,
-            crate::RUNTIME_PROCESS
+            "metadata.annotations[{}]: Unsupported value: {other:?}: embedded Plinth runs no containers; {how}",
+            crate::ANNOTATION_RUNTIME
         )),
         None => Runtime::Unsupported(format!(
-            "cannot pull package {:?}: embedded Plinth reaches no OCI registry; annotate the Function with {}: {} and {}: HOST:PORT, or {}: {} and {}: COMMAND",
-            function.pointer("/spec/package").and_then(Value::as_str).unwrap_or(""),
-            crate::ANNOTATION_RUNTIME,
-            crate::RUNTIME_DEVELOPMENT,
-            crate::ANNOTATION_DEVELOPMENT_TARGET,
-            crate::ANNOTATION_RUNTIME,
-            crate::RUNTIME_PROCESS,
-            crate::ANNOTATION_COMMAND
+            "cannot pull package {:?}: embedded Plinth reaches no OCI registry; {how}",
+            function
+                .pointer("/spec/package")
+                .and_then(Value::as_str)
+                .unwrap_or("")
         )),
     }
 }
@@ -165,6 +173,58 @@ fn log_lines(function: String, stream: impl AsyncRead + Unpin + Send + 'static) 
             tracing::info!(target: "function", function = %function, "{line}");
         }
     });
+}
+
+/// Starts a function's command on a free port of 127.0.0.1, with its
+/// output logged under its name, and returns once it accepts connections:
+/// the child and its HOST:PORT. A child that is dropped is killed.
+pub async fn start(
+    name: &str,
+    command: &[String],
+    working_dir: Option<&str>,
+) -> Result<(Child, String), String> {
+    let Some((program, args)) = command.split_first() else {
+        return Err("the function's command is empty".into());
+    };
+    let port = free_port()?;
+    let address = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .args(["--address", &address, "--insecure"])
+        // Python buffers a pipe's output; the logs should come as they happen.
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = working_dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", command.join(" ")))?;
+    if let Some(out) = child.stdout.take() {
+        log_lines(name.to_string(), out);
+    }
+    if let Some(err) = child.stderr.take() {
+        log_lines(name.to_string(), err);
+    }
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if answers(&address).await {
+            return Ok((child, address));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the function exited before it served ({status})"));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill().await;
+            return Err(format!(
+                "the function did not listen on {address} within {START_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 impl Host {
@@ -416,51 +476,12 @@ impl Host {
         restarts: u64,
         stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) -> Result<(), String> {
-        let port = free_port()?;
-        let address = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(&command[0]);
-        cmd.args(&command[1..])
-            .args(["--address", &address, "--insecure"])
-            // Python buffers a pipe's output; the logs should come as they happen.
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(dir) = working_dir {
-            cmd.current_dir(dir);
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", command.join(" ")))?;
-        if let Some(out) = child.stdout.take() {
-            log_lines(name.to_string(), out);
-        }
-        if let Some(err) = child.stderr.take() {
-            log_lines(name.to_string(), err);
-        }
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if answers(&address).await {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("the function exited before it served ({status})"));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill().await;
-                return Err(format!(
-                    "the function did not listen on {address} within {START_TIMEOUT:?}"
-                ));
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = &mut *stop => {
-                    terminate(name, &mut child, STOP_GRACE).await;
-                    return Ok(());
-                }
-            }
-        }
+        let started = start(name, command, working_dir);
+        tokio::pin!(started);
+        let (mut child, address) = tokio::select! {
+            started = &mut started => started?,
+            _ = &mut *stop => return Ok(()),
+        };
         self.runner
             .register_insecure(name, &address)
             .map_err(|e| e.to_string())?;
@@ -567,11 +588,8 @@ mod tests {
                 },
             ),
             (
-                "a Process command may be words",
-                annotated(&[
-                    (crate::ANNOTATION_RUNTIME, "Process"),
-                    (crate::ANNOTATION_COMMAND, "python3 fn.py"),
-                ]),
+                "a command to supervise may be words",
+                annotated(&[(crate::ANNOTATION_COMMAND, "python3 fn.py")]),
                 Runtime::Process {
                     command: vec!["python3".into(), "fn.py".into()],
                     working_dir: None,
@@ -580,7 +598,6 @@ mod tests {
             (
                 "or a JSON array, for arguments with spaces",
                 annotated(&[
-                    (crate::ANNOTATION_RUNTIME, "Process"),
                     (crate::ANNOTATION_COMMAND, r#"["/opt/my fn/run", "-v"]"#),
                     (crate::ANNOTATION_WORKING_DIR, "/opt"),
                 ]),
@@ -609,22 +626,19 @@ mod tests {
                 "runtime-development-target]: Required value",
             ),
             (
-                "Process without a command",
-                annotated(&[(crate::ANNOTATION_RUNTIME, "Process")]),
-                "function-command]: Required value",
+                "an empty command",
+                annotated(&[(crate::ANNOTATION_COMMAND, "[]")]),
+                "function-command]: Invalid value: the command is empty",
             ),
             (
                 "a command that is broken JSON",
-                annotated(&[
-                    (crate::ANNOTATION_RUNTIME, "Process"),
-                    (crate::ANNOTATION_COMMAND, "[\"a\""),
-                ]),
+                annotated(&[(crate::ANNOTATION_COMMAND, "[\"a\"")]),
                 "function-command]: Invalid value",
             ),
             (
-                "an unknown runtime",
+                "crossplane render's Docker runtime: no engine here",
                 annotated(&[(crate::ANNOTATION_RUNTIME, "Docker")]),
-                "Unsupported value: \"Docker\"",
+                "Unsupported value: \"Docker\": embedded Plinth runs no containers",
             ),
         ];
         for (reason, function, want) in cases {

@@ -39,10 +39,10 @@ pub const PLURAL: &str = "functions";
 pub const ANNOTATION_RUNTIME: &str = "render.crossplane.io/runtime";
 pub const ANNOTATION_DEVELOPMENT_TARGET: &str = "render.crossplane.io/runtime-development-target";
 pub const RUNTIME_DEVELOPMENT: &str = "Development";
-/// Plinth's own: a local command Plinth starts and supervises.
-pub const RUNTIME_PROCESS: &str = "Process";
-/// The command line of a `Process` function: a JSON array of strings, or
-/// words separated by spaces.
+/// Plinth's own: the command line of a function Plinth starts and
+/// supervises, a JSON array of strings or words separated by spaces. A
+/// Plinth-only key, so `crossplane render` ignores it rather than refusing
+/// a runtime it does not know.
 pub const ANNOTATION_COMMAND: &str = "plinth.dev/function-command";
-/// The working directory of a `Process` function.
+/// The working directory of a supervised function.
 pub const ANNOTATION_WORKING_DIR: &str = "plinth.dev/function-working-dir";

@@ -429,13 +429,34 @@ fn status_text(s: i32) -> &'static str {
     }
 }
 
-/// Runs every step in order.
+/// Runs every step in order, the first with an empty context.
 pub async fn run<C: Call, F: Fetch>(
     calls: &C,
     fetch: &F,
     steps: &[Step],
     composite: &Observed,
     observed: &BTreeMap<String, Observed>,
+) -> Result<Outcome, PipelineError> {
+    run_with_context(
+        calls,
+        fetch,
+        steps,
+        composite,
+        observed,
+        &Value::Object(Default::default()),
+    )
+    .await
+}
+
+/// Runs every step in order, the first with `context` (what `plinth
+/// render --context-files` gives).
+pub async fn run_with_context<C: Call, F: Fetch>(
+    calls: &C,
+    fetch: &F,
+    steps: &[Step],
+    composite: &Observed,
+    observed: &BTreeMap<String, Observed>,
+    context: &Value,
 ) -> Result<Outcome, PipelineError> {
     let observed_state = pb::State {
         composite: Some(resource(composite)),
@@ -445,7 +466,7 @@ pub async fn run<C: Call, F: Fetch>(
             .collect(),
     };
     let mut desired = pb::State::default();
-    let mut context = Some(prost_types::Struct::default());
+    let mut context = Some(to_struct(context));
     let mut outcome = Outcome::default();
     for step in steps {
         let mut credentials = BTreeMap::new();

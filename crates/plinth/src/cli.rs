@@ -71,6 +71,10 @@ pub struct UpArgs {
     /// Do not install the built-in DBaaS and Compute interfaces.
     #[arg(long)]
     pub no_builtin_apis: bool,
+    /// How long a composition function may take to answer one call
+    /// before its pipeline step fails (Crossplane's default is 30s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub function_timeout: Duration,
     /// Admin URL of an existing PostgreSQL server for the local provider's
     /// default ProviderConfig, e.g. postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres.
     #[arg(long, env = "PLINTH_LOCAL_POSTGRES_URL")]
@@ -183,7 +187,7 @@ pub fn main() -> ExitCode {
                 BenchTarget::Composition(args) => crate::bench_composition::run(args).await,
                 BenchTarget::Aws(args) => crate::bench_aws::run(args).await,
             },
-            Command::Render(args) => crate::render::run(args),
+            Command::Render(args) => crate::render::run(args).await,
             Command::Trace(args) => crate::trace::run(args).await,
             Command::Validate(args) => match crate::validate::run(args) {
                 Ok(true) => Ok(()),

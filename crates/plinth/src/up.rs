@@ -45,9 +45,18 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let bundled_names: Vec<String> = bundled.iter().map(|(name, _)| name.clone()).collect();
     let controllers =
         start_controllers(&args, &data_dir, client.clone(), caches.clone(), bundled).await?;
-    let composition = composite::start(client.clone(), caches.clone(), !args.no_builtin_apis)
-        .await
-        .context("starting the composition controllers")?;
+    let function_runner = functions::Runner::new(args.function_timeout);
+    observe_function_calls(&running, &function_runner);
+    let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
+    let function_host_task = tokio::spawn(function_host.clone().run());
+    let composition = composite::start(
+        client.clone(),
+        caches.clone(),
+        !args.no_builtin_apis,
+        function_runner,
+    )
+    .await
+    .context("starting the composition controllers")?;
     let local_postgres = if args.no_bundled_providers {
         None
     } else if args.no_local_postgres && args.local_postgres_url.is_none() {
@@ -86,6 +95,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     composition.stop().await;
+    function_host_task.abort();
+    function_host.shutdown().await;
     controllers.stop().await;
     caches.stop();
     cache_metrics.abort();
@@ -96,6 +107,38 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     running.shutdown().await;
     Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct FunctionLabels {
+    function: String,
+}
+
+/// Each call that reached a composition function, at `/metrics` as
+/// `plinth_function_run_seconds{function}`; answers from the TTL cache
+/// are not calls.
+fn observe_function_calls(running: &apiserver::Running, runner: &functions::Runner) {
+    use prometheus_client::metrics::{family::Family, histogram::Histogram};
+    let seconds = Family::<FunctionLabels, Histogram>::new_with_constructor(|| {
+        Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0,
+        ])
+    });
+    running.register_metrics(|registry| {
+        registry.register(
+            "plinth_function_run_seconds",
+            "Time of each RunFunction call to a composition function",
+            seconds.clone(),
+        )
+    });
+    runner.observe(std::sync::Arc::new(move |function, took| {
+        seconds
+            .get_or_create(&FunctionLabels {
+                function: function.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }));
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]

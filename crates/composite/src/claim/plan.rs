@@ -316,10 +316,31 @@ pub fn plan(claim: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         .and_then(|x| x.get("status"))
         .cloned()
         .unwrap_or_else(|| json!({}));
+    // Ready and Synced, and whatever else functions target at the claim
+    // (Crossplane lists those in the XR's status.claimConditionTypes).
+    let for_claim: Vec<String> = status
+        .get("claimConditionTypes")
+        .and_then(Value::as_array)
+        .map(|types| {
+            types
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let copied: Vec<Condition<'static>> = status
         .get("conditions")
         .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(copy_condition).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(copy_condition)
+                .filter(|c| {
+                    c.type_ == condition::READY
+                        || c.type_ == condition::SYNCED
+                        || for_claim.iter().any(|t| *t == c.type_)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let mut conditions = copied.clone();
     if copied.iter().all(|c| c.type_ != condition::READY) {
@@ -340,6 +361,7 @@ pub fn plan(claim: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
     }
     if let Some(map) = status.as_object_mut() {
         map.remove("conditions");
+        map.remove("claimConditionTypes");
     }
     let ready = copied
         .iter()

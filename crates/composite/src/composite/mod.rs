@@ -1,6 +1,7 @@
 //! The composite reconciler: for each composite resource (XR), select a
-//! Composition (and revision), render it with the pure `composition` crate,
-//! apply the composed resources, delete the ones no longer rendered, and
+//! Composition (and revision), render it with the pure `composition` crate
+//! (`mode: Resources`) or run its function pipeline (`mode: Pipeline`),
+//! apply the composed resources, delete the ones no longer desired, and
 //! report readiness, state and connection details on the XR.
 //!
 //! Layout:
@@ -15,10 +16,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use composition::Observed;
+use functions::pipeline::{self as fnpipeline, PipelineError, Target};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use runtime::conditions::Condition;
+use runtime::events::{EventType, Recorder, Regarding};
 use runtime::names::{condition, reason};
 use runtime::queue::Queue;
 use runtime::{Action, Cache, Caches, Change, Controller, Key, Writes};
@@ -28,6 +31,9 @@ use crate::names;
 use crate::util::{self, Applied, Kinds, Parsed, Progress};
 use crate::xrd::Served;
 use plan::{Inputs, Plan, Selected, XrKind};
+
+/// The annotation that names a composed resource in its Composition or pipeline.
+const RESOURCE_NAME: &str = composition::render::ANNOTATION_RESOURCE_NAME;
 
 /// Reconciles of one XR kind at once.
 const CONCURRENCY: usize = 8;
@@ -65,6 +71,10 @@ struct Ctx {
     parsed: Parsed,
     progress: Progress,
     writes: Arc<Writes>,
+    /// Runs pipeline steps' functions.
+    functions: Arc<functions::Runner>,
+    /// Events for functions' Warning and Normal results.
+    recorder: Arc<Recorder>,
     /// Composed kinds already feeding the queue, so a change to a composed
     /// resource reconciles its composite at once.
     watched: Mutex<BTreeSet<String>>,
@@ -104,7 +114,12 @@ fn owner_xr(change: &Change, kind: &XrKind) -> Vec<Key> {
         .unwrap_or_default()
 }
 
-pub async fn run(client: Client, caches: Arc<Caches>, served: Served) {
+pub async fn run(
+    client: Client,
+    caches: Arc<Caches>,
+    served: Served,
+    functions: Arc<functions::Runner>,
+) {
     let kind = XrKind {
         api_version: served.composite.api_version.clone(),
         kind: served.composite.kind.clone(),
@@ -116,6 +131,8 @@ pub async fn run(client: Client, caches: Arc<Caches>, served: Served) {
         revisions: caches.of(&util::revision_resource()),
         secrets: caches.of(&ApiResource::erase::<Secret>(&())),
         xrs: xrs.clone(),
+        recorder: Recorder::new(client.clone(), "plinth/composite"),
+        functions,
         client,
         caches,
         served,
@@ -244,16 +261,26 @@ impl Ctx {
     }
 
     fn secret_data(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        Ok(self.secret_opt(namespace, name)?.unwrap_or_default())
+    }
+
+    fn secret_opt(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, Error> {
         let Some(cached) = self.secrets.get(&Key::new(Some(namespace), name)) else {
-            return Ok(BTreeMap::new());
+            return Ok(None);
         };
         let secret: Secret = cached.parse()?;
-        Ok(secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect())
+        Ok(Some(
+            secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+        ))
     }
 
     async fn cycle(&self, object: &DynamicObject) -> Result<Action, Error> {
@@ -275,6 +302,9 @@ impl Ctx {
             &revisions,
         )
         .map_err(Error)?;
+        if selected.spec.pointer("/spec/mode").and_then(Value::as_str) == Some("Pipeline") {
+            return self.cycle_pipeline(object, &xr, &xrd, &selected).await;
+        }
 
         // What exists now of each template, with its connection details.
         let xr_name = object.metadata.name.clone().unwrap_or_default();
@@ -306,19 +336,7 @@ impl Ctx {
                 },
             );
         }
-        let live_secret = match (
-            xr.pointer("/spec/writeConnectionSecretToRef/namespace")
-                .and_then(Value::as_str),
-            xr.pointer("/spec/writeConnectionSecretToRef/name")
-                .and_then(Value::as_str),
-        ) {
-            (Some(ns), Some(n)) => self
-                .secrets
-                .get(&Key::new(Some(ns), n))
-                .map(|c| c.value())
-                .transpose()?,
-            _ => None,
-        };
+        let live_secret = self.live_secret(&xr)?;
         let plan = plan::plan(
             &xr,
             &Inputs {
@@ -328,10 +346,202 @@ impl Ctx {
                 observed: &observed,
                 applied: &self.applied,
                 live_secret: live_secret.as_ref(),
+                pipeline: None,
             },
         )
         .map_err(Error)?;
         self.execute(object, plan, &resources).await
+    }
+
+    /// The XR's own connection Secret as it is now.
+    fn live_secret(&self, xr: &Value) -> Result<Option<Value>, Error> {
+        Ok(
+            match (
+                xr.pointer("/spec/writeConnectionSecretToRef/namespace")
+                    .and_then(Value::as_str),
+                xr.pointer("/spec/writeConnectionSecretToRef/name")
+                    .and_then(Value::as_str),
+            ) {
+                (Some(ns), Some(n)) => self
+                    .secrets
+                    .get(&Key::new(Some(ns), n))
+                    .map(|c| c.value())
+                    .transpose()?,
+                _ => None,
+            },
+        )
+    }
+
+    /// A cycle of a `mode: Pipeline` Composition: what the XR composes now
+    /// (its `resourceRefs`, by their resource-name annotation) goes to the
+    /// functions, and what they desire is planned like rendered resources.
+    async fn cycle_pipeline(
+        &self,
+        object: &DynamicObject,
+        xr: &Value,
+        xrd: &Value,
+        selected: &Selected,
+    ) -> Result<Action, Error> {
+        let spec = selected.spec.get("spec").cloned().unwrap_or_default();
+        let steps = fnpipeline::steps(&spec)
+            .map_err(|e| Error(format!("Composition {:?}: {e}", selected.composition)))?;
+        let mut resources = BTreeMap::new();
+        let mut observed = BTreeMap::new();
+        for r in xr
+            .pointer("/spec/resourceRefs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(api_version), Some(kind), Some(name)) = (
+                r.get("apiVersion").and_then(Value::as_str),
+                r.get("kind").and_then(Value::as_str),
+                r.get("name").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let (resource, cache) = self.composed(api_version, kind).await?;
+            resources.insert((api_version.to_string(), kind.to_string()), resource);
+            let Some(existing) = cache.get(&Key::cluster(name)) else {
+                continue;
+            };
+            let value = existing.value()?;
+            let Some(key) = value
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(RESOURCE_NAME))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let connection = self.connection_of(&value)?;
+            observed.insert(
+                key,
+                Observed {
+                    object: value,
+                    connection,
+                },
+            );
+        }
+        let live_secret = self.live_secret(xr)?;
+        let composite = fnpipeline::Observed {
+            object: xr.clone(),
+            connection: live_secret.as_ref().map(secret_details).unwrap_or_default(),
+        };
+        let for_functions: BTreeMap<String, fnpipeline::Observed> = observed
+            .iter()
+            .map(|(k, o)| {
+                (
+                    k.clone(),
+                    fnpipeline::Observed {
+                        object: o.object.clone(),
+                        connection: o.connection.clone(),
+                    },
+                )
+            })
+            .collect();
+        let outcome = fnpipeline::run(
+            &*self.functions,
+            &ClusterFetch { ctx: self },
+            &steps,
+            &composite,
+            &for_functions,
+        )
+        .await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // What the steps before a fatal one said is shown still;
+                // nothing is applied or deleted.
+                if let PipelineError::Fatal { events, .. } = &e {
+                    self.publish(object, xr, events);
+                }
+                return Err(Error(format!(
+                    "Composition {:?}: {e}",
+                    selected.composition
+                )));
+            }
+        };
+        self.publish(object, xr, &outcome.events);
+        let pipelined = plan::pipelined(xr, &outcome, &observed)
+            .map_err(|e| Error(format!("Composition {:?}: {e}", selected.composition)))?;
+        let plan = plan::plan(
+            xr,
+            &Inputs {
+                kind: &self.kind,
+                xrd,
+                selected,
+                observed: &observed,
+                applied: &self.applied,
+                live_secret: live_secret.as_ref(),
+                pipeline: Some(&pipelined),
+            },
+        )
+        .map_err(Error)?;
+        self.execute(object, plan, &resources).await
+    }
+
+    /// A composed resource's connection details, from the Secret it writes.
+    fn connection_of(&self, value: &Value) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+        match (
+            value
+                .pointer("/spec/writeConnectionSecretToRef/namespace")
+                .and_then(Value::as_str),
+            value
+                .pointer("/spec/writeConnectionSecretToRef/name")
+                .and_then(Value::as_str),
+        ) {
+            (Some(ns), Some(n)) => self.secret_data(ns, n),
+            _ => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Functions' Warning and Normal results as Events on the XR, and on
+    /// its claim where they target it too.
+    fn publish(&self, object: &DynamicObject, xr: &Value, events: &[fnpipeline::Event]) {
+        for e in events {
+            let type_ = if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            self.recorder.publish(
+                Regarding {
+                    api_version: self.kind.api_version.clone(),
+                    kind: self.kind.kind.clone(),
+                    namespace: None,
+                    name: object.metadata.name.clone().unwrap_or_default(),
+                    uid: object.metadata.uid.clone().unwrap_or_default(),
+                },
+                type_,
+                &e.reason,
+                format!("Pipeline step {:?}: {}", e.step, e.message),
+            );
+            if e.target != Target::CompositeAndClaim {
+                continue;
+            }
+            let claim = |f: &str| {
+                xr.pointer(&format!("/spec/claimRef/{f}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            if let (Some(api_version), Some(kind), Some(name)) =
+                (claim("apiVersion"), claim("kind"), claim("name"))
+            {
+                self.recorder.publish(
+                    Regarding {
+                        api_version,
+                        kind,
+                        namespace: claim("namespace"),
+                        name,
+                        uid: String::new(),
+                    },
+                    type_,
+                    &e.reason,
+                    e.message.clone(),
+                );
+            }
+        }
     }
 
     async fn execute(
@@ -442,5 +652,89 @@ impl Ctx {
         Ok(Action::Requeue(
             held.map_or(plan.requeue, |h| h.min(plan.requeue)),
         ))
+    }
+}
+
+/// A Secret's `data`, decoded.
+fn secret_details(secret: &Value) -> BTreeMap<String, Vec<u8>> {
+    use base64::Engine;
+    secret
+        .get("data")
+        .and_then(Value::as_object)
+        .map(|data| {
+            data.iter()
+                .filter_map(|(k, v)| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str()?)
+                        .ok()?;
+                    Some((k.clone(), bytes))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What functions require, read from the API server, and steps'
+/// credentials, from the shared Secret cache.
+struct ClusterFetch<'a> {
+    ctx: &'a Ctx,
+}
+
+impl functions::Fetch for ClusterFetch<'_> {
+    async fn resources(
+        &self,
+        selector: &functions::pb::ResourceSelector,
+    ) -> Result<Vec<Value>, String> {
+        use functions::pb::resource_selector::Match;
+        let resource = self
+            .ctx
+            .kinds
+            .resolve(&self.ctx.client, &selector.api_version, &selector.kind)
+            .await?;
+        let api: Api<DynamicObject> = match &selector.namespace {
+            Some(ns) => Api::namespaced_with(self.ctx.client.clone(), ns, &resource),
+            None => Api::all_with(self.ctx.client.clone(), &resource),
+        };
+        let mut found = match &selector.r#match {
+            Some(Match::MatchName(name)) => api
+                .get_opt(name)
+                .await
+                .map_err(|e| util::error_message(&e))?
+                .into_iter()
+                .collect::<Vec<_>>(),
+            Some(Match::MatchLabels(labels)) => {
+                let selector: Vec<String> = labels
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                api.list(&kube::api::ListParams::default().labels(&selector.join(",")))
+                    .await
+                    .map_err(|e| util::error_message(&e))?
+                    .items
+            }
+            None => return Err("the selector matches neither by name nor by labels".into()),
+        };
+        found.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
+        found
+            .iter()
+            .map(|o| {
+                serde_json::to_value(o).map_err(|e| format!("cannot encode {}: {e}", selector.kind))
+            })
+            .collect()
+    }
+
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        self.ctx
+            .secret_opt(namespace, name)
+            .map_err(|e| e.0)?
+            .ok_or_else(|| format!("Secret {namespace}/{name} does not exist"))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use composition::{render, Observed};
+use composition::{render, Composed, Observed, Rendered};
 use runtime::conditions::Condition;
 use runtime::names::{condition, reason};
 use serde_json::{json, Map, Value};
@@ -261,6 +261,112 @@ pub struct Inputs<'a> {
     pub applied: &'a Applied,
     /// The XR's connection Secret as it is now, if it exists.
     pub live_secret: Option<&'a Value>,
+    /// What a function pipeline decided, for a `mode: Pipeline`
+    /// Composition; `None` renders patch & transform.
+    pub pipeline: Option<&'a Pipelined>,
+}
+
+/// Condition types the composite reconciler sets itself; a function's
+/// condition of one of these types is ignored, as Crossplane ignores it.
+const RESERVED_CONDITIONS: &[&str] = &[condition::READY, condition::SYNCED, condition::HEALTHY];
+
+/// A function pipeline's outcome, in the terms the plan works in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipelined {
+    pub rendered: Rendered,
+    /// Conditions functions set on the XR.
+    pub conditions: Vec<Condition<'static>>,
+    /// The types of those that also go to the claim.
+    pub claim_condition_types: Vec<String>,
+    /// Run the pipeline again this soon, as the shortest TTL asked.
+    pub ttl: Option<Duration>,
+}
+
+/// The pipeline's desired state as composed resources: each named as it
+/// is now (else as the function names it, else `<xr>-<resource name>`),
+/// stamped with the labels, annotation and owner as patch & transform
+/// stamps them, without the status a function may not set.
+pub fn pipelined(
+    xr: &Value,
+    outcome: &functions::Outcome,
+    observed: &BTreeMap<String, Observed>,
+) -> Result<Pipelined, String> {
+    let xr_name = text(xr, "/metadata/name").unwrap_or_default().to_string();
+    let mut composed = Vec::new();
+    for (name, desired) in &outcome.resources {
+        let mut object = desired.object.clone();
+        if !object.is_object() {
+            return Err(format!("desired resource {name:?} is not an object"));
+        }
+        if text(&object, "/apiVersion").is_none() || text(&object, "/kind").is_none() {
+            return Err(format!(
+                "desired resource {name:?}: apiVersion and kind are required"
+            ));
+        }
+        let current = observed
+            .get(name)
+            .and_then(|o| text(&o.object, "/metadata/name"))
+            .or_else(|| text(&desired.object, "/metadata/name"))
+            .map(str::to_string);
+        composition::render::stamp(&mut object, xr, &xr_name, name);
+        if let Some(n) = current {
+            object["metadata"]["name"] = json!(n);
+        }
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+        }
+        composed.push(Composed {
+            template: name.clone(),
+            object,
+            ready: desired.ready,
+        });
+    }
+    // The desired composite counts for its status only.
+    let mut composite = xr.clone();
+    if let Some(desired) = outcome.composite.get("status").and_then(Value::as_object) {
+        if !composite.get("status").is_some_and(Value::is_object) {
+            composite["status"] = json!({});
+        }
+        for (k, v) in desired {
+            if k != "conditions" {
+                composite["status"][k] = v.clone();
+            }
+        }
+    }
+    let ready = outcome
+        .ready
+        .unwrap_or_else(|| composed.iter().all(|c| c.ready));
+    let mut conditions = Vec::new();
+    let mut claim_condition_types = Vec::new();
+    for c in &outcome.conditions {
+        if RESERVED_CONDITIONS.contains(&c.type_.as_str()) {
+            continue;
+        }
+        // Conditions here are True or not; Unknown reads as not True.
+        conditions.push(Condition::new(
+            c.type_.clone(),
+            c.status == "True",
+            c.reason.clone(),
+            c.message.clone(),
+        ));
+        if c.target == functions::pipeline::Target::CompositeAndClaim
+            && !claim_condition_types.contains(&c.type_)
+        {
+            claim_condition_types.push(c.type_.clone());
+        }
+    }
+    Ok(Pipelined {
+        rendered: Rendered {
+            composed,
+            composite,
+            to_composite: json!({}),
+            connection: outcome.connection.clone(),
+            ready,
+        },
+        conditions,
+        claim_condition_types,
+        ttl: outcome.ttl,
+    })
 }
 
 /// The cycle of one XR.
@@ -272,10 +378,14 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         observed,
         applied,
         live_secret,
+        pipeline,
     } = inputs;
     let xr_name = text(xr, "/metadata/name").unwrap_or_default().to_string();
-    let rendered = render(xr, &selected.spec, observed)
-        .map_err(|e| format!("Composition {:?}: {e}", selected.composition))?;
+    let rendered = match pipeline {
+        Some(p) => p.rendered.clone(),
+        None => render(xr, &selected.spec, observed)
+            .map_err(|e| format!("Composition {:?}: {e}", selected.composition))?,
+    };
     let template_specs = selected
         .spec
         .pointer("/spec/resources")
@@ -425,6 +535,10 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         .unwrap_or_else(|| json!({}));
     if let Some(map) = status.as_object_mut() {
         map.remove("conditions");
+        if let Some(p) = pipeline {
+            // Crossplane's field: which of the XR's conditions the claim shows.
+            map.insert("claimConditionTypes".into(), json!(p.claim_condition_types));
+        }
     }
     let ready = if rendered.ready {
         Condition::new(condition::READY, true, reason::AVAILABLE, "")
@@ -445,20 +559,29 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         deletes,
         xr: xr_after,
         secret,
-        report: heard_from,
-        conditions: vec![
+        // A pipeline may compose nothing and still have status to show.
+        report: heard_from || pipeline.is_some(),
+        conditions: [
             ready,
             Condition::new(condition::SYNCED, true, reason::RECONCILE_SUCCESS, ""),
-        ],
+        ]
+        .into_iter()
+        .chain(pipeline.iter().flat_map(|p| p.conditions.iter().cloned()))
+        .collect(),
         status,
-        requeue: util::spread(
-            if rendered.ready {
-                names::RESYNC_READY
-            } else {
-                names::RESYNC_NOT_READY
-            },
-            text(xr, "/metadata/uid"),
-        ),
+        requeue: {
+            let resync = util::spread(
+                if rendered.ready {
+                    names::RESYNC_READY
+                } else {
+                    names::RESYNC_NOT_READY
+                },
+                text(xr, "/metadata/uid"),
+            );
+            pipeline
+                .and_then(|p| p.ttl)
+                .map_or(resync, |ttl| ttl.min(resync))
+        },
     })
 }
 

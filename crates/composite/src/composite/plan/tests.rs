@@ -158,6 +158,7 @@ fn planning_a_cycle() {
                 observed,
                 applied,
                 live_secret: None,
+                pipeline: None,
             },
         )
         .expect("a plan")

@@ -1,0 +1,509 @@
+//! Composition functions end to end: `mode: Pipeline` Compositions whose
+//! steps run tests/functions/function.py, a function written with
+//! Crossplane's own Python SDK (crossplane-function-sdk-python from PyPI),
+//! supervised by `plinth up` and driven through the real kubectl.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, postgres_url, psql, Plinth};
+
+const WAIT: &str = "--timeout=120s";
+const XRD: &str = include_str!("../examples/functions/xrd.yaml");
+
+/// The interpreter with the SDK that scripts/test.sh prepares.
+fn python() -> String {
+    std::env::var("PLINTH_TEST_FUNCTION_PYTHON").unwrap_or_else(|_| {
+        panic!("PLINTH_TEST_FUNCTION_PYTHON is not set: run the tests with ./scripts/test.sh, which installs crossplane-function-sdk-python into .venv")
+    })
+}
+
+fn function_py() -> String {
+    format!(
+        "{}/../../tests/functions/function.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// examples/functions/function.yaml, run with the tests' Python.
+fn function_yaml() -> String {
+    include_str!("../examples/functions/function.yaml").replace(
+        r#"'["python3", "tests/functions/function.py"]'"#,
+        &format!("'[\"{}\", \"{}\"]'", python(), function_py()),
+    )
+}
+
+/// A Composition of one or more steps, each `(step, input)`.
+fn composition(name: &str, steps: &[(&str, &str)]) -> String {
+    let mut out = format!(
+        "apiVersion: apiextensions.crossplane.io/v1\nkind: Composition\nmetadata:\n  name: {name}\nspec:\n  compositeTypeRef:\n    apiVersion: fn.example.org/v1alpha1\n    kind: XAppDatabase\n  mode: Pipeline\n  pipeline:\n"
+    );
+    for (step, input) in steps {
+        out.push_str(&format!(
+            "  - step: {step}\n    functionRef:\n      name: function-plinth-test\n    input: {{\"apiVersion\": \"test.plinth.dev/v1\", \"kind\": \"Input\", {input}}}\n"
+        ));
+    }
+    out
+}
+
+fn xr(name: &str, composition: &str, parameters: &str) -> String {
+    format!("apiVersion: fn.example.org/v1alpha1\nkind: XAppDatabase\nmetadata:\n  name: {name}\nspec:\n  compositionRef:\n    name: {composition}\n  parameters: {parameters}\n")
+}
+
+async fn install(plinth: &Plinth) {
+    plinth.apply_ok(&["apply", "-f", "-"], XRD).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xappdatabases.fn.example.org",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &function_yaml())
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Healthy",
+            "function/function-plinth-test",
+            WAIT,
+        ])
+        .await;
+}
+
+async fn jsonpath(plinth: &Plinth, args: &[&str], path: &str) -> String {
+    let mut all: Vec<&str> = args.to_vec();
+    let output = format!("jsonpath={path}");
+    all.extend(["-o", &output]);
+    plinth.kubectl(&all).await.stdout.trim().to_string()
+}
+
+async fn secret_value(plinth: &Plinth, namespace: &str, name: &str, key: &str) -> String {
+    use base64::Engine;
+    let encoded = jsonpath(
+        plinth,
+        &["-n", namespace, "get", "secret", name],
+        &format!("{{.data.{key}}}"),
+    )
+    .await;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64"),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_function_composes_a_database_end_to_end() {
+    let url = postgres_url();
+    let plinth = Plinth::start_with(&["--local-postgres-url", &url, "--no-builtin-apis"]).await;
+    install(&plinth).await;
+    let functions = plinth.kubectl_ok(&["get", "functions"]).await;
+    assert!(
+        functions.contains("INSTALLED") && functions.contains("HEALTHY"),
+        "{functions}"
+    );
+    let row = functions
+        .lines()
+        .find(|l| l.starts_with("function-plinth-test"))
+        .unwrap_or_default();
+    assert_eq!(
+        row.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["function-plinth-test", "True", "True"],
+        "{functions}"
+    );
+
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/functions/composition.yaml"),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            include_str!("../examples/functions/claim.yaml"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "appdatabase/orders", WAIT])
+        .await;
+
+    // psql logs in with what the function passed to the claim's Secret.
+    let uri = secret_value(&plinth, "default", "orders-appdb", "uri").await;
+    let user = secret_value(&plinth, "default", "orders-appdb", "username").await;
+    assert_eq!(
+        psql(&uri, "SELECT current_user")
+            .await
+            .expect("psql with the claim's Secret"),
+        user
+    );
+    assert_eq!(
+        secret_value(&plinth, "default", "orders-appdb", "function").await,
+        "python",
+        "a connection detail the function set itself"
+    );
+
+    // The desired composite status, the function's condition on XR and
+    // claim, and its results as Events.
+    let xr = jsonpath(
+        &plinth,
+        &["get", "appdatabase", "orders"],
+        "{.spec.resourceRef.name}",
+    )
+    .await;
+    assert_eq!(
+        jsonpath(
+            &plinth,
+            &["get", "xappdatabase", &xr],
+            "{.status.databaseName}"
+        )
+        .await,
+        format!("{xr}-database")
+    );
+    let database = jsonpath(
+        &plinth,
+        &["get", "xappdatabase", &xr],
+        "{.spec.resourceRefs[0].name}",
+    )
+    .await;
+    assert_eq!(database, format!("{xr}-database"));
+    assert_eq!(
+        jsonpath(
+            &plinth,
+            &["get", "database", &database],
+            "{.metadata.annotations.crossplane\\.io/composition-resource-name}"
+        )
+        .await,
+        "database"
+    );
+    for target in [
+        vec!["get", "xappdatabase", xr.as_str()],
+        vec!["get", "appdatabase", "orders"],
+    ] {
+        assert_eq!(
+            jsonpath(
+                &plinth,
+                &target,
+                "{.status.conditions[?(@.type=='DatabaseReady')].status}"
+            )
+            .await,
+            "True",
+            "{target:?}"
+        );
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the function's results as Events on the claim",
+        || async {
+            plinth
+                .kubectl(&[
+                    "get",
+                    "events",
+                    "--field-selector",
+                    "involvedObject.name=orders",
+                ])
+                .await
+                .stdout
+                .contains("warning from the function")
+        },
+    )
+    .await;
+
+    // plinth render with the same function prints what the controller applied.
+    let dir = plinth.dir.path();
+    let xr_file = dir.join("xr.yaml");
+    let live_xr = plinth
+        .kubectl_ok(&["get", "xappdatabase", &xr, "-o", "yaml"])
+        .await;
+    std::fs::write(&xr_file, live_xr).expect("write xr");
+    let composition_file = dir.join("composition.yaml");
+    std::fs::write(
+        &composition_file,
+        include_str!("../examples/functions/composition.yaml"),
+    )
+    .expect("write composition");
+    let functions_file = dir.join("functions.yaml");
+    std::fs::write(&functions_file, function_yaml()).expect("write functions");
+    let rendered = tokio::process::Command::new(support::plinth_bin())
+        .arg("render")
+        .args([&xr_file, &composition_file, &functions_file])
+        .output()
+        .await
+        .expect("run plinth render");
+    let stdout = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        rendered.status.success(),
+        "plinth render failed: {}\n{stdout}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let applied = plinth
+        .kubectl_ok(&[
+            "get",
+            "database",
+            &database,
+            "-o",
+            "jsonpath={.spec.writeConnectionSecretToRef.name}",
+        ])
+        .await;
+    assert!(stdout.contains("kind: Database"), "{stdout}");
+    assert!(stdout.contains(&format!("name: {database}")), "{stdout}");
+    assert!(stdout.contains(&format!("name: {applied}")), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_results_context_requirements_and_pruning() {
+    let plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
+    install(&plinth).await;
+    for c in [
+        composition("nops", &[("compose", "\"behaviour\": \"desire-nops\"")]),
+        composition("fatal", &[("refuse", "\"behaviour\": \"fatal\", \"message\": \"region eu-mars-1 does not exist\"")]),
+        composition(
+            "context",
+            &[
+                ("write", "\"behaviour\": \"set-context\", \"greeting\": \"hello from step one\""),
+                ("read", "\"behaviour\": \"read-context\""),
+            ],
+        ),
+        composition(
+            "requires",
+            &[("read-config", "\"behaviour\": \"require-configmap\", \"name\": \"settings\", \"namespace\": \"default\"")],
+        ),
+    ] {
+        plinth.apply_ok(&["apply", "-f", "-"], &c).await;
+    }
+
+    // Two resources desired, then one: the other is deleted.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &xr("p1", "nops", "{\"names\": [\"a\", \"b\"]}"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "xappdatabase/p1", WAIT])
+        .await;
+    plinth
+        .kubectl_ok(&["get", "nopresource", "p1-a", "p1-b"])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "xappdatabase",
+            "p1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"parameters":{"names":["a"]}}}"#,
+        ])
+        .await;
+    eventually(Duration::from_secs(30), "p1-b to be deleted", || async {
+        !plinth.kubectl(&["get", "nopresource", "p1-b"]).await.ok
+    })
+    .await;
+    plinth.kubectl_ok(&["get", "nopresource", "p1-a"]).await;
+
+    // A Fatal result: Synced=False with its message, and nothing deleted.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "xappdatabase",
+            "p1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"compositionRef":{"name":"fatal"}}}"#,
+        ])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "xappdatabase/p1",
+            WAIT,
+        ])
+        .await;
+    let message = jsonpath(
+        &plinth,
+        &["get", "xappdatabase", "p1"],
+        "{.status.conditions[?(@.type=='Synced')].message}",
+    )
+    .await;
+    assert!(
+        message.contains(
+            "pipeline step \"refuse\" returned a fatal result: region eu-mars-1 does not exist"
+        ),
+        "{message}"
+    );
+    plinth.kubectl_ok(&["get", "nopresource", "p1-a"]).await;
+
+    // Context from step one reaches step two.
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &xr("p2", "context", "{}"))
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the greeting read by step two",
+        || async {
+            jsonpath(
+                &plinth,
+                &["get", "xappdatabase", "p2"],
+                "{.status.greeting}",
+            )
+            .await
+                == "hello from step one"
+        },
+    )
+    .await;
+
+    // A required ConfigMap arrives on the function's next round.
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "default",
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=value=42",
+        ])
+        .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &xr("p3", "requires", "{}"))
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the ConfigMap's value on the XR",
+        || async {
+            jsonpath(
+                &plinth,
+                &["get", "xappdatabase", "p3"],
+                "{.status.configValue}",
+            )
+            .await
+                == "42"
+        },
+    )
+    .await;
+}
+
+/// The PID of the process whose command line holds `needle`.
+fn pid_with_argument(needle: &str) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.contains(&needle.as_bytes()).then_some(pid)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_function_times_out_and_a_killed_one_is_restarted() {
+    let plinth = Plinth::start_with(&["--no-builtin-apis", "--function-timeout", "3s"]).await;
+    install(&plinth).await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &composition("hang", &[("wait-forever", "\"behaviour\": \"hang\"")]),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &composition("nops", &[("compose", "\"behaviour\": \"desire-nops\"")]),
+        )
+        .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &xr("h1", "hang", "{}"))
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Synced=False",
+            "xappdatabase/h1",
+            WAIT,
+        ])
+        .await;
+    let message = jsonpath(
+        &plinth,
+        &["get", "xappdatabase", "h1"],
+        "{.status.conditions[?(@.type=='Synced')].message}",
+    )
+    .await;
+    assert!(
+        message.contains("pipeline step \"wait-forever\"")
+            && message.contains("function \"function-plinth-test\" did not answer within 3s"),
+        "{message}"
+    );
+
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &xr("k1", "nops", "{\"names\": [\"a\"]}"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "xappdatabase/k1", WAIT])
+        .await;
+    let address = jsonpath(
+        &plinth,
+        &["get", "function", "function-plinth-test"],
+        "{.status.address}",
+    )
+    .await;
+    let pid = pid_with_argument(&address)
+        .unwrap_or_else(|| panic!("no process serves the function at {address}"));
+    kill_9(pid);
+    eventually(
+        Duration::from_secs(60),
+        "the function to be restarted",
+        || async {
+            let restarts = jsonpath(
+                &plinth,
+                &["get", "function", "function-plinth-test"],
+                "{.status.restarts}",
+            )
+            .await;
+            let healthy = jsonpath(
+                &plinth,
+                &["get", "function", "function-plinth-test"],
+                "{.status.conditions[?(@.type=='Healthy')].status}",
+            )
+            .await;
+            restarts.parse::<u64>().unwrap_or(0) >= 1 && healthy == "True"
+        },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "xappdatabase",
+            "k1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"parameters":{"names":["a","c"]}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "k1-c from the restarted function",
+        || async { plinth.kubectl(&["get", "nopresource", "k1-c"]).await.ok },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "xappdatabase/k1", WAIT])
+        .await;
+}
+
+/// SIGKILL, as a crash looks.
+fn kill_9(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
