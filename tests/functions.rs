@@ -29,7 +29,7 @@ fn function_py() -> String {
 /// examples/functions/function.yaml, run with the tests' Python.
 fn function_yaml() -> String {
     include_str!("../examples/functions/function.yaml").replace(
-        r#"'["python3", "tests/functions/function.py"]'"#,
+        r#"'[".venv/bin/python", "tests/functions/function.py"]'"#,
         &format!("'[\"{}\", \"{}\"]'", python(), function_py()),
     )
 }
@@ -506,4 +506,134 @@ fn kill_9(pid: i32) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -9 {pid} failed");
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, PEM.
+fn pki() -> (String, (String, String), (String, String)) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        SanType,
+    };
+    // Distinct names: gRPC's BoringSSL takes a leaf whose issuer is its
+    // own subject (rcgen's default name for all three) as self-signed.
+    let named = |cn: &str| {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = named("plinth test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.clone().self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |server: bool| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = named(if server { "function" } else { "plinth" });
+        if server {
+            params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().expect("ip"))];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        } else {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let cert = params.signed_by(&key, &issuer).expect("leaf");
+        (cert.pem(), key.serialize_pem())
+    };
+    (ca.pem(), leaf(true), leaf(false))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_served_elsewhere_is_reached_over_mtls() {
+    let (ca, (server_crt, server_key), (client_crt, client_key)) = pki();
+    let certs = tempfile::tempdir().expect("temp dir");
+    for (file, pem) in [
+        ("ca.crt", &ca),
+        ("tls.crt", &server_crt),
+        ("tls.key", &server_key),
+    ] {
+        std::fs::write(certs.path().join(file), pem).expect("write cert");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    // Served as Crossplane serves a packaged function: the SDK's own mTLS,
+    // which demands a client certificate signed by ca.crt.
+    let mut function = tokio::process::Command::new(python())
+        .args([
+            function_py().as_str(),
+            "--address",
+            &address,
+            "--tls-server-certs-dir",
+        ])
+        .arg(certs.path())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the function");
+
+    let plinth = Plinth::start_with(&["--no-builtin-apis"]).await;
+    plinth.apply_ok(&["apply", "-f", "-"], XRD).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xappdatabases.fn.example.org",
+            WAIT,
+        ])
+        .await;
+    let secret_dir = plinth.dir.path().join("client");
+    std::fs::create_dir_all(&secret_dir).expect("client dir");
+    for (file, pem) in [
+        ("ca.crt", &ca),
+        ("tls.crt", &client_crt),
+        ("tls.key", &client_key),
+    ] {
+        std::fs::write(secret_dir.join(file), pem).expect("write client cert");
+    }
+    let from = |f: &str| format!("--from-file={f}={}", secret_dir.join(f).display());
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "plinth-system",
+            "create",
+            "secret",
+            "generic",
+            "plinth-function-tls-client",
+            &from("ca.crt"),
+            &from("tls.crt"),
+            &from("tls.key"),
+        ])
+        .await;
+    let remote = format!(
+        "apiVersion: pkg.crossplane.io/v1\nkind: Function\nmetadata:\n  name: function-plinth-test\n  annotations:\n    plinth.dev/function-endpoint: \"{address}\"\nspec:\n  package: xpkg.example.org/plinth/function-plinth-test:v0.1.0\n"
+    );
+    plinth.apply_ok(&["apply", "-f", "-"], &remote).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Healthy",
+            "function/function-plinth-test",
+            WAIT,
+        ])
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &composition("nops", &[("compose", "\"behaviour\": \"desire-nops\"")]),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &xr("m1", "nops", "{\"names\": [\"a\"]}"),
+        )
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "xappdatabase/m1", WAIT])
+        .await;
+    plinth.kubectl_ok(&["get", "nopresource", "m1-a"]).await;
+    let _ = function.kill().await;
 }

@@ -54,6 +54,14 @@ pub fn api_resource() -> ApiResource {
 pub enum Runtime {
     /// Already running at HOST:PORT.
     Development { target: String },
+    /// Served elsewhere, reached over mTLS with the client certificate
+    /// and CA in a Secret.
+    Remote {
+        endpoint: String,
+        secret_namespace: String,
+        secret_name: String,
+        server_name: String,
+    },
     /// A command Plinth starts and supervises.
     Process {
         command: Vec<String>,
@@ -85,6 +93,25 @@ pub fn runtime_of(function: &Value) -> Runtime {
             )),
         };
     }
+    if let Some(endpoint) = annotation(crate::ANNOTATION_ENDPOINT) {
+        let secret = annotation(crate::ANNOTATION_TLS_SECRET).unwrap_or(crate::DEFAULT_TLS_SECRET);
+        let Some((namespace, name)) = secret.split_once('/') else {
+            return Runtime::Unsupported(format!(
+                "metadata.annotations[{}]: Invalid value: {secret:?}: expected NAMESPACE/NAME",
+                crate::ANNOTATION_TLS_SECRET
+            ));
+        };
+        let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
+        return Runtime::Remote {
+            endpoint: endpoint.to_string(),
+            secret_namespace: namespace.to_string(),
+            secret_name: name.to_string(),
+            server_name: annotation(crate::ANNOTATION_TLS_SERVER_NAME)
+                .unwrap_or(host)
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string(),
+        };
+    }
     if let Some(command) = annotation(crate::ANNOTATION_COMMAND) {
         return match parse_command(command) {
             Ok(command) if !command.is_empty() => Runtime::Process {
@@ -102,11 +129,12 @@ pub fn runtime_of(function: &Value) -> Runtime {
         };
     }
     let how = format!(
-        "annotate the Function with {}: {} and {}: HOST:PORT, or with {}: COMMAND",
+        "annotate the Function with {}: {} and {}: HOST:PORT, with {}: COMMAND, or with {}: HOST:PORT (mTLS)",
         crate::ANNOTATION_RUNTIME,
         crate::RUNTIME_DEVELOPMENT,
         crate::ANNOTATION_DEVELOPMENT_TARGET,
-        crate::ANNOTATION_COMMAND
+        crate::ANNOTATION_COMMAND,
+        crate::ANNOTATION_ENDPOINT
     );
     match runtime {
         Some(other) => Runtime::Unsupported(format!(
@@ -374,6 +402,24 @@ impl Host {
                     _ = &mut stop => {}
                 }
             }
+            Runtime::Remote {
+                endpoint,
+                secret_namespace,
+                secret_name,
+                server_name,
+            } => {
+                let remote = self.remote(
+                    &name,
+                    &endpoint,
+                    &secret_namespace,
+                    &secret_name,
+                    &server_name,
+                );
+                tokio::select! {
+                    _ = remote => {}
+                    _ = &mut stop => {}
+                }
+            }
             Runtime::Process {
                 command,
                 working_dir,
@@ -381,10 +427,18 @@ impl Host {
                 let mut backoff =
                     Backoff::new(FIRST_RESTART_DELAY, MAX_RESTART_DELAY, STABLE_AFTER);
                 let mut restarts: u64 = 0;
+                let mut served = false;
                 loop {
                     let started = Instant::now();
                     let error = match self
-                        .process_once(&name, &command, working_dir.as_deref(), restarts, &mut stop)
+                        .process_once(
+                            &name,
+                            &command,
+                            working_dir.as_deref(),
+                            restarts,
+                            &mut served,
+                            &mut stop,
+                        )
                         .await
                     {
                         Ok(()) => return,
@@ -393,14 +447,30 @@ impl Host {
                     tracing::warn!(function = %name, error = %error, "function is down; restarting it");
                     self.runner.unregister(&name, error.clone());
                     restarts += 1;
+                    let unhealthy = Condition::new(
+                        names::condition::HEALTHY,
+                        false,
+                        names::reason::UNHEALTHY,
+                        error.clone(),
+                    );
+                    // Until it has served once it is not installed either,
+                    // so a wait for Installed sees why.
+                    let conditions = if served {
+                        vec![unhealthy]
+                    } else {
+                        vec![
+                            Condition::new(
+                                names::condition::INSTALLED,
+                                false,
+                                names::reason::INSTALL_FAILED,
+                                error.clone(),
+                            ),
+                            unhealthy,
+                        ]
+                    };
                     self.set_status(
                         &name,
-                        &[Condition::new(
-                            names::condition::HEALTHY,
-                            false,
-                            names::reason::UNHEALTHY,
-                            error.clone(),
-                        )],
+                        &conditions,
                         json!({"lastError": error, "restarts": restarts}),
                     )
                     .await;
@@ -414,24 +484,95 @@ impl Host {
         self.runner.remove(&name);
     }
 
+    /// A function served elsewhere, over mTLS: the client certificate and
+    /// CA come from a Secret, read again until it exists and is complete.
+    async fn remote(
+        &self,
+        name: &str,
+        endpoint: &str,
+        namespace: &str,
+        secret: &str,
+        server_name: &str,
+    ) {
+        loop {
+            match self.tls(namespace, secret, server_name).await {
+                Ok(tls) => match self.runner.register_tls(name, endpoint, tls) {
+                    Ok(()) => break,
+                    Err(e) => {
+                        self.install_failed(name, e.to_string()).await;
+                        return;
+                    }
+                },
+                Err(why) => {
+                    self.runner.unregister(name, why.clone());
+                    self.install_failed(name, why).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+        self.watch_address(name, endpoint).await;
+    }
+
+    async fn tls(
+        &self,
+        namespace: &str,
+        name: &str,
+        server_name: &str,
+    ) -> Result<tonic::transport::ClientTlsConfig, String> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), namespace);
+        let secret = secrets
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("cannot read Secret {namespace}/{name}: {e}"))?
+            .ok_or_else(|| {
+                format!(
+                    "Secret {namespace}/{name} does not exist; it holds the client's tls.crt and tls.key and the ca.crt of a function reached over mTLS ({})",
+                    crate::ANNOTATION_TLS_SECRET
+                )
+            })?;
+        let data = secret.data.unwrap_or_default();
+        let key = |k: &str| {
+            data.get(k).map(|v| v.0.clone()).ok_or_else(|| {
+                format!(
+                    "Secret {namespace}/{name} has no {k}: it needs tls.crt, tls.key and ca.crt"
+                )
+            })
+        };
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(key("ca.crt")?))
+            .identity(Identity::from_pem(key("tls.crt")?, key("tls.key")?))
+            .domain_name(server_name))
+    }
+
+    async fn install_failed(&self, name: &str, why: String) {
+        self.set_status(
+            name,
+            &[Condition::new(
+                names::condition::INSTALLED,
+                false,
+                names::reason::INSTALL_FAILED,
+                why.clone(),
+            )],
+            json!({"lastError": why}),
+        )
+        .await;
+    }
+
     /// A function someone else runs: dialled without TLS; healthy while
     /// it accepts connections.
     async fn development(&self, name: &str, target: &str) {
         if let Err(e) = self.runner.register_insecure(name, target) {
-            let why = e.to_string();
-            self.set_status(
-                name,
-                &[Condition::new(
-                    names::condition::INSTALLED,
-                    false,
-                    names::reason::INSTALL_FAILED,
-                    why.clone(),
-                )],
-                json!({"lastError": why}),
-            )
-            .await;
+            self.install_failed(name, e.to_string()).await;
             return;
         }
+        self.watch_address(name, target).await;
+    }
+
+    /// Installed, and Healthy while something accepts connections at
+    /// `target`; said again only when that changes.
+    async fn watch_address(&self, name: &str, target: &str) {
         let mut healthy: Option<bool> = None;
         loop {
             let now = answers(target).await;
@@ -474,6 +615,7 @@ impl Host {
         command: &[String],
         working_dir: Option<&str>,
         restarts: u64,
+        served: &mut bool,
         stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) -> Result<(), String> {
         let started = start(name, command, working_dir);
@@ -485,6 +627,7 @@ impl Host {
         self.runner
             .register_insecure(name, &address)
             .map_err(|e| e.to_string())?;
+        *served = true;
         tracing::info!(function = %name, address = %address, "function is serving");
         self.set_status(
             name,
@@ -576,7 +719,7 @@ mod tests {
 
     #[test]
     fn annotations_choose_the_runtime() {
-        let cases: Vec<(&str, Value, Runtime)> = vec![
+        let mut cases: Vec<(&str, Value, Runtime)> = vec![
             (
                 "crossplane render's Development runtime is dialled at its target",
                 annotated(&[
@@ -607,6 +750,33 @@ mod tests {
                 },
             ),
         ];
+        cases.push((
+            "a function served elsewhere is reached over mTLS with the default Secret",
+            annotated(&[(
+                crate::ANNOTATION_ENDPOINT,
+                "function-x.crossplane-system:9443",
+            )]),
+            Runtime::Remote {
+                endpoint: "function-x.crossplane-system:9443".into(),
+                secret_namespace: "plinth-system".into(),
+                secret_name: "plinth-function-tls-client".into(),
+                server_name: "function-x.crossplane-system".into(),
+            },
+        ));
+        cases.push((
+            "or with a Secret and server name of its own",
+            annotated(&[
+                (crate::ANNOTATION_ENDPOINT, "127.0.0.1:9443"),
+                (crate::ANNOTATION_TLS_SECRET, "fns/client"),
+                (crate::ANNOTATION_TLS_SERVER_NAME, "fn.example.org"),
+            ]),
+            Runtime::Remote {
+                endpoint: "127.0.0.1:9443".into(),
+                secret_namespace: "fns".into(),
+                secret_name: "client".into(),
+                server_name: "fn.example.org".into(),
+            },
+        ));
         for (reason, function, want) in cases {
             assert_eq!(runtime_of(&function), want, "{reason}");
         }

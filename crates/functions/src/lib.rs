@@ -44,5 +44,15 @@ pub const RUNTIME_DEVELOPMENT: &str = "Development";
 /// Plinth-only key, so `crossplane render` ignores it rather than refusing
 /// a runtime it does not know.
 pub const ANNOTATION_COMMAND: &str = "plinth.dev/function-command";
+/// Plinth's own: a function served elsewhere (a Service in a cluster, say)
+/// at HOST:PORT, reached over mTLS as Crossplane reaches its functions.
+pub const ANNOTATION_ENDPOINT: &str = "plinth.dev/function-endpoint";
+/// NAMESPACE/NAME of the Secret with the client's `tls.crt` and `tls.key`
+/// and the `ca.crt` that signed the function's certificate.
+pub const ANNOTATION_TLS_SECRET: &str = "plinth.dev/function-tls-secret";
+/// The TLS server name to check, when it is not the endpoint's host.
+pub const ANNOTATION_TLS_SERVER_NAME: &str = "plinth.dev/function-tls-server-name";
+/// The Secret a remote function's client certificate is read from by default.
+pub const DEFAULT_TLS_SECRET: &str = "plinth-system/plinth-function-tls-client";
 /// The working directory of a supervised function.
 pub const ANNOTATION_WORKING_DIR: &str = "plinth.dev/function-working-dir";

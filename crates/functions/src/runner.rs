@@ -95,6 +95,30 @@ impl Runner {
         Ok(())
     }
 
+    /// Reaches `function` at `address` (HOST:PORT) over mTLS.
+    pub fn register_tls(
+        &self,
+        function: &str,
+        address: &str,
+        tls: tonic::transport::ClientTlsConfig,
+    ) -> Result<(), CallError> {
+        let failed = |e: tonic::transport::Error| CallError::Failed {
+            function: function.to_string(),
+            message: format!("cannot use address {address:?} over mTLS: {e}"),
+        };
+        let endpoint = Endpoint::from_shared(format!("https://{address}"))
+            .map_err(failed)?
+            .tls_config(tls)
+            .map_err(failed)?;
+        self.register(
+            function,
+            endpoint
+                .connect_timeout(Duration::from_secs(5))
+                .connect_lazy(),
+        );
+        Ok(())
+    }
+
     pub fn register(&self, function: &str, channel: Channel) {
         if let Ok(mut down) = self.down.write() {
             down.remove(function);

@@ -46,6 +46,21 @@ pub struct CompositionBenchArgs {
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Claims through a two-step function pipeline (0 skips it).
+    #[arg(long, default_value_t = 1_000)]
+    pub pipeline_claims: usize,
+    /// The composition function the pipeline runs: a command line that
+    /// takes `--address` and `--insecure`, such as a Python interpreter
+    /// with crossplane-function-sdk-python and tests/functions/function.py.
+    #[arg(
+        long,
+        env = "PLINTH_BENCH_FUNCTION",
+        default_value = ".venv/bin/python tests/functions/function.py"
+    )]
+    pub function: String,
+    /// Calls of the function for its per-call latency.
+    #[arg(long, default_value_t = 500)]
+    pub function_calls: usize,
     /// Passed to `plinth up --max-reconcile-rate`.
     #[arg(long, default_value_t = 1000)]
     pub max_reconcile_rate: u32,
@@ -66,7 +81,7 @@ const BENCH_XRD: &str = r#"{
            "defaultCompositionRef": {"name": "bench-nop"},
            "versions": [{"name": "v1alpha1", "served": true, "referenceable": true,
              "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-               "parameters": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}}}]}
+               "parameters": {"type": "object", "properties": {"size": {"type": "integer"}, "names": {"type": "array", "items": {"type": "string"}}}}}}}}}]}
 }"#;
 
 fn bench_composition() -> Value {
@@ -357,11 +372,22 @@ async fn apply_claims(
     limit: Duration,
     usage: &mut Usage,
 ) -> Result<(f64, f64, Writes)> {
+    apply_claims_of(client, prefix, count, limit, usage, bench_claim).await
+}
+
+async fn apply_claims_of(
+    client: &Client,
+    prefix: &str,
+    count: usize,
+    limit: Duration,
+    usage: &mut Usage,
+    make: impl Fn(String) -> Value,
+) -> Result<(f64, f64, Writes)> {
     let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar());
     let revision_before = store_revision(&benches).await?;
     let writes_before = store_writes(client).await?;
     let started = Instant::now();
-    crate::bench::create_all(&benches, count, |i| bench_claim(format!("{prefix}-{i:05}"))).await?;
+    crate::bench::create_all(&benches, count, |i| make(format!("{prefix}-{i:05}"))).await?;
     wait_all_ready(&benches, prefix, count, started, limit, usage).await?;
     let seconds = started.elapsed().as_secs_f64();
     // Every write is one store revision, whatever it wrote.
@@ -652,9 +678,201 @@ pub async fn run(args: CompositionBenchArgs) -> Result<()> {
             });
         }
     }
+    if args.pipeline_claims > 0 {
+        figures.extend(pipeline(&args, limit).await?);
+    }
     print_table(&figures);
     if let Some(path) = &args.json {
         write_json(path, &figures)?;
     }
     Ok(())
+}
+
+/// Two steps of the bench's function: three NopResources, then a status
+/// field from the context.
+fn pipeline_composition() -> Value {
+    let step = |name: &str, input: Value| json!({"step": name, "functionRef": {"name": "bench-function"}, "input": input});
+    json!({"apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
+    "metadata": {"name": "bench-pipeline"},
+    "spec": {"compositeTypeRef": {"apiVersion": "bench.plinth.dev/v1alpha1", "kind": "XBench"},
+             "mode": "Pipeline",
+             "pipeline": [
+                 step("compose", json!({"apiVersion": "test.plinth.dev/v1", "kind": "Input", "behaviour": "desire-nops"})),
+                 step("report", json!({"apiVersion": "test.plinth.dev/v1", "kind": "Input", "behaviour": "set-context"}))
+             ]}})
+}
+
+fn function_command(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// One RunFunction call after another to the function, started the way
+/// `plinth up` starts it, each request different so no cache answers.
+async fn function_call_latency(command: &[String], calls: usize) -> Result<Histogram<u64>> {
+    use functions::pb;
+    let (child, address) = functions::host::start("bench-function", command, None)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let runner = functions::Runner::new(functions::runner::DEFAULT_TIMEOUT);
+    runner.register_insecure("bench-function", &address)?;
+    let mut hist = Histogram::<u64>::new(3)?;
+    for i in 0..calls {
+        let xr = json!({"apiVersion": "bench.plinth.dev/v1alpha1", "kind": "XBench",
+                        "metadata": {"name": format!("call-{i}")},
+                        "spec": {"parameters": {"names": ["a", "b", "c"]}}});
+        let mut request = pb::RunFunctionRequest {
+            observed: Some(pb::State {
+                composite: Some(pb::Resource {
+                    resource: Some(functions::structs::to_struct(&xr)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            input: Some(functions::structs::to_struct(
+                &json!({"apiVersion": "test.plinth.dev/v1", "kind": "Input", "behaviour": "desire-nops"}),
+            )),
+            ..Default::default()
+        };
+        request.meta = Some(pb::RequestMeta {
+            tag: functions::runner::tag(&request),
+            capabilities: Vec::new(),
+        });
+        let started = Instant::now();
+        runner.run("bench-function", request).await?;
+        hist.record(started.elapsed().as_micros() as u64)?;
+    }
+    drop(child);
+    Ok(hist)
+}
+
+/// The function calls `plinth up` made, from its `/metrics`.
+async fn function_calls(client: &Client) -> Result<f64> {
+    let text = metrics(client).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("plinth_function_run_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// 4. Claims through a two-step pipeline of a Python function.
+async fn pipeline(args: &CompositionBenchArgs, limit: Duration) -> Result<Vec<Figure>> {
+    let command = function_command(&args.function);
+    if command.is_empty() {
+        bail!("--function is empty");
+    }
+    let mut figures = Vec::new();
+    eprintln!(
+        "4a. one function call at a time ({} calls): {}",
+        args.function_calls, args.function
+    );
+    let hist = function_call_latency(&command, args.function_calls).await?;
+    for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+        figures.push(Figure {
+            name: format!("one function call, {label}"),
+            value: hist.value_at_quantile(q) as f64 / 1000.0,
+            unit: "ms",
+            target: None,
+        });
+    }
+    let count = args.pipeline_claims;
+    eprintln!("4b. {count} claims (3 NopResources each) through a two-step function pipeline, on a fresh plinth up");
+    let dir = tempfile::tempdir()?;
+    let (mut server, client, mut usage) = bench_server(dir.path(), args, false).await?;
+    let apply = PatchParams::apply("plinth-bench").force();
+    let functions_api =
+        Api::<DynamicObject>::all_with(client.clone(), &functions::host::api_resource());
+    let started = Instant::now();
+    let function = json!({"apiVersion": "pkg.crossplane.io/v1", "kind": "Function",
+        "metadata": {"name": "bench-function", "annotations": {functions::ANNOTATION_COMMAND: serde_json::to_string(&command)?}},
+        "spec": {"package": "xpkg.example.org/plinth/bench-function:v0"}});
+    loop {
+        if functions_api
+            .patch("bench-function", &apply, &Patch::Apply(&function))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the Function kind was not served within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        if let Some(f) = functions_api.get_opt("bench-function").await? {
+            if crate::startup::condition_true(&f, "Healthy") {
+                break;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the bench function was not Healthy within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Api::<DynamicObject>::all_with(
+        client.clone(),
+        &ar(
+            "apiextensions.crossplane.io",
+            "v1",
+            "Composition",
+            "compositions",
+        ),
+    )
+    .patch(
+        "bench-pipeline",
+        &apply,
+        &Patch::Apply(pipeline_composition()),
+    )
+    .await?;
+    let calls_before = function_calls(&client).await?;
+    let (seconds, writes, _) = apply_claims_of(&client, "pipe", count, limit, &mut usage, |name| {
+        json!({"apiVersion": "bench.plinth.dev/v1alpha1", "kind": "Bench",
+               "metadata": {"name": name, "namespace": "default"},
+               "spec": {"compositionRef": {"name": "bench-pipeline"}, "parameters": {"size": 1, "names": ["a", "b", "c"]}}})
+    })
+    .await?;
+    let calls = function_calls(&client).await? - calls_before;
+    usage.sample();
+    figures.push(Figure {
+        name: format!("{count} claims through a two-step pipeline to all Ready"),
+        value: seconds,
+        unit: "s",
+        target: None,
+    });
+    figures.push(Figure {
+        name: "  time per claim".into(),
+        value: 1000.0 * seconds / count as f64,
+        unit: "ms",
+        target: None,
+    });
+    figures.push(Figure {
+        name: "  function calls per claim".into(),
+        value: calls / count as f64,
+        unit: "calls",
+        target: None,
+    });
+    figures.push(Figure {
+        name: "  store writes per claim".into(),
+        value: writes / count as f64,
+        unit: "writes",
+        target: None,
+    });
+    figures.push(Figure {
+        name: "  peak RSS, composition function processes".into(),
+        value: usage
+            .groups
+            .get(crate::bench_usage::FUNCTIONS)
+            .map_or(0.0, |(rss, _)| *rss),
+        unit: "MiB",
+        target: None,
+    });
+    figures.push(Figure {
+        name: "  peak RSS, plinth up".into(),
+        value: usage.groups.get("plinth up").map_or(0.0, |(rss, _)| *rss),
+        unit: "MiB",
+        target: None,
+    });
+    stop(&mut server).await;
+    Ok(figures)
 }

@@ -9,6 +9,8 @@ struct Proc {
     pid: u32,
     ppid: u32,
     program: String,
+    /// Started as a composition function is: `--address ... --insecure`.
+    function: bool,
 }
 
 fn processes() -> Vec<Proc> {
@@ -36,10 +38,21 @@ fn processes() -> Vec<Proc> {
             .next()
             .unwrap_or_default()
             .to_string();
-        out.push(Proc { pid, ppid, program });
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let function =
+            args.contains(&b"--address".as_slice()) && args.contains(&b"--insecure".as_slice());
+        out.push(Proc {
+            pid,
+            ppid,
+            program,
+            function,
+        });
     }
     out
 }
+
+/// The group of every composition function `plinth up` supervises.
+pub(crate) const FUNCTIONS: &str = "composition functions";
 
 fn descendants(all: &[Proc], root: u32) -> Vec<u32> {
     let mut found = vec![root];
@@ -74,12 +87,19 @@ fn plinth_groups(server: u32, data_dir: &std::path::Path) -> Vec<(String, Vec<u3
         .map(|pid| descendants(&all, pid))
         .unwrap_or_default();
     let mut own = vec![server];
-    let mut groups = Vec::new();
+    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
     for child in all.iter().filter(|p| p.ppid == server) {
         let pids: Vec<u32> = descendants(&all, child.pid)
             .into_iter()
             .filter(|p| !postgres.contains(p))
             .collect();
+        if child.function {
+            match groups.iter_mut().find(|(label, _)| label == FUNCTIONS) {
+                Some((_, all)) => all.extend(pids),
+                None => groups.push((FUNCTIONS.to_string(), pids)),
+            }
+            continue;
+        }
         match child.program.strip_prefix("plinth-provider-") {
             Some(name) => groups.push((format!("provider {name}"), pids)),
             // Short-lived helpers (runuser, pg_ctl) are plinth up's own work.

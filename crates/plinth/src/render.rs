@@ -292,6 +292,11 @@ mod pipeline {
                     runner.register_insecure(&name, &address)?;
                     children.push(child);
                 }
+                functions::host::Runtime::Remote { endpoint, .. } => bail!(
+                    "function {name:?} is served at {endpoint} over mTLS, which needs the cluster's Secret; give plinth render its {}: Development and {}: HOST:PORT instead",
+                    functions::ANNOTATION_RUNTIME,
+                    functions::ANNOTATION_DEVELOPMENT_TARGET
+                ),
                 functions::host::Runtime::Unsupported(why) => bail!("function {name:?}: {why}"),
             }
         }

@@ -465,6 +465,21 @@ impl Ctx {
         self.publish(object, xr, &outcome.events);
         let pipelined = plan::pipelined(xr, &outcome, &observed)
             .map_err(|e| Error(format!("Composition {:?}: {e}", selected.composition)))?;
+        // Every desired kind feeds this queue from now on, so a new
+        // resource's first status change reconciles its XR at once.
+        for c in &pipelined.rendered.composed {
+            let (Some(api_version), Some(kind)) = (
+                c.object.get("apiVersion").and_then(Value::as_str),
+                c.object.get("kind").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let key = (api_version.to_string(), kind.to_string());
+            if !resources.contains_key(&key) {
+                let (resource, _) = self.composed(api_version, kind).await?;
+                resources.insert(key, resource);
+            }
+        }
         let plan = plan::plan(
             xr,
             &Inputs {

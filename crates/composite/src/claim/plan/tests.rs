@@ -274,3 +274,25 @@ fn the_claim_does_not_override_what_the_xr_decides() {
     assert_eq!(spec["compositionRef"]["name"], "b");
     assert_eq!(spec["compositionRevisionRef"]["name"], "b-old");
 }
+
+#[test]
+fn the_claim_shows_only_the_conditions_meant_for_it() {
+    let xrd = json!({});
+    let c = bound(
+        json!({"resourceRef": {"name": "orders-abcde"}, "compositionRef": {"name": "queue-nop"}}),
+    );
+    let xr = json!({"metadata": {"name": "orders-abcde"},
+                    "spec": {"claimRef": {"name": "orders", "namespace": "team"}, "compositionRef": {"name": "queue-nop"}},
+                    "status": {"claimConditionTypes": ["DatabaseReady"], "conditions": [
+                        {"type": "Ready", "status": "True", "reason": "Available"},
+                        {"type": "DatabaseReady", "status": "True", "reason": "Available"},
+                        {"type": "Internal", "status": "False", "reason": "Detail"}]}});
+    let s = sync(run(&c, &xrd, Some(&xr)));
+    let types: Vec<&str> = s.conditions.iter().map(|c| c.type_.as_ref()).collect();
+    assert_eq!(
+        types,
+        ["Ready", "DatabaseReady", "Synced"],
+        "Ready and Synced always, and what claimConditionTypes lists; not what targets the XR alone"
+    );
+    assert_eq!(s.status, json!({}), "claimConditionTypes stays on the XR");
+}

@@ -250,3 +250,202 @@ fn planning_a_cycle() {
         5
     );
 }
+
+fn desired(object: Value, ready: bool) -> functions::pipeline::Desired {
+    functions::pipeline::Desired { object, ready }
+}
+
+fn nop() -> Value {
+    json!({"apiVersion": "nop.plinth.dev/v1alpha1", "kind": "NopResource", "spec": {"forProvider": {}}})
+}
+
+#[test]
+fn a_pipelines_desired_state_as_composed_resources() {
+    use functions::pipeline::{Condition as FnCondition, Outcome, Target};
+    struct Case {
+        reason: &'static str,
+        outcome: Outcome,
+        observed: BTreeMap<String, Observed>,
+        /// (resource name, object name, ready) of each composed resource.
+        want_composed: Vec<(&'static str, &'static str, bool)>,
+        want_ready: bool,
+    }
+    let observed_as = |key: &str, name: &str| {
+        let mut o = nop();
+        o["metadata"] = json!({"name": name});
+        [(
+            key.to_string(),
+            Observed {
+                object: o,
+                connection: Default::default(),
+            },
+        )]
+        .into()
+    };
+    let cases = vec![
+        Case {
+            reason: "a resource the function does not name is named after the XR and its key",
+            outcome: Outcome { resources: [("db".to_string(), desired(nop(), true))].into(), ..Default::default() },
+            observed: BTreeMap::new(),
+            want_composed: vec![("db", "q-db", true)],
+            want_ready: true,
+        },
+        Case {
+            reason: "a resource that exists keeps the name it has",
+            outcome: Outcome { resources: [("db".to_string(), desired(nop(), false))].into(), ..Default::default() },
+            observed: observed_as("db", "q-db-x7k2p"),
+            want_composed: vec![("db", "q-db-x7k2p", false)],
+            want_ready: false,
+        },
+        Case {
+            reason: "a function may name a new resource itself",
+            outcome: Outcome {
+                resources: [("db".to_string(), desired(json!({"apiVersion": "nop.plinth.dev/v1alpha1", "kind": "NopResource", "metadata": {"name": "orders"}}), true))].into(),
+                ..Default::default()
+            },
+            observed: BTreeMap::new(),
+            want_composed: vec![("db", "orders", true)],
+            want_ready: true,
+        },
+        Case {
+            reason: "the composite's readiness, when a function sets it, wins over its resources'",
+            outcome: Outcome { resources: [("db".to_string(), desired(nop(), false))].into(), ready: Some(true), ..Default::default() },
+            observed: BTreeMap::new(),
+            want_composed: vec![("db", "q-db", false)],
+            want_ready: true,
+        },
+        Case {
+            reason: "a pipeline that composes nothing is ready",
+            outcome: Outcome::default(),
+            observed: BTreeMap::new(),
+            want_composed: vec![],
+            want_ready: true,
+        },
+    ];
+    for case in cases {
+        let got = pipelined(&xr(json!({})), &case.outcome, &case.observed).expect(case.reason);
+        let composed: Vec<(&str, &str, bool)> = got
+            .rendered
+            .composed
+            .iter()
+            .map(|c| {
+                (
+                    c.template.as_str(),
+                    c.object["metadata"]["name"].as_str().unwrap_or(""),
+                    c.ready,
+                )
+            })
+            .collect();
+        assert_eq!(composed, case.want_composed, "{}", case.reason);
+        assert_eq!(got.rendered.ready, case.want_ready, "{}", case.reason);
+        for c in &got.rendered.composed {
+            assert_eq!(
+                c.object["metadata"]["annotations"][composition::render::ANNOTATION_RESOURCE_NAME],
+                json!(c.template),
+                "{}: every composed resource carries its name in the pipeline",
+                case.reason
+            );
+            assert_eq!(
+                c.object["metadata"]["ownerReferences"][0]["uid"], "u-1",
+                "{}",
+                case.reason
+            );
+        }
+    }
+
+    // Status: what the function desires for the composite's status is
+    // kept; a composed resource's status and reserved condition types are not.
+    let outcome = Outcome {
+        composite: json!({"status": {"endpoint": "db.example.org"}}),
+        resources: [(
+            "db".to_string(),
+            desired(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "status": {"x": 1}}),
+                true,
+            ),
+        )]
+        .into(),
+        conditions: vec![
+            FnCondition {
+                type_: "DatabaseReady".into(),
+                status: "True",
+                reason: "Available".into(),
+                message: String::new(),
+                target: Target::CompositeAndClaim,
+            },
+            FnCondition {
+                type_: "Internal".into(),
+                status: "False",
+                reason: "Waiting".into(),
+                message: "m".into(),
+                target: Target::Composite,
+            },
+            FnCondition {
+                type_: "Ready".into(),
+                status: "True",
+                reason: "Forced".into(),
+                message: String::new(),
+                target: Target::Composite,
+            },
+        ],
+        ttl: Some(Duration::from_secs(5)),
+        ..Default::default()
+    };
+    let got = pipelined(&xr(json!({})), &outcome, &BTreeMap::new()).expect("pipelined");
+    assert_eq!(
+        got.rendered.composite["status"]["endpoint"],
+        "db.example.org"
+    );
+    assert_eq!(got.rendered.composed[0].object.get("status"), None);
+    assert_eq!(
+        got.conditions
+            .iter()
+            .map(|c| c.type_.as_ref())
+            .collect::<Vec<_>>(),
+        ["DatabaseReady", "Internal"],
+        "Ready is the reconciler's to set"
+    );
+    assert_eq!(got.claim_condition_types, ["DatabaseReady"]);
+
+    // Planned: the TTL shortens the requeue, and the claim's condition
+    // types are on the XR's status.
+    let xrd = json!({});
+    let selected = Selected {
+        composition: "fn".into(),
+        revision: None,
+        spec: json!({"spec": {"mode": "Pipeline"}}),
+    };
+    let p = plan(
+        &xr(json!({})),
+        &Inputs {
+            kind: &kind(),
+            xrd: &xrd,
+            selected: &selected,
+            observed: &BTreeMap::new(),
+            applied: &Applied::default(),
+            live_secret: None,
+            pipeline: Some(&got),
+        },
+    )
+    .expect("a plan");
+    assert_eq!(p.requeue, Duration::from_secs(5));
+    assert_eq!(p.status["claimConditionTypes"], json!(["DatabaseReady"]));
+    assert!(
+        p.report,
+        "a pipeline's XR reports even with nothing observed yet"
+    );
+    assert!(p
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "DatabaseReady" && c.status));
+
+    // A desired resource without a kind is refused, naming it.
+    let bad = Outcome {
+        resources: [("db".to_string(), desired(json!({"apiVersion": "v1"}), true))].into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        pipelined(&xr(json!({})), &bad, &BTreeMap::new()),
+        Err("desired resource \"db\": apiVersion and kind are required".into())
+    );
+}
