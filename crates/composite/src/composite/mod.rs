@@ -475,9 +475,8 @@ impl Ctx {
                 continue;
             };
             let key = (api_version.to_string(), kind.to_string());
-            if !resources.contains_key(&key) {
-                let (resource, _) = self.composed(api_version, kind).await?;
-                resources.insert(key, resource);
+            if let std::collections::btree_map::Entry::Vacant(slot) = resources.entry(key) {
+                slot.insert(self.composed(api_version, kind).await?.0);
             }
         }
         let plan = plan::plan(
