@@ -81,7 +81,7 @@ const BENCH_XRD: &str = r#"{
            "defaultCompositionRef": {"name": "bench-nop"},
            "versions": [{"name": "v1alpha1", "served": true, "referenceable": true,
              "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-               "parameters": {"type": "object", "properties": {"size": {"type": "integer"}, "names": {"type": "array", "items": {"type": "string"}}}}}}}}}]}
+               "parameters": {"type": "object", "properties": {"size": {"type": "integer"}, "names": {"type": "array", "items": {"type": "string"}}}}}}}}}}]}
 }"#;
 
 fn bench_composition() -> Value {
