@@ -228,6 +228,10 @@ fn versions(xrd: &Value, claim: bool) -> Vec<Value> {
         }
         let status = &mut props["status"]["properties"];
         status["conditions"] = conditions();
+        if !claim {
+            // Which conditions of the XR its claim shows, as Crossplane's CRDs have it.
+            status["claimConditionTypes"] = json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}});
+        }
         status["connectionDetails"] =
             json!({"type": "object", "properties": {"lastPublishedTime": {"type": "string"}}});
         let mut columns = vec![

@@ -267,9 +267,14 @@ impl Host {
 
     /// Installs the Function CRD, then runs every Function until stopped.
     pub async fn run(self: Arc<Self>) {
-        if let Err(e) = runtime::crds::apply(&self.client, crate::crd::function()).await {
-            tracing::error!(error = %e, "cannot register the Function CRD");
-            return;
+        let mut delay = Duration::from_millis(200);
+        while let Err(e) = runtime::crds::apply(&self.client, crate::crd::function()).await {
+            tracing::warn!(error = %e, "cannot register the Function CRD; retrying");
+            if *self.stopping.borrow() {
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource());
         let mut seen: Vec<String> = Vec::new();
@@ -338,6 +343,11 @@ impl Host {
             return;
         }
         let previous = self.stop_one(&name);
+        if previous.is_some() {
+            // Calls wait for the new runtime rather than reach the old one.
+            self.runner
+                .unregister(&name, "restarting: the Function's annotations changed");
+        }
         let (stop, stopped) = watch::channel(false);
         let host = self.clone();
         let (task_name, task_runtime) = (name.clone(), runtime.clone());
@@ -481,7 +491,6 @@ impl Host {
                 }
             }
         }
-        self.runner.remove(&name);
     }
 
     /// A function served elsewhere, over mTLS: the client certificate and

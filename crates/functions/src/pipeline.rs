@@ -267,7 +267,15 @@ pub fn steps(spec: &Value) -> Result<Vec<Step>, PipelineError> {
         steps.push(Step {
             name: name.to_string(),
             function: function.to_string(),
-            input: s.get("input").filter(|i| i.is_object()).cloned(),
+            input: match s.get("input") {
+                None | Some(Value::Null) => None,
+                Some(i) if i.is_object() => Some(i.clone()),
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "{at}.input: Invalid value: a step's input must be an object"
+                    )))
+                }
+            },
             credentials,
             required,
         });
@@ -290,7 +298,11 @@ fn selector_from_json(r: &Value) -> Result<pb::ResourceSelector, String> {
                 .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
                 .collect(),
         }),
-        _ => return Err("name: Invalid value: give exactly one of name and matchLabels".into()),
+        // Neither: every object of the kind, as Crossplane selects.
+        (None, None) => pb::resource_selector::Match::MatchLabels(pb::MatchLabels::default()),
+        (Some(_), Some(_)) => {
+            return Err("name: Invalid value: give name or matchLabels, not both".into())
+        }
     };
     Ok(pb::ResourceSelector {
         api_version: api_version.to_string(),

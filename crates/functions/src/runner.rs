@@ -19,6 +19,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const V1BETA1_PATH: &str = "/apiextensions.fn.proto.v1beta1.FunctionRunnerService/RunFunction";
 /// Most cached responses kept; expired ones go first.
 const CACHE_LIMIT: usize = 16_384;
+/// The longest a response is cached, whatever TTL it asks for (Crossplane's
+/// `--xfn-cache-max-ttl` default).
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -120,6 +123,7 @@ impl Runner {
     }
 
     pub fn register(&self, function: &str, channel: Channel) {
+        self.forget_answers(function);
         if let Ok(mut down) = self.down.write() {
             down.remove(function);
         }
@@ -138,8 +142,15 @@ impl Runner {
         }
     }
 
+    /// What a function answered before: not to be given for a function
+    /// that runs anew (its command or address changed).
+    fn forget_answers(&self, function: &str) {
+        lock(&self.cache).retain(|(f, _), _| f != function);
+    }
+
     /// Forgets a function that no longer exists.
     pub fn remove(&self, function: &str) {
+        self.forget_answers(function);
         if let Ok(mut channels) = self.channels.write() {
             channels.remove(function);
         }
@@ -211,7 +222,8 @@ impl Runner {
             .as_ref()
             .and_then(|m| m.ttl)
             .and_then(|d| Duration::try_from(d).ok())
-            .filter(|d| !d.is_zero());
+            .filter(|d| !d.is_zero())
+            .map(|d| d.min(MAX_TTL));
         if let (Some(key), Some(ttl)) = (key, ttl) {
             let mut cache = lock(&self.cache);
             if cache.len() >= CACHE_LIMIT {

@@ -35,8 +35,9 @@ pub struct RenderArgs {
     /// key's JSON value (repeat, or separate with commas).
     #[arg(long, value_delimiter = ',')]
     pub context_files: Vec<String>,
-    /// The pipeline's starting context: KEY=JSON (repeat, or separate with commas).
-    #[arg(long, value_delimiter = ',')]
+    /// The pipeline's starting context: KEY=JSON (repeat for more keys; JSON
+    /// has commas of its own, so they separate nothing here).
+    #[arg(long)]
     pub context_values: Vec<String>,
 }
 
@@ -88,7 +89,15 @@ pub async fn run(args: RenderArgs) -> Result<()> {
             );
         }
     }
-    let rendered = composition::render(&xr, &composition, &observed)?;
+    let mut rendered = composition::render(&xr, &composition, &observed)?;
+    // The input's own conditions are what was; Ready is rendered anew.
+    if let Some(status) = rendered
+        .composite
+        .get_mut("status")
+        .and_then(Value::as_object_mut)
+    {
+        status.remove("conditions");
+    }
     print!("{}", stream(&xr, &rendered, &[])?);
     Ok(())
 }
@@ -100,7 +109,14 @@ fn stream(xr: &Value, rendered: &composition::Rendered, extra: &[Value]) -> Resu
     let mut out = String::new();
     let mut composite = rendered.composite.clone();
     let ready = if rendered.ready { "True" } else { "False" };
-    composite["status"]["conditions"] = serde_json::json!([{"type": "Ready", "status": ready, "reason": if rendered.ready { "Available" } else { "Creating" }}]);
+    let mut conditions = vec![
+        serde_json::json!({"type": "Ready", "status": ready, "reason": if rendered.ready { "Available" } else { "Creating" }}),
+    ];
+    // A pipeline's functions' conditions, after Ready.
+    if let Some(Value::Array(more)) = composite.pointer("/status/conditions") {
+        conditions.extend(more.iter().cloned());
+    }
+    composite["status"]["conditions"] = Value::Array(conditions);
     // The composite's connection details, as the Secret the reconciler would
     // write (Crossplane's render leaves them out; here they are what a
     // Composition author most often wants to check).
@@ -183,7 +199,8 @@ mod pipeline {
                     .and_then(Value::as_str)
                     == Some(v.as_str())
             }),
-            None => false,
+            // No match at all is every object of the kind, as in Crossplane.
+            None => true,
         }
     }
 
@@ -376,9 +393,20 @@ mod pipeline {
             })
             .collect();
         let mut rendered = pipelined.rendered;
-        if let Some(conditions) = rendered.composite.pointer_mut("/status/conditions") {
-            *conditions = json!([]);
+        // The functions' own conditions; stream adds Ready.
+        let conditions: Vec<Value> = pipelined
+            .conditions
+            .iter()
+            .map(|c| json!({"type": c.type_, "status": if c.status { "True" } else { "False" }, "reason": c.reason, "message": c.message}))
+            .collect();
+        if rendered
+            .composite
+            .get("status")
+            .is_none_or(|s| !s.is_object())
+        {
+            rendered.composite["status"] = json!({});
         }
+        rendered.composite["status"]["conditions"] = Value::Array(conditions);
         print!("{}", super::stream(xr, &rendered, &results)?);
         drop(children);
         Ok(())

@@ -400,11 +400,25 @@ impl Ctx {
             ) else {
                 continue;
             };
-            let (resource, cache) = self.composed(api_version, kind).await?;
+            // A kind no longer served has nothing to observe; what refers to
+            // it is dropped from resourceRefs, not a reason to stop here.
+            let (resource, cache) = match self.composed(api_version, kind).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(kind = %kind, name = %name, error = %e.0, "cannot observe a composed resource");
+                    continue;
+                }
+            };
             resources.insert((api_version.to_string(), kind.to_string()), resource);
             let Some(existing) = cache.get(&Key::cluster(name)) else {
                 continue;
             };
+            // Only what this XR controls is its to show functions (and so to
+            // keep or delete): a resourceRef is no proof of ownership.
+            if !controlled_by(&existing, object) {
+                tracing::warn!(kind = %kind, name = %name, "a resourceRef names a resource this composite does not control; ignored");
+                continue;
+            }
             let value = existing.value()?;
             let Some(key) = value
                 .pointer("/metadata/annotations")
@@ -564,6 +578,55 @@ impl Ctx {
         plan: Plan,
         resources: &BTreeMap<(String, String), ApiResource>,
     ) -> Result<Action, Error> {
+        for old in &plan.deletes {
+            // A kind no longer served has nothing left to delete: said, not hidden.
+            let resource = match self
+                .kinds
+                .resolve(&self.client, &old.api_version, &old.kind)
+                .await
+            {
+                Ok(resource) => resource,
+                Err(e) => {
+                    tracing::warn!(kind = %old.kind, name = %old.name, error = %e, "cannot delete a resource the Composition no longer has");
+                    continue;
+                }
+            };
+            // Only what this XR controls is deleted, as Crossplane's garbage
+            // collector does: a resourceRef may name anything.
+            // The cache is waited for: a resource it has not heard of yet
+            // would be dropped from resourceRefs and never deleted.
+            let cache = self.caches.of(&resource);
+            cache.synced().await;
+            let controlled = cache
+                .get(&Key::cluster(&old.name))
+                .is_some_and(|c| controlled_by(&c, object));
+            if !controlled {
+                tracing::warn!(kind = %old.kind, name = %old.name, "not deleting a resource this composite does not control");
+                continue;
+            }
+            let gone: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+            match gone.delete(&old.name, &DeleteParams::background()).await {
+                Ok(_) => {
+                    tracing::info!(kind = %old.kind, name = %old.name, "deleted a resource the Composition no longer has")
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let api = self.xr_api();
+        let mut now = object.clone();
+        if let Some(owned) = &plan.xr {
+            now = api
+                .patch(
+                    object.metadata.name.as_deref().unwrap_or_default(),
+                    &PatchParams::apply(names::FIELD_MANAGER).force(),
+                    &Patch::Apply(owned),
+                )
+                .await?;
+            self.writes.record(&self.served.composite, &now);
+        }
+        // Composed resources go after the XR records them, so none is ever
+        // created without a reference to find it by (Crossplane's order).
         for apply in &plan.applies {
             let key = (apply.target.api_version.clone(), apply.target.kind.clone());
             let resource = match resources.get(&key) {
@@ -593,40 +656,6 @@ impl Ctx {
                 })?;
             self.writes.record(&resource, &written);
             self.applied.record(&apply.memory_key(), &apply.object);
-        }
-        for old in &plan.deletes {
-            // A kind no longer served has nothing left to delete: said, not hidden.
-            let resource = match self
-                .kinds
-                .resolve(&self.client, &old.api_version, &old.kind)
-                .await
-            {
-                Ok(resource) => resource,
-                Err(e) => {
-                    tracing::warn!(kind = %old.kind, name = %old.name, error = %e, "cannot delete a resource the Composition no longer has");
-                    continue;
-                }
-            };
-            let gone: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-            match gone.delete(&old.name, &DeleteParams::background()).await {
-                Ok(_) => {
-                    tracing::info!(kind = %old.kind, name = %old.name, "deleted a resource the Composition no longer has")
-                }
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let api = self.xr_api();
-        let mut now = object.clone();
-        if let Some(owned) = &plan.xr {
-            now = api
-                .patch(
-                    object.metadata.name.as_deref().unwrap_or_default(),
-                    &PatchParams::apply(names::FIELD_MANAGER).force(),
-                    &Patch::Apply(owned),
-                )
-                .await?;
-            self.writes.record(&self.served.composite, &now);
         }
         if let Some((namespace, name, secret)) = &plan.secret {
             let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
@@ -666,6 +695,14 @@ impl Ctx {
         Ok(Action::Requeue(
             held.map_or(plan.requeue, |h| h.min(plan.requeue)),
         ))
+    }
+}
+
+/// Whether `object`'s controller owner is the XR `xr`.
+fn controlled_by(object: &runtime::Cached, xr: &DynamicObject) -> bool {
+    match (&object.controller, xr.metadata.uid.as_deref()) {
+        (Some(owner), Some(uid)) => *owner.uid == *uid,
+        _ => false,
     }
 }
 
@@ -716,18 +753,24 @@ impl functions::Fetch for ClusterFetch<'_> {
                 .map_err(|e| util::error_message(&e))?
                 .into_iter()
                 .collect::<Vec<_>>(),
-            Some(Match::MatchLabels(labels)) => {
-                let selector: Vec<String> = labels
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                api.list(&kube::api::ListParams::default().labels(&selector.join(",")))
+            // No match at all is every object of the kind, as in Crossplane.
+            labels => {
+                let selector: Vec<String> = match labels {
+                    Some(Match::MatchLabels(l)) => {
+                        l.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let params = if selector.is_empty() {
+                    kube::api::ListParams::default()
+                } else {
+                    kube::api::ListParams::default().labels(&selector.join(","))
+                };
+                api.list(&params)
                     .await
                     .map_err(|e| util::error_message(&e))?
                     .items
             }
-            None => return Err("the selector matches neither by name nor by labels".into()),
         };
         found.sort_by(|a, b| {
             (&a.metadata.namespace, &a.metadata.name)

@@ -268,7 +268,16 @@ pub struct Inputs<'a> {
 
 /// Condition types the composite reconciler sets itself; a function's
 /// condition of one of these types is ignored, as Crossplane ignores it.
-const RESERVED_CONDITIONS: &[&str] = &[condition::READY, condition::SYNCED, condition::HEALTHY];
+const RESERVED_CONDITIONS: &[&str] = &[
+    condition::READY,
+    condition::SYNCED,
+    condition::HEALTHY,
+    "UpToDate",
+    "Responsive",
+];
+
+/// The soonest a pipeline's TTL brings its XR back.
+const MIN_TTL_REQUEUE: Duration = Duration::from_secs(1);
 
 /// A function pipeline's outcome, in the terms the plan works in.
 #[derive(Debug, Clone, PartialEq)]
@@ -578,9 +587,10 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
                 },
                 text(xr, "/metadata/uid"),
             );
+            // A TTL shorter than a second would make a busy loop of it.
             pipeline
                 .and_then(|p| p.ttl)
-                .map_or(resync, |ttl| ttl.min(resync))
+                .map_or(resync, |ttl| ttl.max(MIN_TTL_REQUEUE).min(resync))
         },
     })
 }
