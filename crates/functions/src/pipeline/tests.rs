@@ -398,6 +398,16 @@ fn steps_are_parsed_with_errors_that_name_the_field() {
             json!({"pipeline": [{"step": "a", "functionRef": {"name": "f"}, "input": {"k": 1}}]}),
             None,
         ),
+        (
+            "an input that is not an object",
+            json!({"pipeline": [{"step": "a", "functionRef": {"name": "f"}, "input": "text"}]}),
+            Some("spec.pipeline[0].input: Invalid value"),
+        ),
+        (
+            "a required resource by both name and labels",
+            json!({"pipeline": [{"step": "a", "functionRef": {"name": "f"}, "requirements": {"requiredResources": [{"requirementName": "r", "apiVersion": "v1", "kind": "ConfigMap", "name": "x", "matchLabels": {"a": "b"}}]}}]}),
+            Some("requiredResources[0].name: Invalid value"),
+        ),
     ];
     for (reason, spec, want) in cases {
         let got = steps(&spec);
@@ -413,4 +423,18 @@ fn steps_are_parsed_with_errors_that_name_the_field() {
             ),
         }
     }
+}
+
+#[test]
+fn a_required_resource_without_name_or_labels_selects_every_one_of_its_kind() {
+    let spec = json!({"pipeline": [{"step": "a", "functionRef": {"name": "f"},
+        "requirements": {"requiredResources": [{"requirementName": "all", "apiVersion": "v1", "kind": "ConfigMap", "namespace": "default"}]}}]});
+    let parsed = steps(&spec).expect("parses");
+    assert_eq!(
+        parsed[0].required["all"].r#match,
+        Some(pb::resource_selector::Match::MatchLabels(
+            pb::MatchLabels::default()
+        )),
+        "an empty label selector, as Crossplane reads one"
+    );
 }
