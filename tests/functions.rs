@@ -201,12 +201,8 @@ async fn a_python_function_composes_a_database_end_to_end() {
         "the function's results as Events on the claim",
         || async {
             plinth
-                .kubectl(&[
-                    "get",
-                    "events",
-                    "--field-selector",
-                    "involvedObject.name=orders",
-                ])
+                // describe finds Events by the claim's kind, name and UID.
+                .kubectl(&["describe", "appdatabase", "orders"])
                 .await
                 .stdout
                 .contains("warning from the function")
@@ -358,7 +354,8 @@ async fn fatal_results_context_requirements_and_pruning() {
     )
     .await;
 
-    // A required ConfigMap arrives on the function's next round.
+    // A required ConfigMap arrives on the function's next round, and one
+    // made or changed later reaches the XR through the watch on it.
     plinth
         .kubectl_ok(&[
             "-n",
@@ -383,6 +380,65 @@ async fn fatal_results_context_requirements_and_pruning() {
             )
             .await
                 == "42"
+        },
+    )
+    .await;
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "default",
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"value":"43"}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(20),
+        "the changed value on the XR",
+        || async {
+            jsonpath(
+                &plinth,
+                &["get", "xappdatabase", "p3"],
+                "{.status.configValue}",
+            )
+            .await
+                == "43"
+        },
+    )
+    .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &composition("requires-later", &[("read-config", "\"behaviour\": \"require-configmap\", \"name\": \"later\", \"namespace\": \"default\"")]))
+        .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &xr("p4", "requires-later", "{}"))
+        .await;
+    plinth
+        .kubectl_ok(&["wait", "--for=condition=Ready", "xappdatabase/p4", WAIT])
+        .await;
+    plinth
+        .kubectl_ok(&[
+            "-n",
+            "default",
+            "create",
+            "configmap",
+            "later",
+            "--from-literal=value=7",
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(20),
+        "a ConfigMap made after the XR",
+        || async {
+            jsonpath(
+                &plinth,
+                &["get", "xappdatabase", "p4"],
+                "{.status.configValue}",
+            )
+            .await
+                == "7"
         },
     )
     .await;

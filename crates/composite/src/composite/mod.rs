@@ -80,6 +80,33 @@ struct Ctx {
     watched: Mutex<BTreeSet<String>>,
     feeds: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     queue: OnceLock<Arc<Queue>>,
+    /// What each XR's functions required, by kind: a change to a matching
+    /// object runs that XR's pipeline again.
+    required: Arc<Mutex<Required>>,
+}
+
+/// `apiVersion/kind` → XR name → the selectors its functions asked with.
+type Required = std::collections::HashMap<
+    String,
+    std::collections::HashMap<String, Vec<functions::pb::ResourceSelector>>,
+>;
+
+/// Whether a required-resource selector matches a cached object.
+fn selects(selector: &functions::pb::ResourceSelector, object: &runtime::Cached) -> bool {
+    use functions::pb::resource_selector::Match;
+    if let Some(ns) = &selector.namespace {
+        if object.key.namespace() != Some(ns.as_str()) {
+            return false;
+        }
+    }
+    match &selector.r#match {
+        Some(Match::MatchName(name)) => *object.key.name == **name,
+        Some(Match::MatchLabels(l)) => l
+            .labels
+            .iter()
+            .all(|(k, v)| object.label(k) == Some(v.as_str())),
+        None => true,
+    }
 }
 
 impl Drop for Ctx {
@@ -145,6 +172,7 @@ pub async fn run(
         watched: Mutex::default(),
         feeds: Mutex::default(),
         queue: OnceLock::new(),
+        required: Arc::default(),
     });
     tracing::info!(kind = %kind.kind, "reconciling composite resources");
     let secret_kind = kind.clone();
@@ -189,6 +217,15 @@ pub async fn run(
 
 async fn reconcile(ctx: Arc<Ctx>, key: Key) -> Result<Action, Error> {
     let Some(cached) = ctx.xrs.get(&key) else {
+        // Gone: nothing it required concerns it any more.
+        for by_xr in ctx
+            .required
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
+            by_xr.remove(&*key.name);
+        }
         return Ok(Action::AwaitChange);
     };
     let object = cached.object()?;
@@ -456,7 +493,10 @@ impl Ctx {
             .collect();
         let outcome = fnpipeline::run(
             &*self.functions,
-            &ClusterFetch { ctx: self },
+            &ClusterFetch {
+                ctx: self,
+                xr: object.metadata.name.clone().unwrap_or_default(),
+            },
             &steps,
             &composite,
             &for_functions,
@@ -556,13 +596,26 @@ impl Ctx {
             if let (Some(api_version), Some(kind), Some(name)) =
                 (claim("apiVersion"), claim("kind"), claim("name"))
             {
+                let namespace = claim("namespace");
+                // kubectl describe finds a claim's Events by its UID too.
+                let uid = self
+                    .served
+                    .claim
+                    .as_ref()
+                    .and_then(|claims| {
+                        self.caches
+                            .of(claims)
+                            .get(&Key::new(namespace.as_deref(), &name))
+                    })
+                    .map(|c| c.uid.to_string())
+                    .unwrap_or_default();
                 self.recorder.publish(
                     Regarding {
                         api_version,
                         kind,
-                        namespace: claim("namespace"),
+                        namespace,
                         name,
-                        uid: String::new(),
+                        uid,
                     },
                     type_,
                     &e.reason,
@@ -725,10 +778,66 @@ fn secret_details(secret: &Value) -> BTreeMap<String, Vec<u8>> {
         .unwrap_or_default()
 }
 
-/// What functions require, read from the API server, and steps'
-/// credentials, from the shared Secret cache.
+/// What functions require and steps' credentials name, from the shared
+/// caches; what one XR required is remembered, so that a change to it
+/// runs that XR's pipeline again (as Crossplane watches what functions
+/// require).
 struct ClusterFetch<'a> {
     ctx: &'a Ctx,
+    xr: String,
+}
+
+impl Ctx {
+    /// Remembers that `xr` required objects `selector` matches, and feeds
+    /// this reconciler's queue from changes of their kind.
+    fn require(
+        &self,
+        resource: &ApiResource,
+        cache: &Arc<Cache>,
+        xr: &str,
+        selector: &functions::pb::ResourceSelector,
+    ) {
+        let kind = format!("{}/{}", resource.api_version, resource.kind);
+        {
+            let mut required = self.required.lock().unwrap_or_else(|e| e.into_inner());
+            let selectors = required
+                .entry(kind.clone())
+                .or_default()
+                .entry(xr.to_string())
+                .or_default();
+            if !selectors.contains(selector) {
+                selectors.push(selector.clone());
+            }
+        }
+        let first = self
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("required:{kind}"));
+        if let (true, Some(queue)) = (first, self.queue.get()) {
+            let required = self.required.clone();
+            let feed = runtime::controller::feed(queue.clone(), cache.clone(), move |change| {
+                let Some(object) = change.latest() else {
+                    return Vec::new();
+                };
+                let required = required.lock().unwrap_or_else(|e| e.into_inner());
+                required
+                    .get(&kind)
+                    .map(|by_xr| {
+                        by_xr
+                            .iter()
+                            .filter(|(_, selectors)| selectors.iter().any(|s| selects(s, object)))
+                            .map(|(xr, _)| Key::cluster(xr))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            self.feeds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(feed);
+        }
+    }
 }
 
 impl functions::Fetch for ClusterFetch<'_> {
@@ -736,50 +845,21 @@ impl functions::Fetch for ClusterFetch<'_> {
         &self,
         selector: &functions::pb::ResourceSelector,
     ) -> Result<Vec<Value>, String> {
-        use functions::pb::resource_selector::Match;
         let resource = self
             .ctx
             .kinds
             .resolve(&self.ctx.client, &selector.api_version, &selector.kind)
             .await?;
-        let api: Api<DynamicObject> = match &selector.namespace {
-            Some(ns) => Api::namespaced_with(self.ctx.client.clone(), ns, &resource),
-            None => Api::all_with(self.ctx.client.clone(), &resource),
-        };
-        let mut found = match &selector.r#match {
-            Some(Match::MatchName(name)) => api
-                .get_opt(name)
-                .await
-                .map_err(|e| util::error_message(&e))?
-                .into_iter()
-                .collect::<Vec<_>>(),
-            // No match at all is every object of the kind, as in Crossplane.
-            labels => {
-                let selector: Vec<String> = match labels {
-                    Some(Match::MatchLabels(l)) => {
-                        l.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                let params = if selector.is_empty() {
-                    kube::api::ListParams::default()
-                } else {
-                    kube::api::ListParams::default().labels(&selector.join(","))
-                };
-                api.list(&params)
-                    .await
-                    .map_err(|e| util::error_message(&e))?
-                    .items
-            }
-        };
-        found.sort_by(|a, b| {
-            (&a.metadata.namespace, &a.metadata.name)
-                .cmp(&(&b.metadata.namespace, &b.metadata.name))
-        });
+        let cache = self.ctx.caches.of(&resource);
+        self.ctx.require(&resource, &cache, &self.xr, selector);
+        cache.synced().await;
+        let mut found = cache.filter(|c| selects(selector, c));
+        found.sort_by(|a, b| a.key.cmp(&b.key));
         found
             .iter()
-            .map(|o| {
-                serde_json::to_value(o).map_err(|e| format!("cannot encode {}: {e}", selector.kind))
+            .map(|c| {
+                c.value()
+                    .map_err(|e| format!("cannot read {} {}: {e}", selector.kind, c.key))
             })
             .collect()
     }
