@@ -237,18 +237,51 @@ async fn a_python_function_composes_a_database_end_to_end() {
         "plinth render failed: {}\n{stdout}",
         String::from_utf8_lossy(&rendered.stderr)
     );
-    let applied = plinth
-        .kubectl_ok(&[
-            "get",
-            "database",
-            &database,
-            "-o",
-            "jsonpath={.spec.writeConnectionSecretToRef.name}",
-        ])
-        .await;
-    assert!(stdout.contains("kind: Database"), "{stdout}");
-    assert!(stdout.contains(&format!("name: {database}")), "{stdout}");
-    assert!(stdout.contains(&format!("name: {applied}")), "{stdout}");
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&stdout).expect("plinth render prints YAML");
+    let rendered_db = docs
+        .iter()
+        .find(|d| d["kind"] == "Database")
+        .unwrap_or_else(|| panic!("no Database in the render: {stdout}"));
+    let live: serde_json::Value = serde_json::from_str(
+        &plinth
+            .kubectl_ok(&["get", "database", &database, "-o", "json"])
+            .await,
+    )
+    .expect("the Database as JSON");
+    assert_eq!(rendered_db["metadata"]["name"], live["metadata"]["name"]);
+    for path in [
+        "/metadata/annotations/crossplane.io~1composition-resource-name",
+        "/metadata/labels/crossplane.io~1composite",
+        "/metadata/labels/crossplane.io~1claim-name",
+    ] {
+        assert_eq!(rendered_db.pointer(path), live.pointer(path), "{path}");
+    }
+    assert!(
+        contained(&rendered_db["spec"], &live["spec"]),
+        "what render prints is what the controller applied:\nrendered: {}\nlive: {}",
+        rendered_db["spec"],
+        live["spec"]
+    );
+    let rendered_xr = docs
+        .iter()
+        .find(|d| d["kind"] == "XAppDatabase")
+        .expect("the XR in the render");
+    assert_eq!(
+        rendered_xr["status"]["databaseName"],
+        format!("{xr}-database")
+    );
+}
+
+/// Whether every field of `part` is in `whole` with the same value
+/// (`whole` also has what the API server and provider defaulted).
+fn contained(part: &serde_json::Value, whole: &serde_json::Value) -> bool {
+    match (part, whole) {
+        (serde_json::Value::Object(p), serde_json::Value::Object(w)) => p
+            .iter()
+            .all(|(k, v)| w.get(k).is_some_and(|wv| contained(v, wv))),
+        _ => part == whole,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

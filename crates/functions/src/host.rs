@@ -224,6 +224,9 @@ pub async fn start(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so stopping it stops what it started too
+        // (a wrapper script's server, say).
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = working_dir {
         cmd.current_dir(dir);
@@ -246,7 +249,7 @@ pub async fn start(
             return Err(format!("the function exited before it served ({status})"));
         }
         if Instant::now() > deadline {
-            let _ = child.kill().await;
+            runtime::process::kill(name, &mut child);
             return Err(format!(
                 "the function did not listen on {address} within {START_TIMEOUT:?}"
             ));
@@ -683,7 +686,7 @@ impl Host {
             }
             failures += 1;
             if failures >= HEALTH_FAILURES {
-                let _ = child.start_kill();
+                runtime::process::kill(name, child);
                 return Err(format!(
                     "the function stopped accepting connections on {address}"
                 ));

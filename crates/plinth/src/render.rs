@@ -307,7 +307,7 @@ mod pipeline {
                             .await
                             .map_err(|e| anyhow::anyhow!("function {name:?}: {e}"))?;
                     runner.register_insecure(&name, &address)?;
-                    children.push(child);
+                    children.push((name, child));
                 }
                 functions::host::Runtime::Remote { endpoint, .. } => bail!(
                     "function {name:?} is served at {endpoint} over mTLS, which needs the cluster's Secret; give plinth render its {}: Development and {}: HOST:PORT instead",
@@ -408,7 +408,9 @@ mod pipeline {
         }
         rendered.composite["status"]["conditions"] = Value::Array(conditions);
         print!("{}", super::stream(xr, &rendered, &results)?);
-        drop(children);
+        for (name, mut child) in children {
+            runtime::process::terminate(&name, &mut child, std::time::Duration::from_secs(5)).await;
+        }
         Ok(())
     }
 }

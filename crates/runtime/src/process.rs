@@ -40,22 +40,45 @@ impl Backoff {
     }
 }
 
-/// SIGTERM, so the process can clean up; SIGKILL if it has not exited
-/// within `grace`.
-pub async fn terminate(what: &str, child: &mut Child, grace: Duration) {
-    let pid = child
+/// Sends `signal` to the child, and to its whole process group when it
+/// leads one (started with `process_group(0)`), so what a wrapper script
+/// started goes with it.
+fn signal(what: &str, child: &Child, signal: rustix::process::Signal) {
+    let Some(pid) = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
-        if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
-            tracing::debug!(process = %what, error = %e, "SIGTERM failed");
-        }
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return;
+    };
+    let leads_group = rustix::process::getpgid(Some(pid)).is_ok_and(|group| group == pid);
+    let sent = if leads_group {
+        rustix::process::kill_process_group(pid, signal)
+    } else {
+        rustix::process::kill_process(pid, signal)
+    };
+    if let Err(e) = sent {
+        tracing::debug!(process = %what, error = %e, ?signal, "cannot signal the process");
     }
+}
+
+/// SIGTERM, so the process can clean up; SIGKILL if it has not exited
+/// within `grace`. A child leading its own process group is stopped with
+/// its group.
+pub async fn terminate(what: &str, child: &mut Child, grace: Duration) {
+    signal(what, child, rustix::process::Signal::TERM);
     if tokio::time::timeout(grace, child.wait()).await.is_err() {
         tracing::warn!(process = %what, "ignored SIGTERM; killing it");
+        signal(what, child, rustix::process::Signal::KILL);
         let _ = child.kill().await;
     }
+}
+
+/// SIGKILL to the child and, when it leads one, its process group: for a
+/// child that stopped answering.
+pub fn kill(what: &str, child: &mut Child) {
+    signal(what, child, rustix::process::Signal::KILL);
+    let _ = child.start_kill();
 }
 
 #[cfg(test)]
