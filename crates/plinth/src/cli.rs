@@ -20,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the embedded control plane: a Kubernetes-compatible API server on loopback.
     Up(UpArgs),
+    /// Run the controllers against an API someone else serves (a cluster, or
+    /// `plinth up --no-controllers`), leading by a Lease.
+    Controller(crate::controller::ControllerArgs),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig(DataDirArgs),
     /// Run a benchmark and print its figures.
@@ -83,6 +86,11 @@ pub struct UpArgs {
     /// PostgreSQL server and point it at none.
     #[arg(long, conflicts_with = "local_postgres_url")]
     pub no_local_postgres: bool,
+    /// Serve the API alone, with no controllers, providers or functions,
+    /// so `plinth controller` processes can run against it as against a
+    /// cluster.
+    #[arg(long)]
+    pub no_controllers: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -180,6 +188,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => crate::up::run(args).await,
+            Command::Controller(args) => crate::controller::run(args).await,
             Command::Kubeconfig(args) => print_kubeconfig(&args),
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,

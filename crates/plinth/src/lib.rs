@@ -4,6 +4,7 @@
 //! Layout:
 //! - `cli`: argument parsing and dispatch.
 //! - `up`: the embedded control plane process.
+//! - `controller`: the controllers against another API server, by leader election.
 //! - `local_postgres`: the PostgreSQL server `plinth up` runs for the local provider.
 //! - `startup`: what `plinth up` waits for before it reports ready.
 //! - `bench`: the benchmark harness for the API server.
@@ -20,6 +21,7 @@ pub mod bench_composition;
 pub mod bench_providers;
 mod bench_usage;
 pub mod cli;
+pub mod controller;
 pub mod local_postgres;
 pub mod render;
 mod startup;

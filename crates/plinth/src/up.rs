@@ -43,20 +43,18 @@ pub async fn run(args: UpArgs) -> Result<()> {
         bundled_providers()
     };
     let bundled_names: Vec<String> = bundled.iter().map(|(name, _)| name.clone()).collect();
-    let controllers =
-        start_controllers(&args, &data_dir, client.clone(), caches.clone(), bundled).await?;
-    let function_runner = functions::Runner::new(args.function_timeout);
-    observe_function_calls(&running, &function_runner);
-    let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
-    let function_host_task = tokio::spawn(function_host.clone().run());
-    let composition = composite::start(
+    if args.no_controllers {
+        return serve_api_only(running, caches, cache_metrics, started).await;
+    }
+    let controllers = Controllers::start(
+        &Settings::of(&args),
         client.clone(),
         caches.clone(),
-        !args.no_builtin_apis,
-        function_runner,
+        data_dir.join("plugins"),
+        bundled,
+        |register| running.register_metrics(register),
     )
-    .await
-    .context("starting the composition controllers")?;
+    .await?;
     let local_postgres = if args.no_bundled_providers {
         None
     } else if args.no_local_postgres && args.local_postgres_url.is_none() {
@@ -94,9 +92,6 @@ pub async fn run(args: UpArgs) -> Result<()> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
-    composition.stop().await;
-    function_host_task.abort();
-    function_host.shutdown().await;
     controllers.stop().await;
     caches.stop();
     cache_metrics.abort();
@@ -117,7 +112,10 @@ struct FunctionLabels {
 /// Each call that reached a composition function, at `/metrics` as
 /// `plinth_function_run_seconds{function}`; answers from the TTL cache
 /// are not calls.
-fn observe_function_calls(running: &apiserver::Running, runner: &functions::Runner) {
+fn observe_function_calls(
+    runner: &functions::Runner,
+    register_metrics: impl FnOnce(&dyn Fn(&mut prometheus_client::registry::Registry)),
+) {
     use prometheus_client::metrics::{family::Family, histogram::Histogram};
     let seconds = Family::<FunctionLabels, Histogram>::new_with_constructor(|| {
         Histogram::new([
@@ -125,7 +123,7 @@ fn observe_function_calls(running: &apiserver::Running, runner: &functions::Runn
             30.0,
         ])
     });
-    running.register_metrics(|registry| {
+    register_metrics(&|registry| {
         registry.register(
             "plinth_function_run_seconds",
             "Time of each RunFunction call to a composition function",
@@ -212,7 +210,7 @@ async fn local_postgres(
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -277,27 +275,104 @@ async fn local_default_config(client: kube::Client, credential: Credential) {
     }
 }
 
-async fn start_controllers(
-    args: &UpArgs,
-    data_dir: &std::path::Path,
-    client: kube::Client,
+/// What the controllers are given, in both modes.
+pub(crate) struct Settings {
+    pub poll_interval: std::time::Duration,
+    pub max_reconcile_rate: u32,
+    pub function_timeout: std::time::Duration,
+    pub builtin_apis: bool,
+}
+
+impl Settings {
+    fn of(args: &UpArgs) -> Settings {
+        Settings {
+            poll_interval: args.poll_interval,
+            max_reconcile_rate: args.max_reconcile_rate,
+            function_timeout: args.function_timeout,
+            builtin_apis: !args.no_builtin_apis,
+        }
+    }
+}
+
+/// Every controller, the plugin host and the function host, as `plinth
+/// up` and `plinth controller` run them alike.
+pub(crate) struct Controllers {
+    managed: reconciler::Controllers,
+    composition: composite::Controllers,
+    function_host: std::sync::Arc<functions::host::Host>,
+    function_host_task: tokio::task::JoinHandle<()>,
+}
+
+impl Controllers {
+    pub(crate) async fn start(
+        settings: &Settings,
+        client: kube::Client,
+        caches: std::sync::Arc<runtime::Caches>,
+        socket_dir: PathBuf,
+        bundled: Vec<(String, PathBuf)>,
+        register_metrics: impl FnOnce(&dyn Fn(&mut prometheus_client::registry::Registry)),
+    ) -> Result<Controllers> {
+        let options = reconciler::Options {
+            socket_dir,
+            poll_interval: settings.poll_interval,
+            max_reconcile_rate: settings.max_reconcile_rate,
+            bundled,
+            crash_after_create: std::env::var(CRASH_AFTER_CREATE_ENV).is_ok_and(|v| v == "1"),
+        };
+        let managed = reconciler::start(client.clone(), caches.clone(), options)
+            .await
+            .context("starting the controllers")?;
+        let function_runner = functions::Runner::new(settings.function_timeout);
+        observe_function_calls(&function_runner, register_metrics);
+        let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
+        let function_host_task = tokio::spawn(function_host.clone().run());
+        let composition = composite::start(client, caches, settings.builtin_apis, function_runner)
+            .await
+            .context("starting the composition controllers")?;
+        Ok(Controllers {
+            managed,
+            composition,
+            function_host,
+            function_host_task,
+        })
+    }
+
+    /// Stops the reconcilers first, then the functions and providers they
+    /// run, each with SIGTERM so it can clean up.
+    pub(crate) async fn stop(self) {
+        self.composition.stop().await;
+        self.function_host_task.abort();
+        self.function_host.shutdown().await;
+        self.managed.stop().await;
+    }
+}
+
+/// `plinth up --no-controllers`: the API server alone, for `plinth
+/// controller` processes to run against as against a cluster.
+async fn serve_api_only(
+    running: apiserver::Running,
     caches: std::sync::Arc<runtime::Caches>,
-    bundled: Vec<(String, PathBuf)>,
-) -> Result<reconciler::Controllers> {
-    let options = reconciler::Options {
-        socket_dir: data_dir.join("plugins"),
-        poll_interval: args.poll_interval,
-        max_reconcile_rate: args.max_reconcile_rate,
-        bundled,
-        crash_after_create: std::env::var(CRASH_AFTER_CREATE_ENV).is_ok_and(|v| v == "1"),
-    };
-    reconciler::start(client, caches, options)
-        .await
-        .context("starting the controllers")
+    cache_metrics: tokio::task::JoinHandle<()>,
+    started: std::time::Instant,
+) -> Result<()> {
+    running.mark_ready();
+    println!(
+        "Plinth is serving {} (ready in {} ms); kubeconfig: {}",
+        running.url,
+        started.elapsed().as_millis(),
+        running.kubeconfig.display()
+    );
+    tracing::info!("serving the API only (--no-controllers): run plinth controller against it");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    caches.stop();
+    cache_metrics.abort();
+    running.shutdown().await;
+    Ok(())
 }
 
 /// `plinth-provider-<name>` binaries beside this one.
-fn bundled_providers() -> Vec<(String, PathBuf)> {
+pub(crate) fn bundled_providers() -> Vec<(String, PathBuf)> {
     let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(PathBuf::from))

@@ -27,6 +27,7 @@ pub mod controller;
 pub mod crds;
 pub mod duration;
 pub mod events;
+pub mod lease;
 pub mod names;
 pub mod process;
 pub mod provider;

@@ -2,6 +2,11 @@
 //! become Ready after a configurable delay and fail at a configurable rate.
 //! It is for scale and fault benchmarks, after crossplane-contrib/provider-nop,
 //! and the smallest complete example of a provider.
+//!
+//! With `PLINTH_NOP_JOURNAL=FILE`, every create, update and delete is also
+//! appended to FILE (one JSON object per line) before it is answered, and a
+//! new process replays FILE: the "external system" then outlives the
+//! process, as a real one does, and failover tests count the creates.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,9 +21,13 @@ use provider_sdk::{
 /// What exists "externally": spec and creation time, by external name.
 type Store = HashMap<String, (Value, Instant)>;
 
+/// Where the journal is named.
+pub const JOURNAL_ENV: &str = "PLINTH_NOP_JOURNAL";
+
 #[derive(Default)]
 pub struct NopResource {
     resources: Mutex<Store>,
+    journal: Option<std::path::PathBuf>,
 }
 
 impl NopResource {
@@ -34,6 +43,47 @@ impl NopResource {
             ));
         }
         Ok(())
+    }
+
+    /// The resources the journal at `path` holds, and the journal kept on.
+    pub fn with_journal(path: std::path::PathBuf) -> NopResource {
+        let mut store = Store::new();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for entry in text
+                .lines()
+                .filter_map(|l| provider_sdk::serde_json::from_str::<Value>(l).ok())
+            {
+                let name = entry["name"].as_str().unwrap_or_default().to_string();
+                match entry["op"].as_str() {
+                    Some("create") | Some("update") => {
+                        store.insert(name, (entry["fields"].clone(), Instant::now()));
+                    }
+                    Some("delete") => {
+                        store.remove(&name);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        NopResource {
+            resources: Mutex::new(store),
+            journal: Some(path),
+        }
+    }
+
+    /// Appends one change to the journal, if there is one.
+    fn record(&self, op: &str, name: &str, fields: &Value) -> Result<(), ProviderError> {
+        use std::io::Write;
+        let Some(path) = &self.journal else {
+            return Ok(());
+        };
+        let line = json!({"op": op, "name": name, "fields": fields}).to_string();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{line}"))
+            .map_err(|e| ProviderError::retryable(format!("nop: cannot write the journal: {e}")))
     }
 
     fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, ProviderError> {
@@ -106,9 +156,11 @@ impl ExternalResource for NopResource {
         Self::maybe_fail(req)?;
         let name = req.external_name_or_name().to_string();
         let fields = req.field("fields").cloned().unwrap_or(Value::Null);
-        self.store()?
-            .entry(name.clone())
-            .or_insert((fields, Instant::now()));
+        let mut store = self.store()?;
+        if !store.contains_key(&name) {
+            self.record("create", &name, &fields)?;
+            store.insert(name.clone(), (fields, Instant::now()));
+        }
         Ok(Created {
             external_name: name,
             connection: endpoint(req),
@@ -119,7 +171,10 @@ impl ExternalResource for NopResource {
         Self::maybe_fail(req)?;
         let fields = req.field("fields").cloned().unwrap_or(Value::Null);
         match self.store()?.get_mut(req.external_name_or_name()) {
-            Some(entry) => entry.0 = fields,
+            Some(entry) => {
+                self.record("update", req.external_name_or_name(), &fields)?;
+                entry.0 = fields
+            }
             None => {
                 return Err(ProviderError::retryable(
                     "nop: the resource vanished before the update",
@@ -131,7 +186,9 @@ impl ExternalResource for NopResource {
 
     async fn delete(&self, req: &Request) -> Result<(), ProviderError> {
         Self::maybe_fail(req)?;
-        self.store()?.remove(req.external_name_or_name());
+        if self.store()?.remove(req.external_name_or_name()).is_some() {
+            self.record("delete", req.external_name_or_name(), &Value::Null)?;
+        }
         Ok(())
     }
 }
@@ -151,5 +208,8 @@ pub fn provider() -> Provider {
         "nop.plinth.dev",
         json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
     )
-    .kind(NopResource::default())
+    .kind(match std::env::var_os(JOURNAL_ENV) {
+        Some(path) => NopResource::with_journal(path.into()),
+        None => NopResource::default(),
+    })
 }

@@ -1,0 +1,245 @@
+//! Cluster mode against `plinth up --no-controllers`, which serves the API
+//! alone as a cluster would: `plinth controller` replicas elect a leader
+//! on a Lease, and when the leader is killed mid-work the other takes over
+//! and finishes, creating nothing twice.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{eventually, plinth_bin, Plinth};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const CLAIMS: usize = 200;
+
+/// A `plinth controller` replica, and the lines it prints on stdout.
+struct Replica {
+    identity: String,
+    child: Child,
+    leading: mpsc::UnboundedReceiver<String>,
+    health: String,
+    metrics: String,
+}
+
+fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string()
+}
+
+fn start_replica(plinth: &Plinth, identity: &str, journal: &std::path::Path) -> Replica {
+    let (health, metrics) = (free_addr(), free_addr());
+    let mut child = Command::new(plinth_bin())
+        .args(["controller", "--kubeconfig"])
+        .arg(&plinth.kubeconfig)
+        .args([
+            "--identity",
+            identity,
+            "--health-addr",
+            &health,
+            "--metrics-addr",
+            &metrics,
+            "--no-builtin-apis",
+        ])
+        .env("PLINTH_NOP_JOURNAL", journal)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start plinth controller");
+    let (tx, leading) = mpsc::unbounded_channel();
+    let stdout = child.stdout.take().expect("stdout");
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("is leading") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    Replica {
+        identity: identity.to_string(),
+        child,
+        leading,
+        health,
+        metrics,
+    }
+}
+
+async fn holder(plinth: &Plinth) -> String {
+    plinth
+        .kubectl(&[
+            "-n",
+            "plinth-system",
+            "get",
+            "lease",
+            "plinth-controller",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .await
+        .stdout
+        .trim()
+        .to_string()
+}
+
+const API: &str = r#"
+apiVersion: apiextensions.crossplane.io/v1
+kind: CompositeResourceDefinition
+metadata:
+  name: xqueues.failover.example.org
+spec:
+  group: failover.example.org
+  names: {kind: XQueue, plural: xqueues}
+  claimNames: {kind: Queue, plural: queues}
+  defaultCompositionRef: {name: queue-nop}
+  versions:
+  - name: v1alpha1
+    served: true
+    referenceable: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              parameters: {type: object, x-kubernetes-preserve-unknown-fields: true}
+---
+apiVersion: apiextensions.crossplane.io/v1
+kind: Composition
+metadata:
+  name: queue-nop
+spec:
+  compositeTypeRef: {apiVersion: failover.example.org/v1alpha1, kind: XQueue}
+  resources:
+  - name: a
+    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {}}}
+  - name: b
+    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {}}}
+  - name: c
+    base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {}}}
+"#;
+
+async fn ready_claims(plinth: &Plinth) -> usize {
+    plinth
+        .kubectl(&[
+            "-n",
+            "default",
+            "get",
+            "queues",
+            "-o",
+            "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}",
+        ])
+        .await
+        .stdout
+        .lines()
+        .filter(|l| l.trim() == "True")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_and_nothing_is_created_twice() {
+    let plinth = Plinth::start_with(&["--no-controllers"]).await;
+    let journal = plinth.dir.path().join("nop-journal");
+    let mut a = start_replica(&plinth, "replica-a", &journal);
+    let mut b = start_replica(&plinth, "replica-b", &journal);
+
+    // Exactly one leads.
+    let first = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::select! {
+            Some(_) = a.leading.recv() => "replica-a",
+            Some(_) = b.leading.recv() => "replica-b",
+        }
+    })
+    .await
+    .expect("a replica leads within 60 s");
+    assert_eq!(holder(&plinth).await, first);
+    let (leader, standby) = if first == "replica-a" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+
+    // The leader's controllers serve the nop kinds; then the API and claims.
+    eventually(Duration::from_secs(60), "the nop provider's ProviderConfig kind", || async {
+        plinth
+            .kubectl_stdin(
+                &["apply", "-f", "-"],
+                Some("apiVersion: nop.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: default\nspec: {}\n"),
+            )
+            .await
+            .ok
+    })
+    .await;
+    plinth.apply_ok(&["apply", "-f", "-"], API).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xqueues.failover.example.org",
+            "--timeout=60s",
+        ])
+        .await;
+    let claims: String = (0..CLAIMS)
+        .map(|i| format!("---\napiVersion: failover.example.org/v1alpha1\nkind: Queue\nmetadata:\n  name: q-{i:03}\n  namespace: default\nspec:\n  parameters: {{}}\n"))
+        .collect();
+    plinth.apply_ok(&["apply", "-f", "-"], &claims).await;
+    eventually(
+        Duration::from_secs(120),
+        "some claims Ready under the first leader",
+        || async { ready_claims(&plinth).await >= 10 },
+    )
+    .await;
+    assert!(
+        standby.leading.try_recv().is_err(),
+        "the standby does not reconcile while the leader leads"
+    );
+
+    // kill -9 the leader mid-work: the standby takes over about one Lease
+    // duration (15 s) after the leader's last renewal, which came up to a
+    // retry period (2 s) before the kill; the standby's own looks at the
+    // Lease (every 0.5 s) add up to a second.
+    leader.child.kill().await.expect("kill the leader");
+    let killed = Instant::now();
+    eprintln!(
+        "killed the leader with {} of {CLAIMS} claims Ready",
+        ready_claims(&plinth).await
+    );
+    let took_over = tokio::time::timeout(Duration::from_secs(40), standby.leading.recv())
+        .await
+        .expect("the standby leads within 40 s");
+    assert!(took_over.is_some());
+    let after = killed.elapsed();
+    eprintln!("the standby took over {after:?} after the kill");
+    assert!(
+        after <= Duration::from_secs(15) + Duration::from_millis(1_500),
+        "took over {after:?} after the kill; the Lease lasts 15 s"
+    );
+    assert_eq!(holder(&plinth).await, standby.identity);
+
+    eventually(
+        Duration::from_secs(180),
+        "every claim Ready under the new leader",
+        || async { ready_claims(&plinth).await == CLAIMS },
+    )
+    .await;
+
+    // The nop provider journals every Create: one per managed resource.
+    let text = std::fs::read_to_string(&journal).expect("the nop journal");
+    let mut creates = std::collections::BTreeMap::<String, usize>::new();
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a journal line");
+        if entry["op"] == "create" {
+            *creates
+                .entry(entry["name"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = creates.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "created more than once: {twice:?}");
+    assert_eq!(creates.len(), CLAIMS * 3, "one Create per managed resource");
+}
