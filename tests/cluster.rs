@@ -198,6 +198,28 @@ async fn a_killed_leader_is_replaced_and_nothing_is_created_twice() {
         standby.leading.try_recv().is_err(),
         "the standby does not reconcile while the leader leads"
     );
+    let get = |url: String| async move {
+        reqwest::get(&url)
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body")
+    };
+    for r in [&*leader, &*standby] {
+        assert_eq!(get(format!("http://{}/healthz", r.health)).await, "ok\n");
+        assert_eq!(get(format!("http://{}/readyz", r.health)).await, "ok\n");
+    }
+    let leader_metrics = get(format!("http://{}/metrics", leader.metrics)).await;
+    assert!(
+        leader_metrics.contains("plinth_controller_leader 1"),
+        "{leader_metrics}"
+    );
+    let standby_metrics = get(format!("http://{}/metrics", standby.metrics)).await;
+    assert!(
+        standby_metrics.contains("plinth_controller_leader 0"),
+        "{standby_metrics}"
+    );
 
     // kill -9 the leader mid-work: the standby takes over about one Lease
     // duration (15 s) after the leader's last renewal, which came up to a
