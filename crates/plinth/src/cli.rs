@@ -23,6 +23,8 @@ pub enum Command {
     /// Run the controllers against an API someone else serves (a cluster, or
     /// `plinth up --no-controllers`), leading by a Lease.
     Controller(crate::controller::ControllerArgs),
+    /// Write the CRDs of Plinth's own kinds, one file each, for a cluster.
+    Crds(crate::crds::CrdsArgs),
     /// Print the admin kubeconfig of a data directory.
     Kubeconfig(DataDirArgs),
     /// Run a benchmark and print its figures.
@@ -189,6 +191,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => crate::up::run(args).await,
             Command::Controller(args) => crate::controller::run(args).await,
+            Command::Crds(args) => crate::crds::run(args).await,
             Command::Kubeconfig(args) => print_kubeconfig(&args),
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,

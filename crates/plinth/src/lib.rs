@@ -22,6 +22,7 @@ pub mod bench_providers;
 mod bench_usage;
 pub mod cli;
 pub mod controller;
+pub mod crds;
 pub mod local_postgres;
 pub mod render;
 mod startup;

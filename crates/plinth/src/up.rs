@@ -371,6 +371,23 @@ async fn serve_api_only(
     Ok(())
 }
 
+/// Where each bundled provider's binary belongs: beside this one.
+pub(crate) fn bundled_provider_paths() -> Vec<(String, PathBuf)> {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    BUNDLED_PROVIDERS
+        .iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                dir.join(format!("plinth-provider-{name}")),
+            )
+        })
+        .collect()
+}
+
 /// `plinth-provider-<name>` binaries beside this one.
 pub(crate) fn bundled_providers() -> Vec<(String, PathBuf)> {
     let Some(dir) = std::env::current_exe()

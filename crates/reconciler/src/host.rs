@@ -474,58 +474,30 @@ impl Host {
                     .collect()
             })
             .unwrap_or_default();
-        let state_dir = self.state_dir(name);
-        if let Err(e) = std::fs::create_dir_all(&state_dir) {
-            return Err(format!(
-                "cannot create the provider's state directory {}: {e}",
-                state_dir.display()
-            ));
-        }
-        let mut cmd = Command::new(command);
-        cmd.args(&args)
-            .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
-            .env(handshake::SOCKET_DIR_ENV, &self.socket_dir)
-            .env(handshake::STATE_DIR_ENV, &state_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for var in spec
+        let env: Vec<(String, String)> = spec
             .get("env")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-        {
-            if let Some(key) = var.get("name").and_then(Value::as_str) {
-                cmd.env(key, var.get("value").and_then(Value::as_str).unwrap_or(""));
-            }
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {command}: {e}"))?;
-        if let Some(stderr) = child.stderr.take() {
-            let provider = name.to_string();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(target: "provider", provider = %provider, "{line}");
-                }
-            });
-        }
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or("the provider's stdout was not captured")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(HANDSHAKE_TIMEOUT, lines.next_line())
-            .await
-            .map_err(|_| format!("{command} printed no handshake within {HANDSHAKE_TIMEOUT:?}"))?
-            .map_err(|e| format!("reading the handshake from {command}: {e}"))?
-            .ok_or_else(|| format!("{command} exited before its handshake"))?;
-        let handshake = Handshake::parse(&line).map_err(|e| e.to_string())?;
-        // Keep draining stdout so a chatty plugin never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok((child, handshake.address))
+            .filter_map(|var| {
+                Some((
+                    var.get("name")?.as_str()?.to_string(),
+                    var.get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                ))
+            })
+            .collect();
+        spawn_plugin(
+            name,
+            command,
+            &args,
+            &env,
+            &self.socket_dir,
+            &self.state_dir(name),
+        )
+        .await
     }
 
     /// `<data dir>/provider-state/<provider>`, beside the socket directory.
@@ -708,6 +680,83 @@ fn handshake_address(address: &Address) -> String {
         Address::Unix(p) => format!("unix://{}", p.display()),
         Address::Tcp(a) => format!("tcp://{a}"),
     }
+}
+
+/// Starts a provider plugin and reads its handshake: the child (killed
+/// when dropped) and the address it serves on.
+async fn spawn_plugin(
+    name: &str,
+    command: &str,
+    args: &[String],
+    env: &[(String, String)],
+    socket_dir: &std::path::Path,
+    state_dir: &std::path::Path,
+) -> Result<(Child, Address), String> {
+    if let Err(e) = std::fs::create_dir_all(state_dir) {
+        return Err(format!(
+            "cannot create the provider's state directory {}: {e}",
+            state_dir.display()
+        ));
+    }
+    let mut cmd = Command::new(command);
+    cmd.args(args)
+        .env(handshake::MAGIC_COOKIE_KEY, handshake::MAGIC_COOKIE_VALUE)
+        .env(handshake::SOCKET_DIR_ENV, socket_dir)
+        .env(handshake::STATE_DIR_ENV, state_dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {command}: {e}"))?;
+    if let Some(stderr) = child.stderr.take() {
+        let provider = name.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(target: "provider", provider = %provider, "{line}");
+            }
+        });
+    }
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("the provider's stdout was not captured")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(HANDSHAKE_TIMEOUT, lines.next_line())
+        .await
+        .map_err(|_| format!("{command} printed no handshake within {HANDSHAKE_TIMEOUT:?}"))?
+        .map_err(|e| format!("cannot read the handshake from {command}: {e}"))?
+        .ok_or_else(|| format!("{command} exited before its handshake"))?;
+    let handshake = Handshake::parse(&line).map_err(|e| e.to_string())?;
+    // Keep draining stdout so a chatty plugin never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, handshake.address))
+}
+
+/// What a provider binary serves, asked of it without a cluster: started
+/// with its sockets in `dir`, asked for its schema, and stopped again.
+/// `plinth crds` writes the CRDs from this.
+pub async fn probe_schema(
+    name: &str,
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<pb::GetSchemaResponse, String> {
+    let command = binary.to_string_lossy();
+    let (mut child, address) = spawn_plugin(name, &command, &[], &[], dir, &dir.join(name)).await?;
+    let schema = async {
+        let channel = connect_with_retry(&address).await?;
+        ProviderClient::new(channel)
+            .get_schema(pb::GetSchemaRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|e| format!("cannot get the schema of {name}: {}", e.message()))
+    }
+    .await;
+    runtime::process::terminate(name, &mut child, STOP_GRACE).await;
+    schema
 }
 
 async fn connect_with_retry(address: &Address) -> Result<Channel, String> {
