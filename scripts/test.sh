@@ -103,6 +103,16 @@ if [ -z "${PLINTH_TEST_FUNCTION_PYTHON:-}" ]; then
 fi
 log "composition function python: $PLINTH_TEST_FUNCTION_PYTHON"
 
+# --- kubernetes-validate, for the deploy/ manifests' offline check ------------
+if [ -z "${PLINTH_TEST_KUBERNETES_VALIDATE:-}" ]; then
+  if [ ! -x .venv/bin/kubernetes-validate ]; then
+    log "installing kubernetes-validate into .venv"
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install --quiet -r tests/deploy-requirements.txt
+  fi
+  export PLINTH_TEST_KUBERNETES_VALIDATE="$PWD/.venv/bin/kubernetes-validate"
+fi
+
 # --- checks ------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check

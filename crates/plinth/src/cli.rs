@@ -23,6 +23,9 @@ pub enum Command {
     /// Run the controllers against an API someone else serves (a cluster, or
     /// `plinth up --no-controllers`), leading by a Lease.
     Controller(crate::controller::ControllerArgs),
+    /// Write the mTLS Secrets cluster mode needs: a CA, the controller's
+    /// client certificate, each provider's serving certificate.
+    Certs(crate::certs::CertsArgs),
     /// Write the CRDs of Plinth's own kinds, one file each, for a cluster.
     Crds(crate::crds::CrdsArgs),
     /// Print the admin kubeconfig of a data directory.
@@ -192,6 +195,7 @@ pub fn main() -> ExitCode {
             Command::Up(args) => crate::up::run(args).await,
             Command::Controller(args) => crate::controller::run(args).await,
             Command::Crds(args) => crate::crds::run(args).await,
+            Command::Certs(args) => crate::certs::run(args),
             Command::Kubeconfig(args) => print_kubeconfig(&args),
             Command::Bench(args) => match args.target {
                 BenchTarget::Api(args) => crate::bench::run_api(args).await,

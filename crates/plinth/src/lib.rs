@@ -20,6 +20,7 @@ pub mod bench_aws;
 pub mod bench_composition;
 pub mod bench_providers;
 mod bench_usage;
+pub mod certs;
 pub mod cli;
 pub mod controller;
 pub mod crds;
