@@ -103,15 +103,16 @@ if [ -z "${PLINTH_TEST_FUNCTION_PYTHON:-}" ]; then
 fi
 log "composition function python: $PLINTH_TEST_FUNCTION_PYTHON"
 
-# --- kubernetes-validate, for the deploy/ manifests' offline check ------------
-if [ -z "${PLINTH_TEST_KUBERNETES_VALIDATE:-}" ]; then
-  if [ ! -x .venv/bin/kubernetes-validate ]; then
-    log "installing kubernetes-validate into .venv"
+# --- Python tools the tests run: kubernetes-validate and prometheus_client ---
+if [ -z "${PLINTH_TEST_PYTHON:-}" ]; then
+  if ! .venv/bin/python -c 'import kubernetes_validate, prometheus_client' >/dev/null 2>&1; then
+    log "installing kubernetes-validate and prometheus-client into .venv"
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install --quiet -r tests/deploy-requirements.txt
+    .venv/bin/pip install --quiet -r tests/python-requirements.txt
   fi
-  export PLINTH_TEST_KUBERNETES_VALIDATE="$PWD/.venv/bin/kubernetes-validate"
+  export PLINTH_TEST_PYTHON="$PWD/.venv/bin/python"
 fi
+export PLINTH_TEST_KUBERNETES_VALIDATE="${PLINTH_TEST_KUBERNETES_VALIDATE:-$(dirname "$PLINTH_TEST_PYTHON")/kubernetes-validate}"
 
 # --- checks ------------------------------------------------------------------
 log "cargo fmt --check"

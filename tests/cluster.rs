@@ -215,6 +215,13 @@ async fn a_killed_leader_is_replaced_and_nothing_is_created_twice() {
         leader_metrics.contains("plinth_controller_leader 1"),
         "{leader_metrics}"
     );
+    for family in [
+        "plinth_controller_shards_held 1",
+        "plinth_controller_reconciles_total",
+        "plinth_provider_rpc_duration_seconds",
+    ] {
+        assert!(leader_metrics.contains(family), "{family}: {leader_metrics}");
+    }
     let standby_metrics = get(format!("http://{}/metrics", standby.metrics)).await;
     assert!(
         standby_metrics.contains("plinth_controller_leader 0"),

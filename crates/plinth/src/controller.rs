@@ -112,6 +112,7 @@ async fn client(args: &ControllerArgs) -> Result<kube::Client> {
 struct Metrics {
     registry: Mutex<Registry>,
     leader: prometheus_client::metrics::gauge::Gauge,
+    shards: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Metrics {
@@ -123,9 +124,17 @@ impl Metrics {
             "1 while this replica holds the leader Lease",
             leader.clone(),
         );
+        // Without --shards there is one shard: the whole installation.
+        let shards = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "plinth_controller_shards_held",
+            "Shards whose Lease this replica holds",
+            shards.clone(),
+        );
         Arc::new(Metrics {
             registry: Mutex::new(registry),
             leader,
+            shards,
         })
     }
 
@@ -250,6 +259,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         }
     }
     metrics.leader.set(1);
+    metrics.shards.set(1);
     tracing::info!(identity = %me, "leading: starting the controllers");
     // Printed for scripts and tests, as plinth up prints its ready line.
     println!("plinth controller {me} is leading");
@@ -289,6 +299,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
         _ = crate::up::shutdown_signal() => false,
     };
     metrics.leader.set(0);
+    metrics.shards.set(0);
     if lost {
         // Stop reconciling before anyone else may take over: the renew
         // deadline is shorter than the Lease, so this comes first.

@@ -310,8 +310,9 @@ impl Controllers {
         caches: std::sync::Arc<runtime::Caches>,
         socket_dir: PathBuf,
         bundled: Vec<(String, PathBuf)>,
-        register_metrics: impl FnOnce(&dyn Fn(&mut prometheus_client::registry::Registry)),
+        register_metrics: impl Fn(&dyn Fn(&mut prometheus_client::registry::Registry)),
     ) -> Result<Controllers> {
+        register_metrics(&runtime::metrics::register);
         let options = reconciler::Options {
             socket_dir,
             poll_interval: settings.poll_interval,
@@ -323,7 +324,7 @@ impl Controllers {
             .await
             .context("starting the controllers")?;
         let function_runner = functions::Runner::new(settings.function_timeout);
-        observe_function_calls(&function_runner, register_metrics);
+        observe_function_calls(&function_runner, |register| register_metrics(register));
         let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
         let function_host_task = tokio::spawn(function_host.clone().run());
         let composition = composite::start(client, caches, settings.builtin_apis, function_runner)

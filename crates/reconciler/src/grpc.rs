@@ -14,13 +14,33 @@ use tonic::transport::Channel;
 /// One provider process, spoken to over its channel.
 #[derive(Clone)]
 pub struct GrpcClient {
+    provider: String,
     client: ProviderClient<Channel>,
 }
 
 impl GrpcClient {
-    pub fn new(client: ProviderClient<Channel>) -> GrpcClient {
-        GrpcClient { client }
+    pub fn new(provider: &str, client: ProviderClient<Channel>) -> GrpcClient {
+        GrpcClient {
+            provider: provider.to_string(),
+            client,
+        }
     }
+}
+
+/// A call, timed for `plinth_provider_rpc_duration_seconds` with its code.
+async fn timed<T>(
+    provider: &str,
+    method: &'static str,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let code = match &result {
+        Ok(_) => "Ok".to_string(),
+        Err(status) => format!("{:?}", status.code()),
+    };
+    runtime::metrics::provider_rpc(provider, method, code, started.elapsed());
+    result
 }
 
 fn failed(status: tonic::Status) -> ExternalError {
@@ -77,28 +97,31 @@ fn details(map: std::collections::HashMap<String, Vec<u8>>) -> ConnectionDetails
 #[async_trait::async_trait]
 impl ExternalClient for GrpcClient {
     async fn configure(&self, config: &ProviderConfig) -> Result<(), ExternalError> {
-        self.client
-            .clone()
-            .configure(pb::ConfigureRequest {
+        timed(
+            &self.provider,
+            "Configure",
+            self.client.clone().configure(pb::ConfigureRequest {
                 name: config.name.clone(),
                 spec_json: config.spec.to_string().into_bytes(),
                 credentials: config.credentials.clone().into_iter().collect(),
-            })
-            .await
-            .map_err(failed)?;
+            }),
+        )
+        .await
+        .map_err(failed)?;
         Ok(())
     }
 
     async fn validate(&self, r: &ExternalResource) -> Result<Vec<Violation>, ExternalError> {
-        let response = self
-            .client
-            .clone()
-            .validate(pb::ValidateRequest {
+        let response = timed(
+            &self.provider,
+            "Validate",
+            self.client.clone().validate(pb::ValidateRequest {
                 resource: Some(resource(r)),
-            })
-            .await
-            .map_err(failed)?
-            .into_inner();
+            }),
+        )
+        .await
+        .map_err(failed)?
+        .into_inner();
         Ok(response
             .violations
             .into_iter()
@@ -110,15 +133,16 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn observe(&self, r: &ExternalResource) -> Result<Observation, ExternalError> {
-        let o = self
-            .client
-            .clone()
-            .observe(pb::ObserveRequest {
+        let o = timed(
+            &self.provider,
+            "Observe",
+            self.client.clone().observe(pb::ObserveRequest {
                 resource: Some(resource(r)),
-            })
-            .await
-            .map_err(failed)?
-            .into_inner();
+            }),
+        )
+        .await
+        .map_err(failed)?
+        .into_inner();
         let late_init = match json_field("Observe", "lateInit", &o.late_init_json)? {
             None => Default::default(),
             Some(Value::Object(fields)) => fields,
@@ -142,15 +166,16 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn create(&self, r: &ExternalResource) -> Result<Creation, ExternalError> {
-        let c = self
-            .client
-            .clone()
-            .create(pb::CreateRequest {
+        let c = timed(
+            &self.provider,
+            "Create",
+            self.client.clone().create(pb::CreateRequest {
                 resource: Some(resource(r)),
-            })
-            .await
-            .map_err(failed)?
-            .into_inner();
+            }),
+        )
+        .await
+        .map_err(failed)?
+        .into_inner();
         Ok(Creation {
             external_name: c.external_name,
             connection: details(c.connection_details),
@@ -158,26 +183,29 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn update(&self, r: &ExternalResource) -> Result<ConnectionDetails, ExternalError> {
-        let u = self
-            .client
-            .clone()
-            .update(pb::UpdateRequest {
+        let u = timed(
+            &self.provider,
+            "Update",
+            self.client.clone().update(pb::UpdateRequest {
                 resource: Some(resource(r)),
-            })
-            .await
-            .map_err(failed)?
-            .into_inner();
+            }),
+        )
+        .await
+        .map_err(failed)?
+        .into_inner();
         Ok(details(u.connection_details))
     }
 
     async fn delete(&self, r: &ExternalResource) -> Result<(), ExternalError> {
-        self.client
-            .clone()
-            .delete(pb::DeleteRequest {
+        timed(
+            &self.provider,
+            "Delete",
+            self.client.clone().delete(pb::DeleteRequest {
                 resource: Some(resource(r)),
-            })
-            .await
-            .map_err(failed)?;
+            }),
+        )
+        .await
+        .map_err(failed)?;
         Ok(())
     }
 }

@@ -428,7 +428,7 @@ impl Host {
             provider: name.to_string(),
             schema: schema.clone(),
             connection: Arc::new(managed::Connection::new(Arc::new(GrpcClient::new(
-                provider,
+                name, provider,
             )))),
         });
         if let Ok(mut plugins) = self.plugins.write() {

@@ -237,7 +237,16 @@ impl Controller {
             );
             tasks.spawn(async move {
                 while let Some((key, reason)) = queue.next().await {
+                    let (ready, due, _) = queue.len();
+                    crate::metrics::queue_depth(&name, ready + due);
+                    let started = std::time::Instant::now();
                     let outcome = reconcile(key.clone(), reason).await;
+                    let result = match &outcome {
+                        Ok(Action::Requeue(_)) => "requeue",
+                        Ok(Action::AwaitChange) => "success",
+                        Err(_) => "error",
+                    };
+                    crate::metrics::reconciled(&name, result, started.elapsed());
                     let next = match outcome {
                         Ok(action) => {
                             lock(&failures).remove(&key);

@@ -28,6 +28,7 @@ pub mod crds;
 pub mod duration;
 pub mod events;
 pub mod lease;
+pub mod metrics;
 pub mod names;
 pub mod process;
 pub mod provider;

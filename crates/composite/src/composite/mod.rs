@@ -210,7 +210,12 @@ pub async fn run(
     controller
         .run(
             move |key, _| reconcile(reconciling.clone(), key),
-            |_: &Error, _| Duration::from_secs(2),
+            // Doubling from 1 s to a minute, so a pipeline that keeps
+            // failing (a Fatal result, say) is not run again every 2 s.
+            |_: &Error, failures| {
+                Duration::from_secs(1u64 << failures.saturating_sub(1).min(6))
+                    .min(Duration::from_secs(60))
+            },
         )
         .await;
 }
