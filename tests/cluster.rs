@@ -220,7 +220,10 @@ async fn a_killed_leader_is_replaced_and_nothing_is_created_twice() {
         "plinth_controller_reconciles_total",
         "plinth_provider_rpc_duration_seconds",
     ] {
-        assert!(leader_metrics.contains(family), "{family}: {leader_metrics}");
+        assert!(
+            leader_metrics.contains(family),
+            "{family}: {leader_metrics}"
+        );
     }
     let standby_metrics = get(format!("http://{}/metrics", standby.metrics)).await;
     assert!(
