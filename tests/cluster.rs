@@ -32,6 +32,15 @@ fn free_addr() -> String {
 }
 
 fn start_replica(plinth: &Plinth, identity: &str, journal: &std::path::Path) -> Replica {
+    start_replica_with(plinth, identity, journal, &[])
+}
+
+fn start_replica_with(
+    plinth: &Plinth,
+    identity: &str,
+    journal: &std::path::Path,
+    extra: &[&str],
+) -> Replica {
     let (health, metrics) = (free_addr(), free_addr());
     let mut child = Command::new(plinth_bin())
         .args(["controller", "--kubeconfig"])
@@ -45,6 +54,7 @@ fn start_replica(plinth: &Plinth, identity: &str, journal: &std::path::Path) -> 
             &metrics,
             "--no-builtin-apis",
         ])
+        .args(extra)
         .env("PLINTH_NOP_JOURNAL", journal)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -123,6 +133,69 @@ spec:
   - name: c
     base: {apiVersion: nop.plinth.dev/v1alpha1, kind: NopResource, spec: {forProvider: {}}}
 "#;
+
+async fn install_api(plinth: &Plinth) {
+    eventually(
+        Duration::from_secs(60),
+        "the nop provider's ProviderConfig kind",
+        || async {
+            plinth
+                .kubectl_stdin(
+                    &["apply", "-f", "-"],
+                    Some("apiVersion: nop.plinth.dev/v1alpha1\nkind: ProviderConfig\nmetadata:\n  name: default\nspec: {}\n"),
+                )
+                .await
+                .ok
+        },
+    )
+    .await;
+    plinth.apply_ok(&["apply", "-f", "-"], API).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Offered",
+            "xrd/xqueues.failover.example.org",
+            "--timeout=60s",
+        ])
+        .await;
+}
+
+fn claims(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|i| format!("---\napiVersion: failover.example.org/v1alpha1\nkind: Queue\nmetadata:\n  name: q-{i:03}\n  namespace: default\nspec:\n  parameters: {{}}\n"))
+        .collect()
+}
+
+/// Creates per managed resource, from the nop provider's journal.
+fn creates(journal: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(journal).expect("the nop journal");
+    let mut creates = std::collections::BTreeMap::<String, usize>::new();
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a journal line");
+        if entry["op"] == "create" {
+            *creates
+                .entry(entry["name"].as_str().unwrap_or_default().to_string())
+                .or_default() += 1;
+        }
+    }
+    creates
+}
+
+async fn metrics_of(replica: &Replica) -> String {
+    match reqwest::get(format!("http://{}/metrics", replica.metrics)).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The sum of a metric's samples whose line mentions `having`.
+fn total(metrics: &str, name: &str, having: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(having))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
 
 async fn ready_claims(plinth: &Plinth) -> usize {
     plinth
@@ -274,4 +347,84 @@ async fn a_killed_leader_is_replaced_and_nothing_is_created_twice() {
     let twice: Vec<_> = creates.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "created more than once: {twice:?}");
     assert_eq!(creates.len(), CLAIMS * 3, "one Create per managed resource");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_spread_across_replicas_and_move_when_one_dies() {
+    let plinth = Plinth::start_with(&["--no-controllers"]).await;
+    let journal = plinth.dir.path().join("nop-journal");
+    let a = start_replica_with(&plinth, "replica-a", &journal, &["--shards", "4"]);
+    let mut b = start_replica_with(&plinth, "replica-b", &journal, &["--shards", "4"]);
+    // Four shards between two replicas: two each.
+    eventually(
+        Duration::from_secs(60),
+        "two shards held by each replica",
+        || async {
+            metrics_of(&a)
+                .await
+                .contains("plinth_controller_shards_held 2")
+                && metrics_of(&b)
+                    .await
+                    .contains("plinth_controller_shards_held 2")
+        },
+    )
+    .await;
+    install_api(&plinth).await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &claims(0, CLAIMS))
+        .await;
+    eventually(
+        Duration::from_secs(180),
+        "every claim Ready across both replicas",
+        || async { ready_claims(&plinth).await == CLAIMS },
+    )
+    .await;
+    // Both did the work, about half each.
+    let work = |m: String| total(&m, "plinth_controller_reconciles_total", "NopResource");
+    let (by_a, by_b) = (work(metrics_of(&a).await), work(metrics_of(&b).await));
+    eprintln!("NopResource reconciles: replica-a {by_a}, replica-b {by_b}");
+    for (who, n) in [("replica-a", by_a), ("replica-b", by_b)] {
+        assert!(
+            n >= 0.25 * (by_a + by_b),
+            "{who} did {n} of {} reconciles: the work should spread",
+            by_a + by_b
+        );
+    }
+
+    // One dies: the other takes all four shards and finishes new work.
+    b.child.kill().await.expect("kill replica-b");
+    let killed = Instant::now();
+    eventually(
+        Duration::from_secs(60),
+        "replica-a holding all four shards",
+        || async {
+            metrics_of(&a)
+                .await
+                .contains("plinth_controller_shards_held 4")
+        },
+    )
+    .await;
+    let after = killed.elapsed();
+    eprintln!("replica-a held all four shards {after:?} after the kill");
+    assert!(
+        after <= Duration::from_secs(15) + Duration::from_millis(1_500),
+        "the shards moved {after:?} after the kill; the Lease lasts 15 s"
+    );
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &claims(CLAIMS, CLAIMS + 50))
+        .await;
+    eventually(
+        Duration::from_secs(180),
+        "every claim Ready on the survivor",
+        || async { ready_claims(&plinth).await == CLAIMS + 50 },
+    )
+    .await;
+    let creates = creates(&journal);
+    let twice: Vec<_> = creates.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "created more than once: {twice:?}");
+    assert_eq!(
+        creates.len(),
+        (CLAIMS + 50) * 3,
+        "one Create per managed resource"
+    );
 }

@@ -49,7 +49,9 @@ pub async fn run(client: Client, caches: Arc<Caches>, announce: mpsc::UnboundedS
         announce,
     });
     let reconciling = ctx.clone();
+    // Every replica serves every XRD's kinds, whatever shards it holds.
     Controller::new("xrd", xrds, ctx.writes.clone(), Duration::ZERO, None)
+        .unsharded()
         .concurrency(2)
         .run(
             move |key, _| {

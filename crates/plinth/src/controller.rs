@@ -68,6 +68,11 @@ pub struct ControllerArgs {
     /// Do not run the providers shipped next to the plinth binary.
     #[arg(long)]
     pub no_bundled_providers: bool,
+    /// Divide the objects among this many shards, by a stable hash of
+    /// their UID, each with a Lease of its own; every replica holds at most
+    /// its fair share. Without it, one replica leads and does everything.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: Option<u32>,
 }
 
 /// `$POD_NAME`, else the host name with a random suffix, so two replicas
@@ -238,16 +243,30 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
     {
         tracing::warn!(namespace = %args.namespace, error = %e, "cannot ensure the Lease's namespace");
     }
+    let timing = runtime::lease::Timing {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    if let Some(shards) = args.shards {
+        return run_sharded(
+            &args,
+            client,
+            &me,
+            timing,
+            shards,
+            metrics,
+            health,
+            metrics_server,
+        )
+        .await;
+    }
     let elector = runtime::lease::Elector::new(
         client.clone(),
         &args.namespace,
         &args.lease_name,
         &me,
-        runtime::lease::Timing {
-            lease_duration: args.lease_duration,
-            renew_deadline: args.renew_deadline,
-            retry_period: args.retry_period,
-        },
+        timing,
     );
     tracing::info!(identity = %me, lease = %format!("{}/{}", args.namespace, args.lease_name), "waiting for the leader Lease");
     tokio::select! {
@@ -313,6 +332,88 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
     controllers.stop().await;
     caches.stop();
     elector.release().await;
+    health.abort();
+    metrics_server.abort();
+    Ok(())
+}
+
+/// `--shards N`: the controllers run from the start, each reconciling only
+/// the objects of the shards this replica holds as the shard manager hands
+/// them out.
+#[allow(clippy::too_many_arguments)]
+async fn run_sharded(
+    args: &ControllerArgs,
+    client: kube::Client,
+    me: &str,
+    timing: runtime::lease::Timing,
+    shards: u32,
+    metrics: Arc<Metrics>,
+    health: tokio::task::JoinHandle<()>,
+    metrics_server: tokio::task::JoinHandle<()>,
+) -> Result<()> {
+    let ownership = runtime::shard::Ownership::new(shards);
+    runtime::shard::set_ownership(ownership.clone());
+    let manager = tokio::spawn(
+        runtime::shard::Manager::new(
+            client.clone(),
+            &args.namespace,
+            &args.lease_name,
+            me,
+            timing,
+            ownership.clone(),
+        )
+        .run(),
+    );
+    let reporter = {
+        let (ownership, metrics, me) = (ownership.clone(), metrics.clone(), me.to_string());
+        let mut changes = ownership.subscribe();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let held = ownership.held();
+                metrics.shards.set(i64::try_from(held.len()).unwrap_or(0));
+                metrics.leader.set(i64::from(!held.is_empty()));
+                // For scripts and tests, as the unsharded replica prints its lead.
+                println!("plinth controller {me} holds shards {held:?}");
+            }
+        })
+    };
+    let state_dir = match &args.state_dir {
+        Some(dir) => dir.clone(),
+        None => tempfile::Builder::new()
+            .prefix("plinth-controller-")
+            .tempdir()
+            .context("cannot make a state directory")?
+            .keep(),
+    };
+    let bundled = if args.no_bundled_providers {
+        Vec::new()
+    } else {
+        crate::up::bundled_providers()
+    };
+    let caches = runtime::Caches::new(client.clone());
+    let settings = Settings {
+        poll_interval: args.poll_interval,
+        max_reconcile_rate: args.max_reconcile_rate,
+        function_timeout: args.function_timeout,
+        builtin_apis: !args.no_builtin_apis,
+    };
+    let controllers = Controllers::start(
+        &settings,
+        client,
+        caches.clone(),
+        state_dir.join("plugins"),
+        bundled,
+        |register| {
+            register(&mut metrics.registry.lock().unwrap_or_else(|e| e.into_inner()));
+        },
+    )
+    .await?;
+    crate::up::shutdown_signal().await;
+    tracing::info!("shutting down");
+    manager.abort();
+    reporter.abort();
+    controllers.stop().await;
+    caches.stop();
     health.abort();
     metrics_server.abort();
     Ok(())

@@ -131,6 +131,8 @@ pub struct Controller {
     queue: Arc<Queue>,
     concurrency: usize,
     feeds: Vec<(Arc<Cache>, Mapper)>,
+    /// Whether only the objects of this process's shards are reconciled.
+    sharded: bool,
 }
 
 impl Controller {
@@ -154,7 +156,16 @@ impl Controller {
             queue: Arc::new(Queue::new(debounce, limiter, own)),
             concurrency: 8,
             feeds: Vec::new(),
+            sharded: true,
         }
+    }
+
+    /// Reconciles every object whatever shards this process holds: for
+    /// definitions (XRDs) that every replica must act on to run the
+    /// controllers of their kinds.
+    pub fn unsharded(mut self) -> Controller {
+        self.sharded = false;
+        self
     }
 
     /// At most `n` reconciles at once.
@@ -196,8 +207,25 @@ impl Controller {
             queue,
             concurrency,
             feeds,
+            sharded,
         } = self;
         let mut tasks = JoinSet::new();
+        let ownership = crate::shard::ownership().filter(|_| sharded);
+        // Shards this process comes to hold: their objects are reconciled
+        // at once, not at their next change.
+        if let Some(ownership) = ownership.clone() {
+            let (queue, primary) = (queue.clone(), primary.clone());
+            let mut changes = ownership.subscribe();
+            tasks.spawn(async move {
+                while changes.changed().await.is_ok() {
+                    for cached in primary.list() {
+                        if ownership.owns(&cached.uid) {
+                            queue.changed(cached.key.clone(), None);
+                        }
+                    }
+                }
+            });
+        }
         // Subscribed before the first list is read, so nothing is missed between.
         let own = primary.subscribe();
         let mut feeding = Vec::new();
@@ -235,8 +263,16 @@ impl Controller {
                 failures.clone(),
                 name.clone(),
             );
+            let (ownership, primary) = (ownership.clone(), primary.clone());
             tasks.spawn(async move {
                 while let Some((key, reason)) = queue.next().await {
+                    // Another replica's shard: not this one's to reconcile.
+                    if let Some(ownership) = &ownership {
+                        if primary.get(&key).is_some_and(|c| !ownership.owns(&c.uid)) {
+                            queue.done(&key, None);
+                            continue;
+                        }
+                    }
                     let (ready, due, _) = queue.len();
                     crate::metrics::queue_depth(&name, ready + due);
                     let started = std::time::Instant::now();

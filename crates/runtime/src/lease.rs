@@ -146,6 +146,15 @@ impl Elector {
         }
     }
 
+    /// Looks at the Lease without acting, so that when this process does
+    /// try for it, its holder's silence has been timed from now on.
+    pub async fn observe(&self) -> Result<(), kube::Error> {
+        if let Some(lease) = self.api.get_opt(&self.name).await? {
+            self.unchanged_for(&lease);
+        }
+        Ok(())
+    }
+
     /// One attempt to hold the Lease: whether this process holds it now.
     pub async fn try_once(&self) -> Result<bool, kube::Error> {
         let current = self.api.get_opt(&self.name).await?;

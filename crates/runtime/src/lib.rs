@@ -34,6 +34,7 @@ pub mod process;
 pub mod provider;
 pub mod queue;
 pub mod ratelimit;
+pub mod shard;
 
 pub use cache::{Cache, Cached, Caches, Change, Key};
 pub use controller::{Action, Controller, Writes};

@@ -47,28 +47,26 @@ impl NopResource {
 
     /// The resources the journal at `path` holds, and the journal kept on.
     pub fn with_journal(path: std::path::PathBuf) -> NopResource {
-        let mut store = Store::new();
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            for entry in text
-                .lines()
-                .filter_map(|l| provider_sdk::serde_json::from_str::<Value>(l).ok())
-            {
-                let name = entry["name"].as_str().unwrap_or_default().to_string();
-                match entry["op"].as_str() {
-                    Some("create") | Some("update") => {
-                        store.insert(name, (entry["fields"].clone(), Instant::now()));
-                    }
-                    Some("delete") => {
-                        store.remove(&name);
-                    }
-                    _ => {}
-                }
-            }
-        }
         NopResource {
-            resources: Mutex::new(store),
+            resources: Mutex::new(replay(&path)),
             journal: Some(path),
         }
+    }
+
+    /// Reads the journal again, for resources another process (another
+    /// replica's provider) created since: what was already known keeps
+    /// its creation time.
+    fn refresh(&self, store: &mut Store) {
+        let Some(path) = &self.journal else {
+            return;
+        };
+        let mut fresh = replay(path);
+        for (name, entry) in fresh.iter_mut() {
+            if let Some(known) = store.get(name) {
+                entry.1 = known.1;
+            }
+        }
+        *store = fresh;
     }
 
     /// Appends one change to the journal, if there is one.
@@ -91,6 +89,29 @@ impl NopResource {
             .lock()
             .map_err(|_| ProviderError::retryable("nop: state lock poisoned"))
     }
+}
+
+/// The resources a journal holds after all its changes.
+fn replay(path: &std::path::Path) -> Store {
+    let mut store = Store::new();
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for entry in text
+            .lines()
+            .filter_map(|l| provider_sdk::serde_json::from_str::<Value>(l).ok())
+        {
+            let name = entry["name"].as_str().unwrap_or_default().to_string();
+            match entry["op"].as_str() {
+                Some("create") | Some("update") => {
+                    store.insert(name, (entry["fields"].clone(), Instant::now()));
+                }
+                Some("delete") => {
+                    store.remove(&name);
+                }
+                _ => {}
+            }
+        }
+    }
+    store
 }
 
 #[async_trait]
@@ -118,7 +139,10 @@ impl ExternalResource for NopResource {
 
     async fn observe(&self, req: &Request) -> Result<Observation, ProviderError> {
         Self::maybe_fail(req)?;
-        let store = self.store()?;
+        let mut store = self.store()?;
+        if !store.contains_key(req.external_name_or_name()) {
+            self.refresh(&mut store);
+        }
         let Some((fields, created)) = store.get(req.external_name_or_name()) else {
             return Ok(Observation::absent());
         };
@@ -157,6 +181,9 @@ impl ExternalResource for NopResource {
         let name = req.external_name_or_name().to_string();
         let fields = req.field("fields").cloned().unwrap_or(Value::Null);
         let mut store = self.store()?;
+        if !store.contains_key(&name) {
+            self.refresh(&mut store);
+        }
         if !store.contains_key(&name) {
             self.record("create", &name, &fields)?;
             store.insert(name.clone(), (fields, Instant::now()));
