@@ -105,6 +105,7 @@ fn the_controller_runs_locked_down_with_least_privilege() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(args[0], "controller");
+    assert!(args.contains(&"--shards=4"), "{args:?}");
     find(&docs, "PodDisruptionBudget", "plinth-controller");
     let policy = find(&docs, "NetworkPolicy", "plinth-providers-and-functions");
     assert_eq!(
