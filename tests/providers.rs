@@ -834,3 +834,114 @@ async fn a_provider_config_is_held_from_first_use_even_without_its_secret() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_provider_from_another_ca_is_refused_with_a_clear_reason() {
+    let (ours, theirs) = (pki(), pki());
+    let tls = tempfile::tempdir().expect("tls dir");
+    std::fs::write(tls.path().join("ca.crt"), &ours.ca).expect("write");
+    std::fs::write(tls.path().join("tls.crt"), &ours.server.0).expect("write");
+    std::fs::write(tls.path().join("tls.key"), &ours.server.1).expect("write");
+    let nop = support::plinth_bin().with_file_name("plinth-provider-nop");
+    let mut remote = tokio::process::Command::new(&nop)
+        .env("PLINTH_PROVIDER_LISTEN", "127.0.0.1:0")
+        .env("PLINTH_PROVIDER_TLS_DIR", tls.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the remote nop provider");
+    use tokio::io::AsyncBufReadExt;
+    let line = tokio::io::BufReader::new(remote.stdout.take().expect("stdout"))
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("handshake line");
+    let endpoint = line.split('|').nth(3).expect("address").to_string();
+
+    let plinth = Plinth::start_with(&["--no-bundled-providers"]).await;
+    let certs = plinth.dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    let secret = |name: &str, files: &[(&str, &str)]| {
+        let mut args = vec![
+            "-n".to_string(),
+            "plinth-system".into(),
+            "create".into(),
+            "secret".into(),
+            "generic".into(),
+            name.to_string(),
+        ];
+        for (file, body) in files {
+            let path = certs.join(format!("{name}-{file}"));
+            std::fs::write(&path, body).expect("write");
+            args.push(format!("--from-file={file}={}", path.display()));
+        }
+        args
+    };
+    for args in [
+        secret("their-ca", &[("ca.crt", &theirs.ca)]),
+        secret("our-ca", &[("ca.crt", &ours.ca)]),
+        secret(
+            "our-client",
+            &[("tls.crt", &ours.client.0), ("tls.key", &ours.client.1)],
+        ),
+        secret(
+            "their-client",
+            &[("tls.crt", &theirs.client.0), ("tls.key", &theirs.client.1)],
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        plinth.kubectl_ok(&args).await;
+    }
+    let provider = |name: &str, ca: &str, client: &str| {
+        format!("apiVersion: pkg.plinth.dev/v1\nkind: Provider\nmetadata:\n  name: {name}\nspec:\n  endpoint: \"{endpoint}\"\n  tls:\n    caSecretRef:\n      namespace: plinth-system\n      name: {ca}\n    clientSecretRef:\n      namespace: plinth-system\n      name: {client}\n")
+    };
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &provider("unknown-server", "their-ca", "our-client"),
+        )
+        .await;
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            &provider("unknown-client", "our-ca", "their-client"),
+        )
+        .await;
+    for (name, want) in [
+        (
+            "unknown-server",
+            "the provider's certificate is not signed by the CA in spec.tls.caSecretRef",
+        ),
+        (
+            "unknown-client",
+            "the provider refused the client certificate in spec.tls.clientSecretRef",
+        ),
+    ] {
+        eventually(Duration::from_secs(30), want, || async {
+            let message = plinth
+                .kubectl(&[
+                    "get",
+                    "provider",
+                    name,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type=='Healthy')].message}",
+                ])
+                .await
+                .stdout;
+            message.contains(want)
+        })
+        .await;
+        let status = plinth
+            .kubectl_ok(&[
+                "get",
+                "provider",
+                name,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Healthy')].status}",
+            ])
+            .await;
+        assert_eq!(status, "False", "{name}");
+    }
+    let _ = remote.kill().await;
+}

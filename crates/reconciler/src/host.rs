@@ -407,9 +407,9 @@ impl Host {
             (Some(child), channel, handshake_address(&address))
         } else if let Some(endpoint) = spec.get("endpoint").and_then(Value::as_str) {
             let tls = self.remote_tls(endpoint, spec).await?;
-            let channel = client::connect_remote(endpoint, tls).await.map_err(|e| {
-                format!("cannot connect to the remote provider at {endpoint} over mTLS: {e}")
-            })?;
+            let channel = client::connect_remote(endpoint, tls)
+                .await
+                .map_err(|e| remote_failure(endpoint, &chain(&e)))?;
             (None, channel, format!("https://{endpoint}"))
         } else {
             return Err(
@@ -420,7 +420,12 @@ impl Host {
         let schema = provider
             .get_schema(pb::GetSchemaRequest {})
             .await
-            .map_err(|e| format!("GetSchema failed: {}", e.message()))?
+            .map_err(|e| match spec.get("endpoint").and_then(Value::as_str) {
+                // Over TLS 1.3 a server that refuses the client's
+                // certificate says so on the first call, not at connect.
+                Some(endpoint) => remote_failure(endpoint, &chain(&e)),
+                None => format!("GetSchema failed: {}", e.message()),
+            })?
             .into_inner();
         self.install(name, &schema).await?;
         *installed = true;
@@ -679,6 +684,57 @@ fn handshake_address(address: &Address) -> String {
     match address {
         Address::Unix(p) => format!("unix://{}", p.display()),
         Address::Tcp(a) => format!("tcp://{a}"),
+    }
+}
+
+/// An error and every cause under it, as one line: tonic's transport
+/// errors say only "transport error" at the top.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
+
+/// Why a remote provider could not be reached, in terms of its spec when
+/// TLS is what failed.
+fn remote_failure(endpoint: &str, detail: &str) -> String {
+    // rustls' words: BadSignature where the issuer's name matches but its
+    // key does not; the server's DecryptError alert when it cannot verify
+    // the client's certificate.
+    let reason = if ["UnknownIssuer", "BadSignature"]
+        .iter()
+        .any(|m| detail.contains(m))
+    {
+        Some("the provider's certificate is not signed by the CA in spec.tls.caSecretRef")
+    } else if detail.contains("NotValidForName") {
+        Some("the provider's certificate is not valid for its name (spec.tls.serverName, else the endpoint's host)")
+    } else if [
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateRequired",
+        "DecryptError",
+        "unknown ca",
+        "certificate required",
+    ]
+    .iter()
+    .any(|m| detail.contains(m))
+    {
+        Some("the provider refused the client certificate in spec.tls.clientSecretRef")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => format!(
+            "cannot connect to the remote provider at {endpoint} over mTLS: {reason} ({detail})"
+        ),
+        None => format!("cannot connect to the remote provider at {endpoint} over mTLS: {detail}"),
     }
 }
 
