@@ -140,4 +140,12 @@ async fn metrics_parse_and_move_when_resources_reconcile() {
             > sum(&before, "apiserver_request_total", "verb="),
         "API requests are counted by verb"
     );
+    assert!(
+        sum(
+            &after,
+            "apiserver_request_duration_seconds_count",
+            "verb=get"
+        ) > 0.0,
+        "API request latency is measured"
+    );
 }

@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::lifecycle::Part;
@@ -31,9 +32,23 @@ pub struct WriteLabels {
     pub subresource: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub subresource: String,
+}
+
+fn request_seconds() -> Histogram {
+    // 0.1 ms to about 3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     writes: Family<WriteLabels, Counter>,
     objects: Gauge,
     packed: Gauge,
@@ -44,12 +59,19 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Family<LatencyLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(request_seconds);
         let writes = Family::<WriteLabels, Counter>::default();
         let (objects, packed, body_bytes) = (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register(
             "apiserver_request",
             "Requests by verb, group, resource, subresource and HTTP code",
             requests.clone(),
+        );
+        registry.register(
+            "apiserver_request_duration_seconds",
+            "Time to answer a request, by verb, group, resource and subresource (watches excluded, as in kube-apiserver)",
+            latency.clone(),
         );
         registry.register(
             "plinth_store_writes",
@@ -74,6 +96,7 @@ impl Default for Metrics {
         Metrics {
             registry: Mutex::new(registry),
             requests,
+            latency,
             writes,
             objects,
             packed,
@@ -83,7 +106,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, labels: RequestLabels) {
+    /// One answered request, and how long the answer took.
+    pub fn request(&self, labels: RequestLabels, took: std::time::Duration) {
+        if labels.verb != "watch" {
+            self.latency
+                .get_or_create(&LatencyLabels {
+                    verb: labels.verb.clone(),
+                    group: labels.group.clone(),
+                    resource: labels.resource.clone(),
+                    subresource: labels.subresource.clone(),
+                })
+                .observe(took.as_secs_f64());
+        }
         self.requests.get_or_create(&labels).inc();
     }
 

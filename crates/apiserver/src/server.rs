@@ -297,13 +297,16 @@ where
     });
     let response = handlers::dispatch(&api, ctx, route).await;
     if let Some((verb, group, resource, subresource)) = labels {
-        api.metrics.request(crate::metrics::RequestLabels {
-            verb,
-            group,
-            resource,
-            subresource,
-            code: response.status().as_u16().to_string(),
-        });
+        api.metrics.request(
+            crate::metrics::RequestLabels {
+                verb,
+                group,
+                resource,
+                subresource,
+                code: response.status().as_u16().to_string(),
+            },
+            started.elapsed(),
+        );
     }
     tracing::debug!(method = %parts.method, path = %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     response
