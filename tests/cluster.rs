@@ -369,6 +369,19 @@ async fn shards_spread_across_replicas_and_move_when_one_dies() {
         },
     )
     .await;
+    // Which shards: the two replicas' sets do not overlap and cover all four.
+    let held = |m: &str| -> Vec<String> {
+        m.lines()
+            .filter(|l| l.starts_with("plinth_controller_shard_held{") && l.ends_with(" 1"))
+            .map(str::to_string)
+            .collect()
+    };
+    let (held_a, held_b) = (held(&metrics_of(&a).await), held(&metrics_of(&b).await));
+    assert_eq!(held_a.len() + held_b.len(), 4, "{held_a:?} {held_b:?}");
+    assert!(
+        held_a.iter().all(|s| !held_b.contains(s)),
+        "{held_a:?} {held_b:?}"
+    );
     install_api(&plinth).await;
     plinth
         .apply_ok(&["apply", "-f", "-"], &claims(0, CLAIMS))

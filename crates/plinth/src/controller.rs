@@ -113,11 +113,21 @@ async fn client(args: &ControllerArgs) -> Result<kube::Client> {
     kube::Client::try_from(config).context("cannot build the API client")
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ShardLabels {
+    shard: String,
+}
+
 /// The replica's own metrics: whether it leads, plus what the controllers add.
 struct Metrics {
     registry: Mutex<Registry>,
     leader: prometheus_client::metrics::gauge::Gauge,
     shards: prometheus_client::metrics::gauge::Gauge,
+    /// Which shards: 1 for each held, 0 for the others.
+    shard: prometheus_client::metrics::family::Family<
+        ShardLabels,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
 }
 
 impl Metrics {
@@ -136,10 +146,17 @@ impl Metrics {
             "Shards whose Lease this replica holds",
             shards.clone(),
         );
+        let shard = prometheus_client::metrics::family::Family::default();
+        registry.register(
+            "plinth_controller_shard_held",
+            "1 for each shard whose Lease this replica holds, by shard",
+            shard.clone(),
+        );
         Arc::new(Metrics {
             registry: Mutex::new(registry),
             leader,
             shards,
+            shard,
         })
     }
 
@@ -371,6 +388,14 @@ async fn run_sharded(
             while changes.changed().await.is_ok() {
                 let held = ownership.held();
                 metrics.shards.set(i64::try_from(held.len()).unwrap_or(0));
+                for shard in 0..ownership.shards() {
+                    metrics
+                        .shard
+                        .get_or_create(&ShardLabels {
+                            shard: shard.to_string(),
+                        })
+                        .set(i64::from(held.contains(&shard)));
+                }
                 metrics.leader.set(i64::from(!held.is_empty()));
                 // For scripts and tests, as the unsharded replica prints its lead.
                 println!("plinth controller {me} holds shards {held:?}");
