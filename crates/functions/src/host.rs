@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use runtime::conditions::{self, Condition};
@@ -696,21 +696,7 @@ impl Host {
 
     async fn set_status(&self, name: &str, updates: &[Condition<'_>], extra: Value) {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &api_resource());
-        let current = match api.get_opt(name).await {
-            Ok(Some(f)) => f,
-            _ => return,
-        };
-        let mut status = extra;
-        status["conditions"] =
-            conditions::merged(current.data.pointer("/status/conditions"), updates, None);
-        if let Err(e) = api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
+        if let Err(e) = conditions::patch_status(&api, name, updates, extra).await {
             tracing::warn!(function = %name, error = %e, "cannot update the function's status");
         }
     }

@@ -299,37 +299,7 @@ pub async fn run(args: ControllerArgs) -> Result<()> {
     tracing::info!(identity = %me, "leading: starting the controllers");
     // Printed for scripts and tests, as plinth up prints its ready line.
     println!("plinth controller {me} is leading");
-    let state_dir = match &args.state_dir {
-        Some(dir) => dir.clone(),
-        None => tempfile::Builder::new()
-            .prefix("plinth-controller-")
-            .tempdir()
-            .context("cannot make a state directory")?
-            .keep(),
-    };
-    let bundled = if args.no_bundled_providers {
-        Vec::new()
-    } else {
-        crate::up::bundled_providers()
-    };
-    let caches = runtime::Caches::new(client.clone());
-    let settings = Settings {
-        poll_interval: args.poll_interval,
-        max_reconcile_rate: args.max_reconcile_rate,
-        function_timeout: args.function_timeout,
-        builtin_apis: !args.no_builtin_apis,
-    };
-    let controllers = Controllers::start(
-        &settings,
-        client.clone(),
-        caches.clone(),
-        state_dir.join("plugins"),
-        bundled,
-        |register| {
-            register(&mut metrics.registry.lock().unwrap_or_else(|e| e.into_inner()));
-        },
-    )
-    .await?;
+    let (controllers, caches) = start_controllers(&args, client.clone(), &metrics).await?;
     let lost = tokio::select! {
         _ = elector.keep() => true,
         _ = crate::up::shutdown_signal() => false,
@@ -402,6 +372,25 @@ async fn run_sharded(
             }
         })
     };
+    let (controllers, caches) = start_controllers(args, client, &metrics).await?;
+    crate::up::shutdown_signal().await;
+    tracing::info!("shutting down");
+    manager.abort();
+    reporter.abort();
+    controllers.stop().await;
+    caches.stop();
+    health.abort();
+    metrics_server.abort();
+    Ok(())
+}
+
+/// The controllers, with their providers' sockets in `--state-dir` (or a
+/// new temporary directory) and their metrics in this replica's registry.
+async fn start_controllers(
+    args: &ControllerArgs,
+    client: kube::Client,
+    metrics: &Metrics,
+) -> Result<(Controllers, Arc<runtime::Caches>)> {
     let state_dir = match &args.state_dir {
         Some(dir) => dir.clone(),
         None => tempfile::Builder::new()
@@ -433,13 +422,5 @@ async fn run_sharded(
         },
     )
     .await?;
-    crate::up::shutdown_signal().await;
-    tracing::info!("shutting down");
-    manager.abort();
-    reporter.abort();
-    controllers.stop().await;
-    caches.stop();
-    health.abort();
-    metrics_server.abort();
-    Ok(())
+    Ok((controllers, caches))
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use provider_sdk::client;
@@ -646,21 +646,7 @@ impl Host {
 
     async fn set_status(&self, name: &str, updates: &[Condition<'_>], extra: Value) {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &provider_api_resource());
-        let current = match api.get_opt(name).await {
-            Ok(Some(obj)) => obj,
-            _ => return,
-        };
-        let existing = current.data.pointer("/status/conditions");
-        let mut status = extra;
-        status["conditions"] = conditions::merged(existing, updates, None);
-        if let Err(e) = api
-            .patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await
-        {
+        if let Err(e) = conditions::patch_status(&api, name, updates, extra).await {
             tracing::warn!(provider = %name, error = %e, "cannot update the provider's status");
         }
     }

@@ -89,6 +89,30 @@ pub fn status_of<'a>(conditions: Option<&'a Value>, type_: &str) -> Option<&'a s
         .as_str()
 }
 
+/// Sets conditions (and other status fields) on the status of the named
+/// object, read fresh, with a merge patch: for objects a host writes now
+/// and then (a Provider, a Function) rather than from a cache. An object
+/// that is gone is not an error.
+pub async fn patch_status(
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    updates: &[Condition<'_>],
+    extra: Value,
+) -> Result<(), kube::Error> {
+    let Some(current) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    let mut status = extra;
+    status["conditions"] = merged(current.data.pointer("/status/conditions"), updates, None);
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
