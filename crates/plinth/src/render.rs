@@ -58,37 +58,48 @@ fn read_one(path: &PathBuf, what: &str) -> Result<Value> {
     }
 }
 
+/// The `--observed-resources` documents, by the resource name their
+/// `crossplane.io/composition-resource-name` annotation gives.
+fn observed_resources(path: Option<&PathBuf>) -> Result<BTreeMap<String, Value>> {
+    let mut observed = BTreeMap::new();
+    let Some(path) = path else {
+        return Ok(observed);
+    };
+    for doc in read_documents(path)? {
+        let name = doc
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(composition::render::ANNOTATION_RESOURCE_NAME))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .with_context(|| {
+                format!(
+                    "an observed resource lacks the {} annotation naming it",
+                    composition::render::ANNOTATION_RESOURCE_NAME
+                )
+            })?;
+        observed.insert(name, doc);
+    }
+    Ok(observed)
+}
+
 pub async fn run(args: RenderArgs) -> Result<()> {
     let xr = read_one(&args.composite, "composite resource")?;
     let composition = read_one(&args.composition, "Composition")?;
     if composition.pointer("/spec/mode").and_then(Value::as_str) == Some("Pipeline") {
         return pipeline::run(&args, &xr, &composition).await;
     }
-    let mut observed = BTreeMap::new();
-    if let Some(path) = &args.observed {
-        for doc in read_documents(path)? {
-            let template = doc
-                .pointer(&format!(
-                    "/metadata/annotations/{}",
-                    composition::render::ANNOTATION_RESOURCE_NAME.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .with_context(|| {
-                    format!(
-                        "an observed resource lacks the {} annotation naming its template",
-                        composition::render::ANNOTATION_RESOURCE_NAME
-                    )
-                })?;
-            observed.insert(
-                template,
+    let observed: BTreeMap<String, Observed> = observed_resources(args.observed.as_ref())?
+        .into_iter()
+        .map(|(name, object)| {
+            (
+                name,
                 Observed {
-                    object: doc,
+                    object,
                     connection: Default::default(),
                 },
-            );
-        }
-    }
+            )
+        })
+        .collect();
     let mut rendered = composition::render(&xr, &composition, &observed)?;
     // The input's own conditions are what was; Ready is rendered anew.
     if let Some(status) = rendered
@@ -317,29 +328,19 @@ mod pipeline {
                 functions::host::Runtime::Unsupported(why) => bail!("function {name:?}: {why}"),
             }
         }
-        let mut observed = BTreeMap::new();
-        if let Some(path) = &args.observed {
-            for doc in read_documents(path)? {
-                let key = doc
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(composition::render::ANNOTATION_RESOURCE_NAME))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .with_context(|| {
-                        format!(
-                            "an observed resource lacks the {} annotation naming it",
-                            composition::render::ANNOTATION_RESOURCE_NAME
-                        )
-                    })?;
-                observed.insert(
-                    key,
-                    fnpipeline::Observed {
-                        object: doc,
-                        connection: Details::new(),
-                    },
-                );
-            }
-        }
+        let observed: BTreeMap<String, fnpipeline::Observed> =
+            super::observed_resources(args.observed.as_ref())?
+                .into_iter()
+                .map(|(name, object)| {
+                    (
+                        name,
+                        fnpipeline::Observed {
+                            object,
+                            connection: Details::new(),
+                        },
+                    )
+                })
+                .collect();
         let files = Files {
             resources: match &args.extra_resources {
                 Some(p) => read_documents(p)?,

@@ -281,25 +281,36 @@ impl Ctx {
             .await
             .map_err(Error)?;
         let cache = self.caches.of(&resource);
+        let xr = self.kind.clone();
+        self.feed_once(
+            format!("{}/{}", resource.api_version, resource.kind),
+            &cache,
+            move |change| owner_xr(change, &xr),
+        );
+        cache.synced().await;
+        Ok((resource, cache))
+    }
+
+    /// Feeds this reconciler's queue from `cache` through `map`, the first
+    /// time `name` is asked for; later calls do nothing.
+    fn feed_once(
+        &self,
+        name: String,
+        cache: &Arc<Cache>,
+        map: impl Fn(&Change) -> Vec<Key> + Send + Sync + 'static,
+    ) {
         let first = self
             .watched
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(format!("{}/{}", resource.api_version, resource.kind));
-        if first {
-            if let Some(queue) = self.queue.get() {
-                let xr = self.kind.clone();
-                let feed = runtime::controller::feed(queue.clone(), cache.clone(), move |change| {
-                    owner_xr(change, &xr)
-                });
-                self.feeds
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(feed);
-            }
+            .insert(name);
+        if let (true, Some(queue)) = (first, self.queue.get()) {
+            let feed = runtime::controller::feed(queue.clone(), cache.clone(), map);
+            self.feeds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(feed);
         }
-        cache.synced().await;
-        Ok((resource, cache))
     }
 
     fn secret_data(&self, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Error> {
@@ -359,17 +370,7 @@ impl Ctx {
                 continue;
             };
             let value = existing.value()?;
-            let connection = match (
-                value
-                    .pointer("/spec/writeConnectionSecretToRef/namespace")
-                    .and_then(Value::as_str),
-                value
-                    .pointer("/spec/writeConnectionSecretToRef/name")
-                    .and_then(Value::as_str),
-            ) {
-                (Some(ns), Some(n)) => self.secret_data(ns, n)?,
-                _ => BTreeMap::new(),
-            };
+            let connection = self.connection_of(&value)?;
             observed.insert(
                 t.template,
                 Observed {
@@ -814,34 +815,23 @@ impl Ctx {
                 selectors.push(selector.clone());
             }
         }
-        let first = self
-            .watched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(format!("required:{kind}"));
-        if let (true, Some(queue)) = (first, self.queue.get()) {
-            let required = self.required.clone();
-            let feed = runtime::controller::feed(queue.clone(), cache.clone(), move |change| {
-                let Some(object) = change.latest() else {
-                    return Vec::new();
-                };
-                let required = required.lock().unwrap_or_else(|e| e.into_inner());
-                required
-                    .get(&kind)
-                    .map(|by_xr| {
-                        by_xr
-                            .iter()
-                            .filter(|(_, selectors)| selectors.iter().any(|s| selects(s, object)))
-                            .map(|(xr, _)| Key::cluster(xr))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            });
-            self.feeds
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(feed);
-        }
+        let required = self.required.clone();
+        self.feed_once(format!("required:{kind}"), cache, move |change| {
+            let Some(object) = change.latest() else {
+                return Vec::new();
+            };
+            let required = required.lock().unwrap_or_else(|e| e.into_inner());
+            required
+                .get(&kind)
+                .map(|by_xr| {
+                    by_xr
+                        .iter()
+                        .filter(|(_, selectors)| selectors.iter().any(|s| selects(s, object)))
+                        .map(|(xr, _)| Key::cluster(xr))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
     }
 }
 
