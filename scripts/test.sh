@@ -114,6 +114,23 @@ if [ -z "${PLINTH_TEST_PYTHON:-}" ]; then
 fi
 export PLINTH_TEST_KUBERNETES_VALIDATE="${PLINTH_TEST_KUBERNETES_VALIDATE:-$(dirname "$PLINTH_TEST_PYTHON")/kubernetes-validate}"
 
+# --- Backstage's own catalog validators, for the catalog export -------------
+# npm ci installs exactly what tests/backstage/package-lock.json pins, into
+# tests/backstage/node_modules (git-ignored); skipped when already there.
+if [ -z "${PLINTH_TEST_BACKSTAGE_VALIDATE:-}" ]; then
+  if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    log "installing Node.js and npm (apt)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null
+  fi
+  if [ ! -f tests/backstage/node_modules/.package-lock.json ] ||
+     ! cmp -s tests/backstage/package-lock.json tests/backstage/node_modules/.plinth-lock; then
+    log "installing @backstage/catalog-model into tests/backstage"
+    (cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.plinth-lock)
+  fi
+  export PLINTH_TEST_BACKSTAGE_VALIDATE="$PWD/tests/backstage/validate.js"
+fi
+
 # --- checks ------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -53,17 +53,12 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     pub url: String,
     api: Arc<Api>,
+    tls: TlsAcceptor,
     stop: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    /// The server as an in-process HTTP service, for the controllers of the
-    /// process that embeds it: the same routes and handlers as over HTTPS,
-    /// without TCP, TLS or a connection per request. Requests through it
-    /// are the embedding control plane's own, so they carry no token;
-    /// `user_agent` is sent for requests that set none (writes without a
-    /// fieldManager are recorded under it).
     /// Adds metrics of the embedding process to `/metrics`.
     pub fn register_metrics(
         &self,
@@ -72,6 +67,19 @@ impl Running {
         self.api.metrics.register(register);
     }
 
+    /// TLS with the API server's own serving certificate, for other
+    /// endpoints the embedding process serves on loopback (the Backstage
+    /// catalog), so clients trust them through the same CA.
+    pub fn tls_acceptor(&self) -> TlsAcceptor {
+        self.tls.clone()
+    }
+
+    /// The server as an in-process HTTP service, for the controllers of the
+    /// process that embeds it: the same routes and handlers as over HTTPS,
+    /// without TCP, TLS or a connection per request. Requests through it
+    /// are the embedding control plane's own, so they carry no token;
+    /// `user_agent` is sent for requests that set none (writes without a
+    /// fieldManager are recorded under it).
     pub fn local_service(&self, user_agent: &str) -> LocalService {
         LocalService {
             api: self.api.clone(),
@@ -147,12 +155,18 @@ pub async fn run(config: Config) -> Result<Running> {
     tokio::spawn(gc::run(api.clone(), stopped.clone()));
     tokio::spawn(expiry::run(api.clone(), config.event_ttl, stopped.clone()));
     tokio::spawn(compactor(api.clone(), config.clone(), stopped.clone()));
-    let accept = tokio::spawn(accept_loop(listener, acceptor, api.clone(), stopped));
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        acceptor.clone(),
+        api.clone(),
+        stopped,
+    ));
     Ok(Running {
         addr,
         kubeconfig,
         url,
         api,
+        tls: acceptor,
         stop,
         accept,
     })

@@ -165,46 +165,6 @@ pub async fn wait_served(client: &Client, ar: &ApiResource) {
     tracing::warn!(kind = %ar.kind, "kind not served after 10 s");
 }
 
-/// Finds the plural of composed kinds by discovery, once per kind.
-#[derive(Default)]
-pub struct Kinds {
-    cache: Mutex<HashMap<String, ApiResource>>,
-}
-
-impl Kinds {
-    pub async fn resolve(
-        &self,
-        client: &Client,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<ApiResource, String> {
-        let key = format!("{api_version}/{kind}");
-        if let Some(ar) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(ar.clone());
-        }
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (ar, _) = kube::discovery::pinned_kind(client, &gvk)
-            .await
-            .map_err(|e| {
-                format!(
-                    "{kind}.{group} is not served (is its provider installed and healthy?): {}",
-                    error_message(&e)
-                )
-            })?;
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, ar.clone());
-        Ok(ar)
-    }
-}
-
 /// How often a composite or claim on its way up reports progress that
 /// changes no condition's status: its Ready message names the resources
 /// still coming up, and under load that message changes many times a

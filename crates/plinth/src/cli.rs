@@ -38,6 +38,9 @@ pub enum Command {
     Trace(crate::trace::TraceArgs),
     /// Check manifests offline against the built-in APIs and the XRDs among them.
     Validate(crate::validate::ValidateArgs),
+    /// Export every XRD, claim, managed resource and OAM Application as
+    /// Backstage catalog entities (YAML).
+    Catalog(crate::catalog::CatalogArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +94,14 @@ pub struct UpArgs {
     /// PostgreSQL server and point it at none.
     #[arg(long, conflicts_with = "local_postgres_url")]
     pub no_local_postgres: bool,
+    /// Where the Backstage catalog is served over HTTPS [default: the API's
+    /// address with the next port; with --listen on port 0, any free port].
+    /// The URL is written to the data directory's catalog-url file.
+    #[arg(long, value_parser = parse_listen)]
+    pub catalog_listen: Option<SocketAddr>,
+    /// Serve no Backstage catalog endpoint.
+    #[arg(long)]
+    pub no_catalog: bool,
     /// Serve the API alone, with no controllers, providers or functions,
     /// so `plinth controller` processes can run against it as against a
     /// cluster.
@@ -205,6 +216,7 @@ pub fn main() -> ExitCode {
             },
             Command::Render(args) => crate::render::run(args).await,
             Command::Trace(args) => crate::trace::run(args).await,
+            Command::Catalog(args) => crate::catalog::run(args).await,
             Command::Validate(args) => match crate::validate::run(args) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!("some manifests are invalid")),

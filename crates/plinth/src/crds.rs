@@ -27,6 +27,7 @@ pub struct CrdsArgs {
 async fn all() -> Result<Vec<Value>> {
     let mut crds = vec![reconciler::crds::provider(), functions::crd::function()];
     crds.extend(composite::crds::composition_api());
+    crds.extend(oam::crds::all());
     let sockets = tempfile::Builder::new()
         .prefix("plinth-crds-")
         .tempdir()

@@ -13,6 +13,7 @@
 //! - `bench_aws`: claims on AWS (against moto), and the AWS provider's memory.
 //! - `bench_usage`: what the benchmarks' Plinth processes use.
 //! - `render`, `trace`, `validate`: the composition tools.
+//! - `catalog`: the Backstage catalog, as `plinth catalog` and as the HTTPS endpoint of `plinth up`.
 #![forbid(unsafe_code)]
 
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod bench_aws;
 pub mod bench_composition;
 pub mod bench_providers;
 mod bench_usage;
+pub mod catalog;
 pub mod certs;
 pub mod cli;
 pub mod controller;

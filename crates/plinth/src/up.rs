@@ -78,6 +78,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     for what in crate::startup::wait_until_usable(&client, &bundled_names).await {
         tracing::warn!("serving before {what}; it may still come up");
     }
+    let catalog = if args.no_catalog {
+        None
+    } else {
+        serve_catalog(&args, &running, client.clone(), &data_dir).await
+    };
     running.mark_ready();
     // The one line a user (or a script) waits for.
     println!(
@@ -92,6 +97,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(task) = catalog {
+        task.abort();
+    }
     controllers.stop().await;
     caches.stop();
     cache_metrics.abort();
@@ -102,6 +110,47 @@ pub async fn run(args: UpArgs) -> Result<()> {
     }
     running.shutdown().await;
     Ok(())
+}
+
+/// Serves the Backstage catalog beside the API: at `--catalog-listen`, else
+/// the API's port plus one (any free port when the API's is chosen by the
+/// system), with a token of its own. A catalog that cannot be served is a
+/// warning, not a reason to stop serving the API.
+async fn serve_catalog(
+    args: &UpArgs,
+    running: &apiserver::Running,
+    client: kube::Client,
+    data_dir: &std::path::Path,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let listen = args.catalog_listen.unwrap_or_else(|| {
+        let port = match args.listen.port() {
+            0 => 0,
+            p => p.checked_add(1).unwrap_or(0),
+        };
+        std::net::SocketAddr::new(running.addr.ip(), port)
+    });
+    let started = async {
+        let token = crate::catalog::token(data_dir)?;
+        let (addr, task) =
+            crate::catalog::serve(listen, running.tls_acceptor(), client, token).await?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let url = format!("https://{host}:{}{}", addr.port(), crate::catalog::PATH);
+        std::fs::write(data_dir.join(crate::catalog::URL_FILE), format!("{url}\n"))
+            .context("cannot write the catalog URL")?;
+        tracing::info!(%url, token_file = %data_dir.join(crate::catalog::TOKEN_FILE).display(), "serving the Backstage catalog");
+        Ok::<_, anyhow::Error>(task)
+    };
+    match started.await {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!("the Backstage catalog is not served: {e:#}");
+            None
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
@@ -299,6 +348,7 @@ impl Settings {
 pub(crate) struct Controllers {
     managed: reconciler::Controllers,
     composition: composite::Controllers,
+    oam: oam::Controllers,
     function_host: std::sync::Arc<functions::host::Host>,
     function_host_task: tokio::task::JoinHandle<()>,
 }
@@ -327,12 +377,21 @@ impl Controllers {
         observe_function_calls(&function_runner, |register| register_metrics(register));
         let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
         let function_host_task = tokio::spawn(function_host.clone().run());
-        let composition = composite::start(client, caches, settings.builtin_apis, function_runner)
+        let composition = composite::start(
+            client.clone(),
+            caches.clone(),
+            settings.builtin_apis,
+            function_runner,
+        )
+        .await
+        .context("starting the composition controllers")?;
+        let oam = oam::start(client, caches)
             .await
-            .context("starting the composition controllers")?;
+            .context("starting the OAM controllers")?;
         Ok(Controllers {
             managed,
             composition,
+            oam,
             function_host,
             function_host_task,
         })
@@ -341,6 +400,7 @@ impl Controllers {
     /// Stops the reconcilers first, then the functions and providers they
     /// run, each with SIGTERM so it can clean up.
     pub(crate) async fn stop(self) {
+        self.oam.stop().await;
         self.composition.stop().await;
         self.function_host_task.abort();
         self.function_host.shutdown().await;

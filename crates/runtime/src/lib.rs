@@ -12,6 +12,7 @@
 //! - `provider`: the provider seam ([`provider::ExternalClient`]) and its fakes.
 //! - `events`: Events, with repeats folded.
 //! - `crds`: installing CRDs.
+//! - `kinds`: a kind's plural by discovery, once per kind.
 //! - `ratelimit`, `duration`: pacing and Go-style durations.
 //!
 //! ```text
@@ -27,6 +28,7 @@ pub mod controller;
 pub mod crds;
 pub mod duration;
 pub mod events;
+pub mod kinds;
 pub mod lease;
 pub mod metrics;
 pub mod names;

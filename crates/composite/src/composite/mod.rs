@@ -28,9 +28,10 @@ use runtime::{Action, Cache, Caches, Change, Controller, Key, Writes};
 use serde_json::{json, Value};
 
 use crate::names;
-use crate::util::{self, Applied, Kinds, Parsed, Progress};
+use crate::util::{self, Applied, Parsed, Progress};
 use crate::xrd::Served;
 use plan::{Inputs, Plan, Selected, XrKind};
+use runtime::kinds::Kinds;
 
 /// The annotation that names a composed resource in its Composition or pipeline.
 const RESOURCE_NAME: &str = composition::render::ANNOTATION_RESOURCE_NAME;
@@ -164,7 +165,7 @@ pub async fn run(
         caches,
         served,
         kind: kind.clone(),
-        kinds: Kinds::default(),
+        kinds: Kinds::with_hint("is its provider installed and healthy?"),
         applied: Applied::default(),
         parsed: Parsed::default(),
         progress: Progress::default(),
