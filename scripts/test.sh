@@ -105,8 +105,8 @@ log "composition function python: $PLINTH_TEST_FUNCTION_PYTHON"
 
 # --- Python tools the tests run: kubernetes-validate and prometheus_client ---
 if [ -z "${PLINTH_TEST_PYTHON:-}" ]; then
-  if ! .venv/bin/python -c 'import kubernetes_validate, prometheus_client' >/dev/null 2>&1; then
-    log "installing kubernetes-validate and prometheus-client into .venv"
+  if ! .venv/bin/python -c 'import kubernetes_validate, prometheus_client, jsonschema' >/dev/null 2>&1; then
+    log "installing kubernetes-validate, prometheus-client and jsonschema into .venv"
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install --quiet -r tests/python-requirements.txt
   fi

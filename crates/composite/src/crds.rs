@@ -222,8 +222,8 @@ fn versions(xrd: &Value, claim: bool) -> Vec<Value> {
             spec["writeConnectionSecretToRef"] = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
         } else {
             spec["claimRef"] = reference(&["apiVersion", "kind", "name", "namespace"]);
-            spec["resourceRefs"] =
-                json!({"type": "array", "items": reference(&["apiVersion", "kind", "name"])});
+            // `namespace` for namespaced composed resources, as Crossplane v2 has it.
+            spec["resourceRefs"] = json!({"type": "array", "items": reference(&["apiVersion", "kind", "name", "namespace"])});
             spec["writeConnectionSecretToRef"] = json!({"type": "object", "required": ["name", "namespace"], "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}}});
         }
         let status = &mut props["status"]["properties"];

@@ -20,6 +20,10 @@ pub const LABEL_COMPOSITION_NAME: &str = "crossplane.io/composition-name";
 pub const LABEL_COMPOSITION_HASH: &str = "crossplane.io/composition-hash";
 pub const LABEL_CLAIM_NAME: &str = composition::render::LABEL_CLAIM_NAME;
 pub const LABEL_CLAIM_NAMESPACE: &str = composition::render::LABEL_CLAIM_NAMESPACE;
+/// On a claim's composite resource: the name of the Secret the claim
+/// writes in its namespace, for Compositions that compose something there
+/// that reads it (a Dapr Component's `secretKeyRef`).
+pub const ANNOTATION_CLAIM_CONNECTION_SECRET: &str = "plinth.dev/claim-connection-secret";
 
 /// Condition types and reasons.
 pub const ESTABLISHED: &str = "Established";

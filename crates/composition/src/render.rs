@@ -206,7 +206,16 @@ pub fn stamp(object: &mut Value, xr: &Value, xr_name: &str, template: &str) {
         object["metadata"] = json!({});
     }
     let meta = &mut object["metadata"];
-    meta["name"] = json!(composed_name(xr_name, template));
+    // A name the base or a patch set is kept, as Crossplane keeps it (a
+    // Dapr Component is found by the name an app gives it); otherwise the
+    // name is derived from the composite's and the template's.
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        meta["name"] = json!(composed_name(xr_name, template));
+    }
     if !meta.get("labels").is_some_and(Value::is_object) {
         meta["labels"] = json!({});
     }

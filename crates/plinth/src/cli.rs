@@ -41,6 +41,8 @@ pub enum Command {
     /// Export every XRD, claim, managed resource and OAM Application as
     /// Backstage catalog entities (YAML).
     Catalog(crate::catalog::CatalogArgs),
+    /// Dapr: write a namespace's Components for Dapr's standalone mode.
+    Dapr(crate::dapr::DaprArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -102,6 +104,10 @@ pub struct UpArgs {
     /// Serve no Backstage catalog endpoint.
     #[arg(long)]
     pub no_catalog: bool,
+    /// Do not serve Dapr's Component CRD (dapr.io/v1alpha1), for instance
+    /// where Dapr's own chart installs it.
+    #[arg(long)]
+    pub no_dapr: bool,
     /// Serve the API alone, with no controllers, providers or functions,
     /// so `plinth controller` processes can run against it as against a
     /// cluster.
@@ -217,6 +223,7 @@ pub fn main() -> ExitCode {
             Command::Render(args) => crate::render::run(args).await,
             Command::Trace(args) => crate::trace::run(args).await,
             Command::Catalog(args) => crate::catalog::run(args).await,
+            Command::Dapr(args) => crate::dapr::run(args).await,
             Command::Validate(args) => match crate::validate::run(args) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!("some manifests are invalid")),

@@ -13,6 +13,7 @@
 //! - `bench_aws`: claims on AWS (against moto), and the AWS provider's memory.
 //! - `bench_usage`: what the benchmarks' Plinth processes use.
 //! - `render`, `trace`, `validate`: the composition tools.
+//! - `dapr`: Dapr's Component CRD, and Components for Dapr's standalone mode.
 //! - `catalog`: the Backstage catalog, as `plinth catalog` and as the HTTPS endpoint of `plinth up`.
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod certs;
 pub mod cli;
 pub mod controller;
 pub mod crds;
+pub mod dapr;
 pub mod local_postgres;
 pub mod render;
 mod startup;

@@ -43,6 +43,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
         bundled_providers()
     };
     let bundled_names: Vec<String> = bundled.iter().map(|(name, _)| name.clone()).collect();
+    if !args.no_dapr {
+        crate::dapr::install_crd(&client).await?;
+    }
     if args.no_controllers {
         return serve_api_only(running, caches, cache_metrics, started).await;
     }

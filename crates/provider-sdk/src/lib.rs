@@ -17,6 +17,7 @@
 //! - `serve`: listening, handshake, health, shutdown.
 //! - `client`: connecting to a plugin, for the host and for tests.
 //! - `conformance`: the harness every provider runs in its tests.
+//! - `connection`: connection details every DBaaS backend writes alike.
 #![forbid(unsafe_code)]
 
 pub mod pb {
@@ -27,6 +28,7 @@ pub mod pb {
 
 pub mod client;
 pub mod conformance;
+pub mod connection;
 pub mod error;
 pub mod handshake;
 pub mod kind;

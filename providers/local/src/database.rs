@@ -66,6 +66,16 @@ fn connection(server: &Server, name: &str, password: Option<&str>) -> Connection
     if let Some(password) = password {
         details.insert("password".into(), password.as_bytes().to_vec());
     }
+    // libpq's keyword form, which Dapr's PostgreSQL state store reads.
+    let keywords = provider_sdk::connection::postgres_keywords(
+        &server.host,
+        server.port,
+        name,
+        password,
+        name,
+        None,
+    );
+    details.insert("connectionString".into(), keywords.into_bytes());
     details
 }
 
@@ -228,7 +238,7 @@ impl ExternalResource for Database {
                     "sizeBytes": {"type": "integer"}
                 }
             }),
-            connection_secret_keys: ["host", "port", "username", "password", "database", "uri"].map(String::from).to_vec(),
+            connection_secret_keys: ["host", "port", "username", "password", "database", "uri", "connectionString"].map(String::from).to_vec(),
             deterministic_external_name: true,
         }
     }

@@ -85,7 +85,8 @@ pub fn dbaas() -> Value {
             "connectionDetails": [
                 {"fromConnectionSecretKey": "host"}, {"fromConnectionSecretKey": "port"},
                 {"fromConnectionSecretKey": "username"}, {"fromConnectionSecretKey": "password"},
-                {"fromConnectionSecretKey": "database"}, {"fromConnectionSecretKey": "uri"}
+                {"fromConnectionSecretKey": "database"}, {"fromConnectionSecretKey": "uri"},
+                {"fromConnectionSecretKey": "connectionString"}
             ]
         }),
     )

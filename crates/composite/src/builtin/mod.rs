@@ -3,6 +3,9 @@
 //! `local` Composition backed by the local provider. Each cloud adds its own
 //! Compositions for the same claims, in a module of its own:
 //! - `aws`: RDS and EC2 (`provider: aws`).
+//!
+//! `dapr` gives each DBaaS Composition a twin labelled `dapr: state` that
+//! also composes a Dapr state store Component.
 
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
@@ -11,6 +14,7 @@ use serde_json::{json, Value};
 use crate::{names, util};
 
 pub mod aws;
+pub mod dapr;
 
 pub const GROUP: &str = "platform.plinth.dev";
 
@@ -63,7 +67,8 @@ fn xrd(i: Interface) -> Value {
                         "status": {"type": "object", "properties": {
                             "address": {"type": "string"},
                             "database": {"type": "string"},
-                            "pid": {"type": "integer"}
+                            "pid": {"type": "integer"},
+                            "daprComponent": {"type": "string", "description": "The Dapr Component composed beside the database, if any."}
                         }}
                     }
                 }}
@@ -80,7 +85,15 @@ pub fn dbaas() -> (Value, Value) {
         claim_kind: "PostgreSQLInstance",
         claim_plural: "postgresqlinstances",
         default_composition: "postgresqlinstance-local",
-        keys: &["host", "port", "username", "password", "database", "uri"],
+        keys: &[
+            "host",
+            "port",
+            "username",
+            "password",
+            "database",
+            "uri",
+            "connectionString",
+        ],
         parameters: json!({
             "type": "object",
             "description": "What the database should be; the Composition decides where it runs.",
@@ -88,7 +101,12 @@ pub fn dbaas() -> (Value, Value) {
                 "storageGB": {"type": "integer", "minimum": 1, "default": 20, "description": "Storage in GiB."},
                 "version": {"type": "string", "default": "15", "description": "PostgreSQL major version."},
                 "size": {"type": "string", "enum": ["small", "medium", "large"], "default": "small"},
-                "highAvailability": {"type": "boolean", "default": false}
+                "highAvailability": {"type": "boolean", "default": false},
+                "dapr": {"type": "object", "description": "With a Composition labelled dapr: state: the Dapr state store Component composed beside the database.",
+                         "properties": {
+                             "name": {"type": "string", "description": "The Component's name (default: the claim's name)."},
+                             "scopes": {"type": "array", "items": {"type": "string"}, "description": "The Dapr app ids that may use the store (default: every app)."}
+                         }}
             }
         }),
         columns: json!([{"name": "SIZE", "type": "string", "jsonPath": ".spec.parameters.size"}]),
@@ -117,7 +135,8 @@ pub fn dbaas() -> (Value, Value) {
                 "connectionDetails": [
                     {"fromConnectionSecretKey": "host"}, {"fromConnectionSecretKey": "port"},
                     {"fromConnectionSecretKey": "username"}, {"fromConnectionSecretKey": "password"},
-                    {"fromConnectionSecretKey": "database"}, {"fromConnectionSecretKey": "uri"}
+                    {"fromConnectionSecretKey": "database"}, {"fromConnectionSecretKey": "uri"},
+                    {"fromConnectionSecretKey": "connectionString"}
                 ]
             }]
         }
@@ -179,7 +198,14 @@ pub fn compute() -> (Value, Value) {
 
 /// Every built-in Composition: the local ones, then each cloud's.
 pub fn compositions() -> Vec<Value> {
-    vec![dbaas().1, compute().1, aws::dbaas(), aws::compute()]
+    vec![
+        dbaas().1,
+        compute().1,
+        aws::dbaas(),
+        aws::compute(),
+        dapr::with_state_store(dbaas().1),
+        dapr::with_state_store(aws::dbaas()),
+    ]
 }
 
 /// Installs the built-in XRDs and Compositions (server-side apply, so a

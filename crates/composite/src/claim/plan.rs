@@ -291,12 +291,16 @@ pub fn plan(claim: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         "writeConnectionSecretToRef".into(),
         json!({"namespace": policies.secrets_namespace, "name": xr_name}),
     );
-    let desired = json!({
+    let mut desired = json!({
         "apiVersion": kinds.composite.api_version,
         "kind": kinds.composite.kind,
         "metadata": {"name": xr_name, "labels": {names::LABEL_CLAIM_NAME: name, names::LABEL_CLAIM_NAMESPACE: namespace}},
         "spec": spec
     });
+    if let Some(secret) = text(claim, "/spec/writeConnectionSecretToRef/name") {
+        desired["metadata"]["annotations"] =
+            json!({names::ANNOTATION_CLAIM_CONNECTION_SECRET: secret});
+    }
     // Server-side apply creates it too: the claim's manager then owns every
     // field it copied from the claim, so a field dropped from the claim is
     // dropped from the composite resource.

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use crate::names;
 use crate::util::{self, Applied, Parsed, Progress};
 use crate::xrd::Served;
-use plan::{Inputs, Plan, Selected, XrKind};
+use plan::{Inputs, ObjectRef, Plan, Selected, XrKind};
 use runtime::kinds::Kinds;
 
 /// The annotation that names a composed resource in its Composition or pipeline.
@@ -362,15 +362,22 @@ impl Ctx {
 
         // What exists now of each template, with its connection details.
         let xr_name = object.metadata.name.clone().unwrap_or_default();
+        let refs: Vec<ObjectRef> = xr
+            .pointer("/spec/resourceRefs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(ObjectRef::of)
+            .collect();
         let mut resources = BTreeMap::new();
         let mut observed = BTreeMap::new();
         for t in plan::templates(&xr_name, &selected) {
             let (resource, cache) = self.composed(&t.api_version, &t.kind).await?;
             resources.insert((t.api_version.clone(), t.kind.clone()), resource);
-            let Some(existing) = cache.get(&Key::cluster(&t.name)) else {
+            let Some((existing, value)) = find_composed(&cache, &t, &refs, object)? else {
                 continue;
             };
-            let value = existing.value()?;
+            drop(existing);
             let connection = self.connection_of(&value)?;
             observed.insert(
                 t.template,
@@ -454,7 +461,11 @@ impl Ctx {
                 }
             };
             resources.insert((api_version.to_string(), kind.to_string()), resource);
-            let Some(existing) = cache.get(&Key::cluster(name)) else {
+            let namespace = r
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty());
+            let Some(existing) = cache.get(&Key::new(namespace, name)) else {
                 continue;
             };
             // Only what this XR controls is its to show functions (and so to
@@ -658,13 +669,16 @@ impl Ctx {
             let cache = self.caches.of(&resource);
             cache.synced().await;
             let controlled = cache
-                .get(&Key::cluster(&old.name))
+                .get(&old.key())
                 .is_some_and(|c| controlled_by(&c, object));
             if !controlled {
                 tracing::warn!(kind = %old.kind, name = %old.name, "not deleting a resource this composite does not control");
                 continue;
             }
-            let gone: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+            let gone: Api<DynamicObject> = match &old.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+                None => Api::all_with(self.client.clone(), &resource),
+            };
             match gone.delete(&old.name, &DeleteParams::background()).await {
                 Ok(_) => {
                     tracing::info!(kind = %old.kind, name = %old.name, "deleted a resource the Composition no longer has")
@@ -697,7 +711,10 @@ impl Ctx {
                     .await
                     .map_err(Error)?,
             };
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+            let api: Api<DynamicObject> = match &apply.target.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+                None => Api::all_with(self.client.clone(), &resource),
+            };
             let written = api
                 .patch(
                     &apply.target.name,
@@ -759,6 +776,43 @@ impl Ctx {
 }
 
 /// Whether `object`'s controller owner is the XR `xr`.
+/// What exists of a template: under the name derived for it, or, for a
+/// name its base or patches set (or a namespaced resource), the one of the
+/// composite's `resourceRefs` that carries the template's name in its
+/// resource-name annotation and that this composite controls.
+fn find_composed(
+    cache: &Cache,
+    template: &plan::Template,
+    refs: &[ObjectRef],
+    xr: &DynamicObject,
+) -> Result<Option<(Arc<runtime::Cached>, Value)>, Error> {
+    if let Some(existing) = cache.get(&Key::cluster(&template.name)) {
+        let value = existing.value()?;
+        return Ok(Some((existing, value)));
+    }
+    for r in refs
+        .iter()
+        .filter(|r| r.api_version == template.api_version && r.kind == template.kind)
+    {
+        let Some(existing) = cache.get(&r.key()) else {
+            continue;
+        };
+        if !controlled_by(&existing, xr) {
+            continue;
+        }
+        let value = existing.value()?;
+        let named = value
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(RESOURCE_NAME))
+            .and_then(Value::as_str)
+            == Some(template.template.as_str());
+        if named {
+            return Ok(Some((existing, value)));
+        }
+    }
+    Ok(None)
+}
+
 fn controlled_by(object: &runtime::Cached, xr: &DynamicObject) -> bool {
     match (&object.controller, xr.metadata.uid.as_deref()) {
         (Some(owner), Some(uid)) => *owner.uid == *uid,

@@ -197,17 +197,44 @@ pub fn templates(xr_name: &str, selected: &Selected) -> Vec<Template> {
         .unwrap_or_default()
 }
 
-/// An object reference as `spec.resourceRefs` holds them.
+/// An object reference as `spec.resourceRefs` holds them: Crossplane's
+/// `apiVersion`, `kind` and `name`, and `namespace` for a namespaced
+/// composed resource (a Dapr Component in the claim's namespace), as
+/// Crossplane v2 writes it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    pub namespace: Option<String>,
 }
 
 impl ObjectRef {
     fn json(&self) -> Value {
-        json!({"apiVersion": self.api_version, "kind": self.kind, "name": self.name})
+        let mut v = json!({"apiVersion": self.api_version, "kind": self.kind, "name": self.name});
+        if let Some(ns) = &self.namespace {
+            v["namespace"] = json!(ns);
+        }
+        v
+    }
+
+    /// The reference as a `resourceRefs` entry holds it.
+    pub fn of(r: &Value) -> Option<ObjectRef> {
+        Some(ObjectRef {
+            api_version: r.get("apiVersion")?.as_str()?.to_string(),
+            kind: r.get("kind")?.as_str()?.to_string(),
+            name: r.get("name")?.as_str()?.to_string(),
+            namespace: r
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+        })
+    }
+
+    /// Where the shared cache keeps the object.
+    pub fn key(&self) -> runtime::Key {
+        runtime::Key::new(self.namespace.as_deref(), &self.name)
     }
 }
 
@@ -222,10 +249,16 @@ pub struct Apply {
 impl Apply {
     /// What the memory of last applies is keyed by.
     pub fn memory_key(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.target.api_version, self.target.kind, self.target.name
-        )
+        match &self.target.namespace {
+            Some(ns) => format!(
+                "{}/{}/{ns}/{}",
+                self.target.api_version, self.target.kind, self.target.name
+            ),
+            None => format!(
+                "{}/{}/{}",
+                self.target.api_version, self.target.kind, self.target.name
+            ),
+        }
     }
 }
 
@@ -422,6 +455,9 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
             name: text(&object, "/metadata/name")
                 .unwrap_or_default()
                 .to_string(),
+            namespace: text(&object, "/metadata/namespace")
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
         };
         let apply = Apply {
             target: target.clone(),
@@ -451,13 +487,7 @@ pub fn plan(xr: &Value, inputs: &Inputs<'_>) -> Result<Plan, String> {
         .and_then(Value::as_array)
         .map(|old| {
             old.iter()
-                .filter_map(|r| {
-                    Some(ObjectRef {
-                        api_version: r.get("apiVersion")?.as_str()?.to_string(),
-                        kind: r.get("kind")?.as_str()?.to_string(),
-                        name: r.get("name")?.as_str()?.to_string(),
-                    })
-                })
+                .filter_map(ObjectRef::of)
                 .filter(|r| !wanted.contains(r))
                 .collect()
         })

@@ -35,7 +35,15 @@ use spec::{
 };
 
 /// The connection keys every DBInstance's Secret carries.
-pub const CONNECTION_KEYS: [&str; 6] = ["host", "port", "username", "password", "database", "uri"];
+pub const CONNECTION_KEYS: [&str; 7] = [
+    "host",
+    "port",
+    "username",
+    "password",
+    "database",
+    "uri",
+    "connectionString",
+];
 
 /// The RDS `DBInstance` kind.
 pub struct DbInstance {

@@ -129,6 +129,19 @@ pub fn connection(
         };
         let uri = format!("{}://{userinfo}@{host}:{port}/{database}", desired.scheme());
         details.insert("uri".into(), uri.into_bytes());
+        // libpq's keyword form, which Dapr's PostgreSQL state store reads;
+        // RDS serves TLS, so it is required.
+        if desired.scheme() == "postgresql" {
+            let keywords = provider_sdk::connection::postgres_keywords(
+                host,
+                u16::try_from(port).unwrap_or(5432),
+                &username,
+                password,
+                &database,
+                Some("require"),
+            );
+            details.insert("connectionString".into(), keywords.into_bytes());
+        }
     }
     details
 }
@@ -141,7 +154,7 @@ mod tests {
     use provider_sdk::serde_json::json;
     use std::sync::Arc;
 
-    const CONNECTION_KEYS: [&str; 6] = super::super::CONNECTION_KEYS;
+    const CONNECTION_KEYS: [&str; 7] = super::super::CONNECTION_KEYS;
 
     fn request(
         seed: &[u8],
@@ -173,6 +186,10 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&details["uri"]),
             "postgresql://postgres:p%40ss@orders.abc.rds.amazonaws.com:5432/postgres"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&details["connectionString"]),
+            "host=orders.abc.rds.amazonaws.com port=5432 user=postgres password=p@ss dbname=postgres sslmode=require"
         );
         // Before RDS assigns an endpoint there is no host to give.
         let early = connection(&spec, None, Some("x"));
