@@ -289,7 +289,7 @@ pub fn composite(xrd: &Value) -> Result<Value, String> {
     Ok(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}")},
+        "metadata": {"name": format!("{plural}.{group}"), "labels": defined_by(xrd)},
         "spec": {
             "group": group,
             "scope": "Cluster",
@@ -297,6 +297,12 @@ pub fn composite(xrd: &Value) -> Result<Value, String> {
             "versions": versions
         }
     }))
+}
+
+/// The label that names, on a generated CRD, the XRD that defines it (the
+/// Backstage catalog's API entities select what their XRD made by it).
+fn defined_by(xrd: &Value) -> Value {
+    json!({names::LABEL_XRD: xrd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()})
 }
 
 /// The claim CRD an XRD offers, if it names one.
@@ -319,7 +325,7 @@ pub fn claim(xrd: &Value) -> Result<Option<Value>, String> {
     Ok(Some(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}")},
+        "metadata": {"name": format!("{plural}.{group}"), "labels": defined_by(xrd)},
         "spec": {
             "group": group,
             "scope": "Namespaced",

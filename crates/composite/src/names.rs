@@ -20,6 +20,8 @@ pub const LABEL_COMPOSITION_NAME: &str = "crossplane.io/composition-name";
 pub const LABEL_COMPOSITION_HASH: &str = "crossplane.io/composition-hash";
 pub const LABEL_CLAIM_NAME: &str = composition::render::LABEL_CLAIM_NAME;
 pub const LABEL_CLAIM_NAMESPACE: &str = composition::render::LABEL_CLAIM_NAMESPACE;
+/// On the CRDs an XRD defines: the XRD's name.
+pub const LABEL_XRD: &str = "plinth.dev/xrd";
 /// On a claim's composite resource: the name of the Secret the claim
 /// writes in its namespace, for Compositions that compose something there
 /// that reads it (a Dapr Component's `secretKeyRef`).

@@ -34,16 +34,10 @@ use spec::{
     at_provider, immutable_changes, late_init, major, observed_tags, security_groups, USABLE,
 };
 
-/// The connection keys every DBInstance's Secret carries.
-pub const CONNECTION_KEYS: [&str; 7] = [
-    "host",
-    "port",
-    "username",
-    "password",
-    "database",
-    "uri",
-    "connectionString",
-];
+/// The connection keys every DBInstance's Secret carries, whatever its
+/// engine. PostgreSQL engines add `connectionString` (libpq's
+/// keyword form, for Dapr), which is not declared since MySQL has none.
+pub const CONNECTION_KEYS: [&str; 6] = ["host", "port", "username", "password", "database", "uri"];
 
 /// The RDS `DBInstance` kind.
 pub struct DbInstance {

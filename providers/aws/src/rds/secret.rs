@@ -154,7 +154,7 @@ mod tests {
     use provider_sdk::serde_json::json;
     use std::sync::Arc;
 
-    const CONNECTION_KEYS: [&str; 7] = super::super::CONNECTION_KEYS;
+    const CONNECTION_KEYS: [&str; 6] = super::super::CONNECTION_KEYS;
 
     fn request(
         seed: &[u8],
