@@ -310,17 +310,7 @@ pub fn error_message(e: &kube::Error) -> String {
     }
 }
 
-/// Whether `whole` holds everything in `part`: objects key by key
-/// (recursively), anything else by equality. Lets a reconciler skip an
-/// apply that would change nothing.
-pub fn contains(whole: &Value, part: &Value) -> bool {
-    match (whole, part) {
-        (Value::Object(w), Value::Object(p)) => p
-            .iter()
-            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
-        (w, p) => w == p,
-    }
-}
+pub use runtime::contains;
 
 /// `base` spread by ±10 % by the object's UID, so objects made together do
 /// not keep waking together; stable per object.

@@ -313,6 +313,28 @@ fn same_status(current: Option<&Value>, next: &Value) -> bool {
     current.is_some_and(|c| strip(c) == strip(next))
 }
 
+/// Runs a small controller of `primary`'s kind: two workers, no debounce,
+/// and retries that back off from half a second to [`RETRY`].
+async fn run_small<C, F, Fut>(
+    name: &str,
+    primary: Arc<Cache>,
+    writes: Arc<Writes>,
+    ctx: Arc<C>,
+    reconcile: F,
+) where
+    C: Send + Sync + 'static,
+    F: Fn(Arc<C>, Key) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    Controller::new(name, primary, writes, Duration::ZERO, None)
+        .concurrency(2)
+        .run(
+            move |key, _| reconcile(ctx.clone(), key),
+            |_: &Error, failures| RETRY.min(Duration::from_millis(500) * failures),
+        )
+        .await;
+}
+
 struct Generator {
     client: Client,
     xrds: Arc<Cache>,
@@ -330,20 +352,13 @@ pub async fn generated_definitions(client: Client, caches: Arc<Caches>) {
         xrds: xrds.clone(),
         writes: Arc::default(),
     });
-    Controller::new(
+    let writes = ctx.writes.clone();
+    run_small(
         "componentdefinition-generator",
         xrds,
-        ctx.writes.clone(),
-        Duration::ZERO,
-        None,
-    )
-    .concurrency(2)
-    .run(
-        move |key, _| {
-            let ctx = ctx.clone();
-            async move { ctx.reconcile(key).await }
-        },
-        |_: &Error, failures| RETRY.min(Duration::from_millis(500) * failures),
+        writes,
+        ctx,
+        |ctx, key| async move { ctx.reconcile(key).await },
     )
     .await;
 }
@@ -408,7 +423,7 @@ impl Generator {
             .unwrap_or_default()
             .to_string();
         let up_to_date = live.as_ref().is_some_and(|l| {
-            contains(l, &definition)
+            runtime::contains(l, &definition)
                 && text(l, "/status/configMapRef") == Some(configmap_name.as_str())
         });
         if up_to_date {
@@ -439,15 +454,6 @@ impl Generator {
     }
 }
 
-fn contains(whole: &Value, part: &Value) -> bool {
-    match (whole, part) {
-        (Value::Object(w), Value::Object(p)) => p
-            .iter()
-            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
-        (w, p) => w == p,
-    }
-}
-
 struct Checker {
     client: Client,
     definitions: Arc<Cache>,
@@ -465,20 +471,13 @@ pub async fn definition_status(client: Client, caches: Arc<Caches>) {
         xrds: caches.of(&names::xrd_resource()),
         writes: Arc::default(),
     });
-    Controller::new(
+    let writes = ctx.writes.clone();
+    run_small(
         "componentdefinition",
         definitions,
-        ctx.writes.clone(),
-        Duration::ZERO,
-        None,
-    )
-    .concurrency(2)
-    .run(
-        move |key, _| {
-            let ctx = ctx.clone();
-            async move { ctx.reconcile(key).await }
-        },
-        |_: &Error, failures| RETRY.min(Duration::from_millis(500) * failures),
+        writes,
+        ctx,
+        |ctx, key| async move { ctx.reconcile(key).await },
     )
     .await;
 }

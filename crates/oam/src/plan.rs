@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runtime::conditions::{self, Condition};
+use runtime::contains;
 use serde_json::{json, Map, Value};
 
 use crate::names::{self, label, phase, steps, traits};
@@ -368,18 +369,6 @@ pub fn desired_claim(app: &Value, component: &Component, definition: &Definition
         "metadata": metadata,
         "spec": spec
     })
-}
-
-/// Whether `live` holds everything in `desired`: objects key by key,
-/// anything else by equality (the API server fills in defaults, which
-/// must not count as a difference).
-fn contains(live: &Value, desired: &Value) -> bool {
-    match (live, desired) {
-        (Value::Object(l), Value::Object(d)) => d
-            .iter()
-            .all(|(k, v)| l.get(k).is_some_and(|lv| contains(lv, v))),
-        (l, d) => l == d,
-    }
 }
 
 /// Whether the live claim already is what the component asks for.

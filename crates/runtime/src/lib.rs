@@ -66,6 +66,19 @@ impl Error {
     }
 }
 
+/// Whether `whole` holds everything in `part`: objects key by key
+/// (recursively), anything else by equality. Lets a reconciler skip a write
+/// that would change nothing, whatever defaults the API server filled in.
+pub fn contains(whole: &serde_json::Value, part: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (whole, part) {
+        (Value::Object(w), Value::Object(p)) => p
+            .iter()
+            .all(|(k, v)| w.get(k).is_some_and(|wv| contains(wv, v))),
+        (w, p) => w == p,
+    }
+}
+
 /// Locks a mutex, recovering the data if a panicking thread poisoned it:
 /// every critical section here leaves the data consistent before it can panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
