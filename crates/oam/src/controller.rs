@@ -116,8 +116,9 @@ impl Apps {
         fed.entry(id).or_insert_with(|| {
             runtime::controller::feed(self.queue.clone(), cache.clone(), |change| {
                 let Some(claim) = change.latest() else {
-                    // A deleted claim: the label is gone with it, but the
-                    // owner can be told from the claim's namespace.
+                    // Neither now nor before: nothing to tell the owner by.
+                    // (A deleted claim still has its last state here, so
+                    // its Application makes it again.)
                     return Vec::new();
                 };
                 match claim.label(label::APP_NAME) {
