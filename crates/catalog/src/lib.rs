@@ -124,6 +124,14 @@ fn named_owner(object: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The owner of a namespaced object: its own `backstage.io/owner`, else
+/// its namespace's, else the namespace itself.
+fn owner_in(object: &Value, namespace: &str, namespace_owner: &BTreeMap<&str, String>) -> String {
+    named_owner(object)
+        .or_else(|| namespace_owner.get(namespace).cloned())
+        .unwrap_or_else(|| namespace.to_string())
+}
+
 /// The XRD version claims and composites are served at.
 fn served_version(xrd: &Value) -> Option<&Value> {
     let versions = xrd.pointer("/spec/versions")?.as_array()?;
@@ -342,9 +350,7 @@ pub fn entities(inventory: &Inventory) -> Vec<Value> {
         let name = text(claim, "/metadata/name").unwrap_or_default();
         let namespace = text(claim, "/metadata/namespace").unwrap_or_default();
         let kind = text(claim, "/kind").unwrap_or_default();
-        let owner = named_owner(claim)
-            .or_else(|| namespace_owner.get(namespace).cloned())
-            .unwrap_or_else(|| namespace.to_string());
+        let owner = owner_in(claim, namespace, &namespace_owner);
         let composite = match (
             text(claim, "/spec/resourceRef/apiVersion"),
             text(claim, "/spec/resourceRef/kind"),
@@ -451,9 +457,7 @@ pub fn entities(inventory: &Inventory) -> Vec<Value> {
     for app in applications {
         let name = text(app, "/metadata/name").unwrap_or_default();
         let namespace = text(app, "/metadata/namespace").unwrap_or_default();
-        let owner = named_owner(app)
-            .or_else(|| namespace_owner.get(namespace).cloned())
-            .unwrap_or_else(|| namespace.to_string());
+        let owner = owner_in(app, namespace, &namespace_owner);
         let depends_on: Vec<String> = app
             .pointer("/status/appliedResources")
             .and_then(Value::as_array)

@@ -162,13 +162,7 @@ impl Apps {
             ));
         };
         let value = cached.value().map_err(|e| e.to_string())?;
-        self.xrds.synced().await;
-        let xrds: Vec<Value> = self
-            .xrds
-            .list()
-            .iter()
-            .filter_map(|x| x.value().ok())
-            .collect();
+        let xrds = every_xrd(&self.xrds).await.map_err(|e| e.to_string())?;
         let definition = definitions::resolve(&value, &xrds)?;
         let resource = self
             .kinds
@@ -312,6 +306,13 @@ fn same_status(current: Option<&Value>, next: &Value) -> bool {
         v
     };
     current.is_some_and(|c| strip(c) == strip(next))
+}
+
+/// Every XRD, once the cache has listed them: what a definition resolves
+/// against.
+async fn every_xrd(xrds: &Cache) -> Result<Vec<Value>, runtime::Error> {
+    xrds.synced().await;
+    xrds.list().iter().map(|x| x.value()).collect()
 }
 
 /// Runs a small controller of `primary`'s kind: two workers, no debounce,
@@ -489,13 +490,7 @@ impl Checker {
             return Ok(Action::AwaitChange);
         };
         let definition = cached.value()?;
-        self.xrds.synced().await;
-        let xrds: Vec<Value> = self
-            .xrds
-            .list()
-            .iter()
-            .filter_map(|x| x.value().ok())
-            .collect();
+        let xrds = every_xrd(&self.xrds).await?;
         let condition = match definitions::resolve(&definition, &xrds) {
             Ok(d) => Condition::new(
                 "Ready",

@@ -282,6 +282,8 @@ pub struct Service {
     pub healthy: bool,
     pub message: String,
     pub workload: Option<(String, String)>,
+    /// Whether its claim is not made yet because of what it depends on.
+    pub waiting: bool,
 }
 
 /// What one cycle of an Application does.
@@ -440,6 +442,7 @@ pub fn plan(observed: &Observed) -> Plan {
             healthy: false,
             message: String::new(),
             workload: None,
+            waiting: false,
         };
         let definition = match definition {
             Some(Ok(d)) => d,
@@ -483,7 +486,8 @@ pub fn plan(observed: &Observed) -> Plan {
         // A component waits for what it depends on before its claim is
         // made; once made, it is kept in step whatever they do later.
         if live.is_none() && !waiting.is_empty() {
-            service.message = format!("{WAITING_FOR}{} to be healthy", waiting.join(", "));
+            service.message = format!("waiting for {} to be healthy", waiting.join(", "));
+            service.waiting = true;
             plan.services.push(service);
             continue;
         }
@@ -523,9 +527,6 @@ fn keep_previous(
             .cloned(),
     );
 }
-
-/// How a service that waits for its dependencies says so.
-const WAITING_FOR: &str = "waiting for ";
 
 /// Condition reasons, as KubeVela (and crossplane-runtime) spell them.
 pub mod reason {
@@ -600,7 +601,7 @@ pub fn status(app: &Value, plan: &Plan, failed: &BTreeMap<String, String>) -> Va
     let waiting: Vec<&str> = plan
         .services
         .iter()
-        .filter(|s| s.message.starts_with(WAITING_FOR))
+        .filter(|s| s.waiting)
         .map(|s| s.name.as_str())
         .collect();
     let workflow = if waiting.is_empty() {
