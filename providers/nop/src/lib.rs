@@ -75,12 +75,16 @@ impl NopResource {
         let Some(path) = &self.journal else {
             return Ok(());
         };
-        let line = json!({"op": op, "name": name, "fields": fields}).to_string();
+        // One write of the whole line: with O_APPEND a single write lands
+        // whole, whereas `writeln!` may write the text and the newline apart
+        // and let another replica's provider slip its line in between.
+        let mut line = json!({"op": op, "name": name, "fields": fields}).to_string();
+        line.push('\n');
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .and_then(|mut f| writeln!(f, "{line}"))
+            .and_then(|mut f| f.write_all(line.as_bytes()))
             .map_err(|e| ProviderError::retryable(format!("nop: cannot write the journal: {e}")))
     }
 
