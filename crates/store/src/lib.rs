@@ -29,11 +29,13 @@
 //! - `pack`: compresses settled records with a trained dictionary.
 //! - `sqlite`: the SQL dialect, every statement in one place.
 //! - `writer`: the single writer thread that batches writes into transactions.
+//! - `backup`: online snapshots (SQLite's backup API) and restore with revisions moved past the old ones.
 //! - `checkpoint`: copies the WAL into the database beside the writer, not in its commits.
 //! - `fanout`: live events to the watches of the written key's resource only.
 //! - `watch`: watch streams with backlog, lag recovery and progress tracking.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod checkpoint;
 mod error;
 mod fanout;
@@ -43,6 +45,7 @@ mod sqlite;
 mod watch;
 mod writer;
 
+pub use backup::{backup, restore, Snapshot};
 pub use error::StoreError;
 pub use pack::Footprint;
 pub use record::{Event, EventType, Meta, Record};

@@ -47,9 +47,9 @@ const INSERT_EVENT: &str =
 const HAS_PREV: &str = "SELECT prev FROM events LIMIT 0";
 const ADD_PREV: &str = "ALTER TABLE events ADD COLUMN prev TEXT";
 const SELECT_OBJECTS: &str = "SELECT key, value, create_revision, mod_revision FROM objects";
-const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) AS m FROM events UNION ALL SELECT MAX(mod_revision) FROM objects UNION ALL SELECT value FROM meta WHERE name = 'revision')";
+pub(crate) const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) AS m FROM events UNION ALL SELECT MAX(mod_revision) FROM objects UNION ALL SELECT value FROM meta WHERE name = 'revision')";
 const COMPACT_REVISION: &str = "SELECT value FROM meta WHERE name = 'compact_revision'";
-const SET_META: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value";
+pub(crate) const SET_META: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value";
 const COMPACT_BATCH: &str = "DELETE FROM events WHERE revision IN (SELECT revision FROM events WHERE revision <= ?1 ORDER BY revision LIMIT ?2)";
 const EVENTS_SINCE: &str = "SELECT revision, key, type, value, prev FROM events WHERE revision > ?1 AND revision < ?2 AND key >= ?3 ORDER BY revision";
 
@@ -107,6 +107,12 @@ fn restrict(path: &Path, create: bool) -> Result<(), StoreError> {
         Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(failed(e)),
     }
+}
+
+/// Creates `path` (or narrows it) to mode 0600, for a database file about
+/// to be written.
+pub(crate) fn restrict_file(path: &Path) -> Result<(), StoreError> {
+    restrict(path, true)
 }
 
 /// Opens a read-only connection for history reads.
