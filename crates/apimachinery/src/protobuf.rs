@@ -34,7 +34,7 @@ pub enum ProtobufError {
         #[source]
         source: prost::DecodeError,
     },
-    #[error("protobuf bodies are accepted for v1 Namespace, ConfigMap, Secret, ServiceAccount, Event and coordination.k8s.io/v1 Lease, not {api_version} {kind}; send application/json")]
+    #[error("protobuf bodies are accepted for v1 Namespace, ConfigMap, Secret, ServiceAccount, Event, coordination.k8s.io/v1 Lease, the rbac.authorization.k8s.io/v1 kinds, TokenRequest and the reviews, not {api_version} {kind}; send application/json")]
     Unsupported { api_version: String, kind: String },
 }
 
@@ -163,9 +163,175 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
                 out.insert("spec".into(), Value::Object(s));
             }
         }
+        ("rbac.authorization.k8s.io/v1", "Role") => {
+            let role = Role::decode(object.as_slice()).map_err(malformed("rbac Role"))?;
+            put_meta(&mut out, role.metadata);
+            out.insert("rules".into(), rules(role.rules));
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+            let role =
+                ClusterRole::decode(object.as_slice()).map_err(malformed("rbac ClusterRole"))?;
+            put_meta(&mut out, role.metadata);
+            out.insert("rules".into(), rules(role.rules));
+            if let Some(aggregation) = role.aggregation_rule {
+                let selectors: Vec<Value> = aggregation
+                    .cluster_role_selectors
+                    .into_iter()
+                    .map(label_selector)
+                    .collect();
+                out.insert(
+                    "aggregationRule".into(),
+                    json!({"clusterRoleSelectors": selectors}),
+                );
+            }
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleBinding" | "ClusterRoleBinding") => {
+            let binding =
+                RoleBinding::decode(object.as_slice()).map_err(malformed("rbac binding"))?;
+            put_meta(&mut out, binding.metadata);
+            let subjects: Vec<Value> = binding
+                .subjects
+                .into_iter()
+                .map(|s| {
+                    let mut m = Map::new();
+                    put_str(&mut m, "kind", s.kind);
+                    put_str(&mut m, "apiGroup", s.api_group);
+                    put_str(&mut m, "name", s.name);
+                    put_str(&mut m, "namespace", s.namespace);
+                    Value::Object(m)
+                })
+                .collect();
+            put_values(&mut out, "subjects", subjects);
+            if let Some(r) = binding.role_ref {
+                let mut m = Map::new();
+                put_str(&mut m, "apiGroup", r.api_group);
+                put_str(&mut m, "kind", r.kind);
+                put_str(&mut m, "name", r.name);
+                out.insert("roleRef".into(), Value::Object(m));
+            }
+        }
+        ("authentication.k8s.io/v1", "TokenRequest") => {
+            let request =
+                TokenRequest::decode(object.as_slice()).map_err(malformed("TokenRequest"))?;
+            put_meta(&mut out, request.metadata);
+            let mut spec = Map::new();
+            if let Some(s) = request.spec {
+                put_list(&mut spec, "audiences", s.audiences);
+                put_opt(&mut spec, "expirationSeconds", s.expiration_seconds);
+                if let Some(r) = s.bound_object_ref {
+                    let mut m = Map::new();
+                    put_str(&mut m, "kind", r.kind);
+                    put_str(&mut m, "apiVersion", r.api_version);
+                    put_str(&mut m, "name", r.name);
+                    put_str(&mut m, "uid", r.uid);
+                    put_map(&mut spec, "boundObjectRef", m);
+                }
+            }
+            out.insert("spec".into(), Value::Object(spec));
+        }
+        // Its request carries nothing but metadata: the answer is the caller.
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => {}
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            let review = SelfSubjectAccessReview::decode(object.as_slice())
+                .map_err(malformed("SelfSubjectAccessReview"))?;
+            put_meta(&mut out, review.metadata);
+            let mut spec = Map::new();
+            if let Some(s) = review.spec {
+                access_attributes(&mut spec, s.resource_attributes, s.non_resource_attributes);
+            }
+            out.insert("spec".into(), Value::Object(spec));
+        }
+        ("authorization.k8s.io/v1", "SubjectAccessReview" | "LocalSubjectAccessReview") => {
+            let review = SubjectAccessReview::decode(object.as_slice())
+                .map_err(malformed("SubjectAccessReview"))?;
+            put_meta(&mut out, review.metadata);
+            let mut spec = Map::new();
+            if let Some(s) = review.spec {
+                access_attributes(&mut spec, s.resource_attributes, s.non_resource_attributes);
+                put_str(&mut spec, "user", s.user);
+                put_list(&mut spec, "groups", s.groups);
+                put_str(&mut spec, "uid", s.uid);
+                let extra: Map<String, Value> = s
+                    .extra
+                    .into_iter()
+                    .map(|(k, v)| (k, json!(v.items)))
+                    .collect();
+                put_map(&mut spec, "extra", extra);
+            }
+            out.insert("spec".into(), Value::Object(spec));
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => {
+            let review = SelfSubjectRulesReview::decode(object.as_slice())
+                .map_err(malformed("SelfSubjectRulesReview"))?;
+            put_meta(&mut out, review.metadata);
+            let mut spec = Map::new();
+            if let Some(s) = review.spec {
+                put_str(&mut spec, "namespace", s.namespace);
+            }
+            out.insert("spec".into(), Value::Object(spec));
+        }
         _ => return Err(ProtobufError::Unsupported { api_version, kind }),
     }
     Ok(Value::Object(out))
+}
+
+fn rules(rules: Vec<PolicyRule>) -> Value {
+    Value::Array(
+        rules
+            .into_iter()
+            .map(|r| {
+                let mut m = Map::new();
+                put_list(&mut m, "verbs", r.verbs);
+                put_list(&mut m, "apiGroups", r.api_groups);
+                put_list(&mut m, "resources", r.resources);
+                put_list(&mut m, "resourceNames", r.resource_names);
+                put_list(&mut m, "nonResourceURLs", r.non_resource_urls);
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+fn label_selector(selector: LabelSelector) -> Value {
+    let mut m = Map::new();
+    put_strings(&mut m, "matchLabels", selector.match_labels);
+    let expressions: Vec<Value> = selector
+        .match_expressions
+        .into_iter()
+        .map(|e| {
+            let mut r = Map::new();
+            put_str(&mut r, "key", e.key);
+            put_str(&mut r, "operator", e.operator);
+            put_list(&mut r, "values", e.values);
+            Value::Object(r)
+        })
+        .collect();
+    put_values(&mut m, "matchExpressions", expressions);
+    Value::Object(m)
+}
+
+fn access_attributes(
+    spec: &mut Map<String, Value>,
+    resource: Option<ResourceAttributes>,
+    non_resource: Option<NonResourceAttributes>,
+) {
+    if let Some(r) = resource {
+        let mut m = Map::new();
+        put_str(&mut m, "namespace", r.namespace);
+        put_str(&mut m, "verb", r.verb);
+        put_str(&mut m, "group", r.group);
+        put_str(&mut m, "version", r.version);
+        put_str(&mut m, "resource", r.resource);
+        put_str(&mut m, "subresource", r.subresource);
+        put_str(&mut m, "name", r.name);
+        spec.insert("resourceAttributes".into(), Value::Object(m));
+    }
+    if let Some(n) = non_resource {
+        let mut m = Map::new();
+        put_str(&mut m, "path", n.path);
+        put_str(&mut m, "verb", n.verb);
+        spec.insert("nonResourceAttributes".into(), Value::Object(m));
+    }
 }
 
 fn malformed(message: &'static str) -> impl Fn(prost::DecodeError) -> ProtobufError {
@@ -514,6 +680,216 @@ struct Secret {
     string_data: BTreeMap<String, String>,
     #[prost(bool, optional, tag = "5")]
     immutable: Option<bool>,
+}
+
+// === rbac.authorization.k8s.io/v1 (field numbers of k8s.io/api's generated.proto) ===
+
+#[derive(Clone, PartialEq, Message)]
+struct PolicyRule {
+    #[prost(string, repeated, tag = "1")]
+    verbs: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    api_groups: Vec<String>,
+    #[prost(string, repeated, tag = "3")]
+    resources: Vec<String>,
+    #[prost(string, repeated, tag = "4")]
+    resource_names: Vec<String>,
+    #[prost(string, repeated, tag = "5")]
+    non_resource_urls: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Role {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, repeated, tag = "2")]
+    rules: Vec<PolicyRule>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct LabelSelectorRequirement {
+    #[prost(string, optional, tag = "1")]
+    key: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    operator: Option<String>,
+    #[prost(string, repeated, tag = "3")]
+    values: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct LabelSelector {
+    #[prost(btree_map = "string, string", tag = "1")]
+    match_labels: BTreeMap<String, String>,
+    #[prost(message, repeated, tag = "2")]
+    match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AggregationRule {
+    #[prost(message, repeated, tag = "1")]
+    cluster_role_selectors: Vec<LabelSelector>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ClusterRole {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, repeated, tag = "2")]
+    rules: Vec<PolicyRule>,
+    #[prost(message, optional, tag = "3")]
+    aggregation_rule: Option<AggregationRule>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Subject {
+    #[prost(string, optional, tag = "1")]
+    kind: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    api_group: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    namespace: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RoleRef {
+    #[prost(string, optional, tag = "1")]
+    api_group: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    kind: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    name: Option<String>,
+}
+
+/// RoleBinding and ClusterRoleBinding share their field numbers.
+#[derive(Clone, PartialEq, Message)]
+struct RoleBinding {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, repeated, tag = "2")]
+    subjects: Vec<Subject>,
+    #[prost(message, optional, tag = "3")]
+    role_ref: Option<RoleRef>,
+}
+
+// === authentication.k8s.io/v1 and authorization.k8s.io/v1 ===
+
+#[derive(Clone, PartialEq, Message)]
+struct BoundObjectReference {
+    #[prost(string, optional, tag = "1")]
+    kind: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    api_version: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    uid: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TokenRequestSpec {
+    #[prost(string, repeated, tag = "1")]
+    audiences: Vec<String>,
+    #[prost(message, optional, tag = "3")]
+    bound_object_ref: Option<BoundObjectReference>,
+    #[prost(int64, optional, tag = "4")]
+    expiration_seconds: Option<i64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TokenRequest {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<TokenRequestSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ResourceAttributes {
+    #[prost(string, optional, tag = "1")]
+    namespace: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    verb: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    group: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    version: Option<String>,
+    #[prost(string, optional, tag = "5")]
+    resource: Option<String>,
+    #[prost(string, optional, tag = "6")]
+    subresource: Option<String>,
+    #[prost(string, optional, tag = "7")]
+    name: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct NonResourceAttributes {
+    #[prost(string, optional, tag = "1")]
+    path: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    verb: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SelfSubjectAccessReviewSpec {
+    #[prost(message, optional, tag = "1")]
+    resource_attributes: Option<ResourceAttributes>,
+    #[prost(message, optional, tag = "2")]
+    non_resource_attributes: Option<NonResourceAttributes>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SelfSubjectAccessReview {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<SelfSubjectAccessReviewSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ExtraValue {
+    #[prost(string, repeated, tag = "1")]
+    items: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SubjectAccessReviewSpec {
+    #[prost(message, optional, tag = "1")]
+    resource_attributes: Option<ResourceAttributes>,
+    #[prost(message, optional, tag = "2")]
+    non_resource_attributes: Option<NonResourceAttributes>,
+    #[prost(string, optional, tag = "3")]
+    user: Option<String>,
+    #[prost(string, repeated, tag = "4")]
+    groups: Vec<String>,
+    #[prost(btree_map = "string, message", tag = "5")]
+    extra: BTreeMap<String, ExtraValue>,
+    #[prost(string, optional, tag = "6")]
+    uid: Option<String>,
+}
+
+/// SubjectAccessReview and LocalSubjectAccessReview share their field numbers.
+#[derive(Clone, PartialEq, Message)]
+struct SubjectAccessReview {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<SubjectAccessReviewSpec>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SelfSubjectRulesReviewSpec {
+    #[prost(string, optional, tag = "1")]
+    namespace: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SelfSubjectRulesReview {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<SelfSubjectRulesReviewSpec>,
 }
 
 #[derive(Clone, PartialEq, Message)]

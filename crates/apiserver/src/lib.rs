@@ -8,7 +8,12 @@
 //! nothing of what the types it serves mean.
 //!
 //! Layout:
-//! - `server`: TLS listener, authentication, body limits, routing.
+//! - `server`: TLS listener, body limits, routing; authentication and
+//!   authorization of every request.
+//! - `authn`, `users`, `tokens`: who a request is from (client
+//!   certificates, the admin token, users' tokens, service-account JWTs).
+//! - `authz`: RBAC decisions (the `rbac` crate) and escalation checks.
+//! - `audit`: the `audit.k8s.io/v1` log.
 //! - `request`: paths and query parameters.
 //! - `handlers`: one file per verb, plus discovery and OpenAPI.
 //! - `lifecycle`: the rules every write obeys (metadata, validation, finalizers).
@@ -21,6 +26,9 @@
 //! - `metrics`: requests and store writes at `/metrics`.
 #![forbid(unsafe_code)]
 
+mod audit;
+mod authn;
+pub mod authz;
 mod builtin;
 mod crd;
 mod expiry;
@@ -35,7 +43,10 @@ mod resource;
 mod server;
 mod status;
 mod table;
+mod tokens;
+pub mod users;
 
+pub use authn::{ADMIN_USER, CONTROLLER_ACCOUNT, CONTROLLER_NAMESPACE};
 pub use server::{run, Config, LocalService, Running};
 pub use status::ApiError;
 
@@ -53,7 +64,9 @@ use resource::{Registry, Resource};
 pub struct Api {
     pub(crate) store: Store,
     pub(crate) registry: Registry,
-    pub(crate) token: String,
+    pub(crate) authn: authn::Authenticator,
+    pub(crate) authz: authz::Authorizer,
+    pub(crate) audit: Option<audit::AuditLog>,
     pub(crate) bookmark_interval: Duration,
     pub(crate) metrics: metrics::Metrics,
     /// Set once bootstrap has finished; `/readyz` reports it.
@@ -65,7 +78,13 @@ pub struct Api {
 }
 
 impl Api {
-    pub(crate) fn new(store: Store, token: String, bookmark_interval: Duration) -> Api {
+    pub(crate) fn new(
+        store: Store,
+        authn: authn::Authenticator,
+        authz: authz::Authorizer,
+        audit: Option<audit::AuditLog>,
+        bookmark_interval: Duration,
+    ) -> Api {
         let registry = Registry::new();
         for builtin in Builtin::ALL {
             registry.insert(builtin.resource());
@@ -76,7 +95,9 @@ impl Api {
         Api {
             store,
             registry,
-            token,
+            authn,
+            authz,
+            audit,
             bookmark_interval,
             metrics: metrics::Metrics::default(),
             ready: AtomicBool::new(false),
@@ -128,8 +149,9 @@ impl Api {
         }
     }
 
-    /// Loads stored CRDs and creates the namespaces every cluster starts with.
-    pub(crate) async fn bootstrap(&self) -> Result<(), ApiError> {
+    /// Loads stored CRDs, creates the namespaces every cluster starts with,
+    /// and the default RBAC roles with the embedding process's own.
+    pub(crate) async fn bootstrap(&self, rbac_objects: &[Value]) -> Result<(), ApiError> {
         let crds = Builtin::CustomResourceDefinition.resource();
         let page = self.store.list(&crds.key_prefix(None), None, 0, &|_| true);
         for record in page.items {
@@ -148,6 +170,7 @@ impl Api {
                 }
             }
         }
+        authz::bootstrap(self, rbac_objects).await?;
         self.ready.store(true, Ordering::Release);
         Ok(())
     }

@@ -43,6 +43,9 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// The API verb, for the store-write metrics (`system` for the server's own).
     pub verb: &'static str,
+    /// Who asks, for the RBAC escalation check; `None` for the server's own
+    /// writes, which need none.
+    pub user: Option<std::sync::Arc<rbac::UserInfo>>,
 }
 
 impl WriteOptions {
@@ -53,6 +56,7 @@ impl WriteOptions {
             field_manager: manager.to_string(),
             field_validation: FieldValidation::Ignore,
             verb: "system",
+            user: None,
         }
     }
 }
@@ -189,6 +193,7 @@ async fn store_create(
 ) -> Result<Written, ApiError> {
     let name = object::name(&obj).to_string();
     let key = res.key(namespace, &name);
+    check_escalation(api, res, &obj, opts)?;
     if opts.dry_run {
         if api.store.get(&key).is_some() {
             return Err(ApiError::already_exists(&res.group, &res.plural, &name));
@@ -206,6 +211,7 @@ async fn store_create(
             if let Some(crd) = crd {
                 api.sync_crd(&crd, false);
             }
+            invalidate_policy(api, res);
             Ok(Written {
                 object: WrittenObject::Stored(record),
                 created: true,
@@ -589,6 +595,9 @@ async fn commit_update(
             Err(err) => Ok(Err(err.into())),
         };
     }
+    if let Err(err) = check_escalation(api, res, &new, opts) {
+        return Ok(Err(err));
+    }
     if opts.dry_run {
         return Ok(Ok(Written {
             object: WrittenObject::DryRun(Box::new(new)),
@@ -607,6 +616,7 @@ async fn commit_update(
             if let Some(crd) = crd {
                 api.sync_crd(&crd, false);
             }
+            invalidate_policy(api, res);
             Ok(Ok(Written {
                 object: WrittenObject::Stored(record),
                 created: false,
@@ -954,10 +964,7 @@ fn normalize(
         Some(meta) => meta_schema.validate_at(meta, "metadata"),
         None => Vec::new(),
     };
-    errors.extend(object::validate_metadata(
-        obj,
-        res.builtin.is_some_and(Builtin::requires_dns_label),
-    ));
+    errors.extend(object::validate_metadata(obj, name_rule(res)));
     if let Some(schema) = &res.schema {
         schema.apply_defaults(obj);
         errors.extend(schema.validate(obj));
@@ -1106,10 +1113,42 @@ fn type_info(res: &Resource) -> &(dyn TypeInfo + Sync) {
     }
 }
 
+fn name_rule(res: &Resource) -> object::NameRule {
+    match res.builtin {
+        Some(b) if b.requires_dns_label() => object::NameRule::DnsLabel,
+        Some(b) if b.is_rbac() => object::NameRule::PathSegment,
+        _ => object::NameRule::DnsSubdomain,
+    }
+}
+
 /// Keeps the server's own view in step with what was just stored.
 fn after_write(api: &Api, res: &Resource, obj: &Value, removed: bool) {
     if res.builtin == Some(Builtin::CustomResourceDefinition) {
         api.sync_crd(obj, removed);
+    }
+    invalidate_policy(api, res);
+}
+
+/// A write to an RBAC kind changes what everyone may do from the next request on.
+fn invalidate_policy(api: &Api, res: &Resource) {
+    if res.builtin.is_some_and(Builtin::is_rbac) {
+        api.authz.invalidate();
+    }
+}
+
+/// Nobody grants through a Role or binding more than they hold (see
+/// [`crate::authz::check_escalation`]); the server's own writes are exempt.
+fn check_escalation(
+    api: &Api,
+    res: &Resource,
+    obj: &Value,
+    opts: &WriteOptions,
+) -> Result<(), ApiError> {
+    match (res.builtin, &opts.user) {
+        (Some(kind), Some(user)) if kind.is_rbac() => {
+            crate::authz::check_escalation(api, user, kind, obj)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -99,7 +99,19 @@ pub fn resource_version(obj: &Value) -> Result<Option<u64>, FieldError> {
 /// Checks what the metadata a client may set means (name syntax, label and
 /// annotation keys, finalizers, owner references); its shape was checked
 /// against the ObjectMeta schema first. Returns every problem.
-pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
+/// Which rule an object's name must follow, as upstream's name validators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// Namespaces.
+    DnsLabel,
+    /// Most kinds.
+    DnsSubdomain,
+    /// RBAC kinds (`ValidatePathSegmentName`): anything a URL path segment
+    /// can hold, so `system:aggregate-to-edit` is a name.
+    PathSegment,
+}
+
+pub fn validate_metadata(obj: &Value, rule: NameRule) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(meta) = metadata(obj) else {
         errors.push(FieldError::new(
@@ -111,17 +123,22 @@ pub fn validate_metadata(obj: &Value, dns_label_name: bool) -> Vec<FieldError> {
     };
     let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
     if !name.is_empty() {
-        let ok = if dns_label_name {
-            crate::crd::is_dns_label(name)
-        } else {
-            crate::crd::is_dns_subdomain(name)
+        let problem = match rule {
+            NameRule::DnsLabel => (!crate::crd::is_dns_label(name)).then_some(
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+            ),
+            NameRule::DnsSubdomain => (!crate::crd::is_dns_subdomain(name)).then_some(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            ),
+            NameRule::PathSegment => match name {
+                "." => Some("may not be '.'"),
+                ".." => Some("may not be '..'"),
+                _ if name.contains('/') => Some("may not contain '/'"),
+                _ if name.contains('%') => Some("may not contain '%'"),
+                _ => None,
+            },
         };
-        if !ok {
-            let what = if dns_label_name {
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
-            } else {
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-            };
+        if let Some(what) = problem {
             errors.push(FieldError::new(
                 CauseType::Invalid,
                 "metadata.name",

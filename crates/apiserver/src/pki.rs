@@ -18,6 +18,8 @@ use rcgen::{
 const CA_CERT: &str = "ca.crt";
 const CA_KEY: &str = "ca.key";
 const TOKEN: &str = "token";
+/// The key service-account tokens are signed with (ES256).
+const SERVICE_ACCOUNT_KEY: &str = "sa.key";
 /// File name of the kubeconfig inside the data directory.
 pub const KUBECONFIG: &str = "kubeconfig";
 
@@ -27,6 +29,10 @@ pub struct Credentials {
     pub server_cert_pem: String,
     pub server_key_pem: String,
     pub token: String,
+    /// PKCS#8 PEM of the P-256 key service-account tokens are signed with.
+    pub service_account_key_pem: String,
+    /// Its public half (SubjectPublicKeyInfo PEM), which verifies them.
+    pub service_account_public_pem: String,
 }
 
 /// Loads the CA and token from `dir`, creating them on first start, and signs
@@ -34,14 +40,7 @@ pub struct Credentials {
 pub fn load_or_create(dir: &Path, listen: SocketAddr) -> Result<Credentials> {
     let ca_key_path = dir.join(CA_KEY);
     let ca_key = if ca_key_path.exists() {
-        let pem = fs::read_to_string(&ca_key_path)
-            .with_context(|| format!("cannot read {}", ca_key_path.display()))?;
-        KeyPair::from_pem(&pem).with_context(|| {
-            format!(
-                "cannot parse {}; delete the data directory's ca.* files to make a new CA",
-                ca_key_path.display()
-            )
-        })?
+        load_ca_key(dir)?
     } else {
         let key = KeyPair::generate().context("cannot generate the CA key")?;
         let cert = ca_params()
@@ -66,6 +65,23 @@ pub fn load_or_create(dir: &Path, listen: SocketAddr) -> Result<Credentials> {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         write_private(&token_path, token.as_bytes())?;
         token
+    };
+
+    let sa_key_path = dir.join(SERVICE_ACCOUNT_KEY);
+    let sa_key = if sa_key_path.exists() {
+        let pem = fs::read_to_string(&sa_key_path)
+            .with_context(|| format!("cannot read {}", sa_key_path.display()))?;
+        KeyPair::from_pem(&pem).with_context(|| {
+            format!(
+                "cannot parse {}; delete it to make a new one (tokens signed with it stop working)",
+                sa_key_path.display()
+            )
+        })?
+    } else {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .context("cannot generate the service-account signing key")?;
+        write_private(&sa_key_path, key.serialize_pem().as_bytes())?;
+        key
     };
 
     let issuer = Issuer::new(ca_params(), ca_key);
@@ -105,12 +121,51 @@ pub fn load_or_create(dir: &Path, listen: SocketAddr) -> Result<Credentials> {
         server_cert_pem: server_cert.pem(),
         server_key_pem: server_key.serialize_pem(),
         token,
+        service_account_key_pem: sa_key.serialize_pem(),
+        service_account_public_pem: sa_key.public_key_pem(),
     })
+}
+
+/// The CA's key, which signs serving and user certificates.
+pub(crate) fn load_ca_key(dir: &Path) -> Result<KeyPair> {
+    let path = dir.join(CA_KEY);
+    let pem = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}; has `plinth up` run with this data directory?",
+            path.display()
+        )
+    })?;
+    KeyPair::from_pem(&pem).with_context(|| {
+        format!(
+            "cannot parse {}; delete the data directory's ca.* files to make a new CA",
+            path.display()
+        )
+    })
+}
+
+/// The server URL and CA of a data directory, from the admin kubeconfig
+/// `plinth up` last wrote there, for kubeconfigs made for other users.
+pub fn server_of(dir: &Path) -> Result<(String, String)> {
+    let path = dir.join(KUBECONFIG);
+    let text = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}; start `plinth up` with this data directory first",
+            path.display()
+        )
+    })?;
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .map(|s| s.trim().to_string())
+        .with_context(|| format!("cannot find the server in {}", path.display()))?;
+    let ca = fs::read_to_string(dir.join(CA_CERT))
+        .with_context(|| format!("cannot read {}", dir.join(CA_CERT).display()))?;
+    Ok((server, ca))
 }
 
 /// The CA's parameters; rebuilt identically on every start so the stored CA
 /// key can sign new serving certificates without parsing the CA certificate.
-fn ca_params() -> CertificateParams {
+pub(crate) fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "plinth-ca");

@@ -92,6 +92,9 @@ impl Resource {
 
     /// The verbs discovery advertises.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.builtin.is_some_and(Builtin::is_review) {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",

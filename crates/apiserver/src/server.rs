@@ -1,5 +1,6 @@
-//! The HTTPS listener: TLS (HTTP/2 and HTTP/1.1), bearer-token
-//! authentication, the request body limit, routing to handlers, and the
+//! The HTTPS listener: TLS (HTTP/2 and HTTP/1.1, optional client
+//! certificates), authentication and authorization of every request, the
+//! audit log, the request body limit, routing to handlers, and the
 //! background tasks that live as long as the server.
 
 use std::net::SocketAddr;
@@ -17,10 +18,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::authn::CertificateIdentity;
+use crate::authz::RequestAttributes;
 use crate::handlers::{self, Body, Ctx};
 use crate::request::{route, Query, Route};
 use crate::status::{reason, ApiError};
-use crate::{expiry, gc, pki, Api};
+use crate::{audit, authn, authz, expiry, gc, pki, tokens, users, Api};
 
 /// Largest request body accepted, as kube-apiserver's default.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -45,6 +48,13 @@ pub struct Config {
     /// with start-up work of its own that clients should not race (what
     /// kube-apiserver's post-start hooks are for).
     pub hold_readiness: bool,
+    /// RBAC (the default), or everyone may do anything.
+    pub authorization: authz::Mode,
+    /// Roles and bindings of the embedding process to create on start
+    /// (beside the default ClusterRoles), e.g. its controllers' own.
+    pub rbac_bootstrap: Vec<serde_json::Value>,
+    /// Where to write the audit log, if anywhere.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// A server that is accepting requests.
@@ -119,15 +129,31 @@ pub async fn run(config: Config) -> Result<Running> {
         .await
         .context("store open task failed")?
         .context("cannot open the store")?;
+    let signer = tokens::Signer::new(
+        &creds.service_account_key_pem,
+        &creds.service_account_public_pem,
+    )
+    .context("cannot load the service-account signing key")?;
+    let authenticator = authn::Authenticator::new(
+        creds.token.clone(),
+        users::Directory::new(&config.data_dir),
+        signer,
+    );
+    let audit_log = match &config.audit_log {
+        Some(path) => Some(audit::AuditLog::open(path)?),
+        None => None,
+    };
     let api = Arc::new(Api::new(
         store,
-        creds.token.clone(),
+        authenticator,
+        authz::Authorizer::new(config.authorization),
+        audit_log,
         config.bookmark_interval,
     ));
     if config.hold_readiness {
         api.hold_readiness();
     }
-    api.bootstrap()
+    api.bootstrap(&config.rbac_bootstrap)
         .await
         .map_err(|e| anyhow::anyhow!("cannot bootstrap the store: {e}"))?;
 
@@ -155,6 +181,7 @@ pub async fn run(config: Config) -> Result<Running> {
     tokio::spawn(gc::run(api.clone(), stopped.clone()));
     tokio::spawn(expiry::run(api.clone(), config.event_ttl, stopped.clone()));
     tokio::spawn(compactor(api.clone(), config.clone(), stopped.clone()));
+    tokio::spawn(authz::run_aggregation(api.clone(), stopped.clone()));
     let accept = tokio::spawn(accept_loop(
         listener,
         acceptor.clone(),
@@ -189,10 +216,27 @@ fn tls_acceptor(creds: &pki::Credentials) -> Result<TlsAcceptor> {
     let key = PrivateKeyDer::from_pem_slice(creds.server_key_pem.as_bytes())
         .context("cannot parse the serving key")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Client certificates signed by the CA identify users; clients without
+    // one (bearer tokens) are still let through to authenticate otherwise.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(
+            CertificateDer::from_pem_slice(creds.ca_pem.as_bytes())
+                .context("cannot parse the CA")?,
+        )
+        .context("cannot trust the CA for client certificates")?;
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .context("cannot build the client-certificate verifier")?;
+    // TLS 1.2 and 1.3 only: rustls implements nothing older.
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("cannot select TLS versions")?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_verifier)
         .with_single_cert(certs, key)
         .context("cannot use the serving certificate")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -231,14 +275,22 @@ async fn accept_loop(
                 }
                 Err(_) => return,
             };
+            let certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| CertificateIdentity::from_der(leaf.as_ref()))
+                .map(Arc::new);
+            let caller = Caller::Remote {
+                peer: peer.ip(),
+                certificate,
+            };
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let api = api.clone();
                 let stopped = stopped.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(
-                        handle(api, req, stopped, Caller::Remote).await,
-                    )
-                }
+                let caller = caller.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(api, req, stopped, caller).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(err) = builder.serve_connection(TokioIo::new(tls), service).await {
@@ -249,11 +301,16 @@ async fn accept_loop(
 }
 
 /// Who sent a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Caller {
-    /// Over the network: must carry the token.
-    Remote,
-    /// In this process (see [`LocalService`]): the embedding control plane.
+    /// Over the network: must carry credentials.
+    Remote {
+        peer: std::net::IpAddr,
+        /// The verified client certificate of the connection, if any.
+        certificate: Option<Arc<CertificateIdentity>>,
+    },
+    /// In this process (see [`LocalService`]): the embedding control
+    /// plane's controllers, under their own service account.
     Local,
 }
 
@@ -267,12 +324,72 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
+    let received = jiff::Timestamp::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let route = route(&path);
+    let query = Query::parse(parts.uri.query());
     let public = matches!(route, Route::Health(_) | Route::Version);
-    if !public && caller == Caller::Remote && !authorized(&api, &parts.headers) {
-        return handlers::error(&ApiError::unauthorized());
+    let header_text =
+        |name: hyper::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let watching = query.get("watch") == Some("true") || query.get("watch") == Some("1");
+    let attrs = RequestAttributes::of(&route, &parts.method, &path, watching);
+    let (user, source_ip) = match &caller {
+        Caller::Local => (api.authn.controller(), None),
+        Caller::Remote { peer, certificate } => {
+            match api.authn.authenticate(
+                &api,
+                certificate.as_deref(),
+                header_text(hyper::header::AUTHORIZATION),
+            ) {
+                Ok(user) => (Arc::new(user), Some(*peer)),
+                Err(_) if public => (Arc::new(anonymous()), Some(*peer)),
+                Err(err) => {
+                    let response = handlers::error(&err);
+                    audit(
+                        &api,
+                        &parts.uri,
+                        &attrs,
+                        &anonymous(),
+                        Some(*peer),
+                        header_text(hyper::header::USER_AGENT),
+                        None,
+                        response.status().as_u16(),
+                        received,
+                    );
+                    return response;
+                }
+            }
+        }
+    };
+    let decision = if public {
+        rbac::Decision {
+            allowed: true,
+            reason: String::new(),
+        }
+    } else {
+        api.authz.authorize(&api, &attrs.as_rbac(&user))
+    };
+    if !decision.allowed {
+        let err = authz::forbidden(&attrs.as_rbac(&user), &decision.reason);
+        if matches!(caller, Caller::Local) {
+            // The controllers' own rules are missing a permission: loud,
+            // since something will stop converging.
+            tracing::warn!(message = %err.message, "a controller request was denied");
+        }
+        let response = handlers::error(&err);
+        audit(
+            &api,
+            &parts.uri,
+            &attrs,
+            &user,
+            source_ip,
+            header_text(hyper::header::USER_AGENT),
+            Some((false, &decision.reason)),
+            response.status().as_u16(),
+            received,
+        );
+        return response;
     }
     let body = match read_body(body).await {
         Ok(bytes) => bytes,
@@ -288,12 +405,13 @@ where
     let ctx = Ctx {
         method: parts.method.clone(),
         path: path.clone(),
-        query: Query::parse(parts.uri.query()),
+        query,
         accept: header(hyper::header::ACCEPT).unwrap_or_default(),
         content_type: header(hyper::header::CONTENT_TYPE).unwrap_or_default(),
         user_agent: header(hyper::header::USER_AGENT),
         body,
         stopped,
+        user: user.clone(),
     };
     let started = std::time::Instant::now();
     let labels = handlers::request_labels(
@@ -323,7 +441,54 @@ where
         );
     }
     tracing::debug!(method = %parts.method, path = %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    audit(
+        &api,
+        &parts.uri,
+        &attrs,
+        &user,
+        source_ip,
+        header_text(hyper::header::USER_AGENT),
+        Some((true, &decision.reason)),
+        response.status().as_u16(),
+        received,
+    );
     response
+}
+
+/// The user of requests that carry no (valid) credentials, for the public
+/// health and version endpoints.
+fn anonymous() -> rbac::UserInfo {
+    rbac::UserInfo {
+        name: "system:anonymous".to_string(),
+        groups: vec![rbac::SYSTEM_UNAUTHENTICATED.to_string()],
+        ..rbac::UserInfo::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    api: &Api,
+    uri: &hyper::Uri,
+    attrs: &RequestAttributes,
+    user: &rbac::UserInfo,
+    source_ip: Option<std::net::IpAddr>,
+    user_agent: Option<&str>,
+    decision: Option<(bool, &str)>,
+    code: u16,
+    received: jiff::Timestamp,
+) {
+    let Some(log) = &api.audit else { return };
+    let request_uri = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    log.record(&audit::Entry {
+        request_uri,
+        attrs,
+        user,
+        source_ip,
+        user_agent,
+        decision,
+        code,
+        received,
+    });
 }
 
 /// Bodies past the limit are still read (up to this much) before the 413 is
@@ -366,25 +531,9 @@ fn too_large() -> ApiError {
     )
 }
 
-fn authorized(api: &Api, headers: &hyper::HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
-        return false;
-    };
-    constant_time_eq(token.trim().as_bytes(), api.token.as_bytes())
-}
-
 /// Compares without an early exit, so response timing does not reveal how
 /// much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

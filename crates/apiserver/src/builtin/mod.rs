@@ -1,5 +1,6 @@
-//! The kinds compiled into the server: a few of core `v1`, `Lease`, and
-//! `CustomResourceDefinition`, with their Table columns, their structural
+//! The kinds compiled into the server: a few of core `v1`, `Lease`,
+//! `CustomResourceDefinition`, the RBAC kinds, and the authentication and
+//! authorization reviews (answered, never stored), with their Table columns, their structural
 //! schemas (validated, pruned and published like a CRD's) and the rules
 //! kube-apiserver applies to them.
 //!
@@ -8,6 +9,7 @@
 //! - `schema`: the structural schemas of the kinds and of `ObjectMeta`;
 //! - `rules`: normalization and the kind-specific validation upstream runs.
 
+pub mod rbac_rules;
 pub mod rules;
 pub mod schema;
 
@@ -25,10 +27,23 @@ pub enum Builtin {
     ServiceAccount,
     Lease,
     CustomResourceDefinition,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+    // Reviews: created and answered, never stored.
+    SelfSubjectReview,
+    SelfSubjectAccessReview,
+    SubjectAccessReview,
+    LocalSubjectAccessReview,
+    SelfSubjectRulesReview,
 }
 
+/// The group of the RBAC kinds.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
 impl Builtin {
-    pub const ALL: [Builtin; 7] = [
+    pub const ALL: [Builtin; 16] = [
         Builtin::Namespace,
         Builtin::Secret,
         Builtin::ConfigMap,
@@ -36,7 +51,39 @@ impl Builtin {
         Builtin::ServiceAccount,
         Builtin::Lease,
         Builtin::CustomResourceDefinition,
+        Builtin::Role,
+        Builtin::ClusterRole,
+        Builtin::RoleBinding,
+        Builtin::ClusterRoleBinding,
+        Builtin::SelfSubjectReview,
+        Builtin::SelfSubjectAccessReview,
+        Builtin::SubjectAccessReview,
+        Builtin::LocalSubjectAccessReview,
+        Builtin::SelfSubjectRulesReview,
     ];
+
+    /// Kinds that only answer a `create`, as kube-apiserver's reviews do.
+    pub fn is_review(self) -> bool {
+        matches!(
+            self,
+            Builtin::SelfSubjectReview
+                | Builtin::SelfSubjectAccessReview
+                | Builtin::SubjectAccessReview
+                | Builtin::LocalSubjectAccessReview
+                | Builtin::SelfSubjectRulesReview
+        )
+    }
+
+    /// The RBAC kinds, whose writes change what everyone may do.
+    pub fn is_rbac(self) -> bool {
+        matches!(
+            self,
+            Builtin::Role
+                | Builtin::ClusterRole
+                | Builtin::RoleBinding
+                | Builtin::ClusterRoleBinding
+        )
+    }
 
     pub fn kind(self) -> &'static str {
         match self {
@@ -47,6 +94,15 @@ impl Builtin {
             Builtin::ServiceAccount => "ServiceAccount",
             Builtin::Lease => "Lease",
             Builtin::CustomResourceDefinition => "CustomResourceDefinition",
+            Builtin::Role => "Role",
+            Builtin::ClusterRole => "ClusterRole",
+            Builtin::RoleBinding => "RoleBinding",
+            Builtin::ClusterRoleBinding => "ClusterRoleBinding",
+            Builtin::SelfSubjectReview => "SelfSubjectReview",
+            Builtin::SelfSubjectAccessReview => "SelfSubjectAccessReview",
+            Builtin::SubjectAccessReview => "SubjectAccessReview",
+            Builtin::LocalSubjectAccessReview => "LocalSubjectAccessReview",
+            Builtin::SelfSubjectRulesReview => "SelfSubjectRulesReview",
         }
     }
 
@@ -80,6 +136,71 @@ impl Builtin {
                 vec!["crd", "crds"],
                 false,
                 true,
+            ),
+            Builtin::Role => (RBAC_GROUP, "roles", "role", vec![], true, false),
+            Builtin::ClusterRole => (
+                RBAC_GROUP,
+                "clusterroles",
+                "clusterrole",
+                vec![],
+                false,
+                false,
+            ),
+            Builtin::RoleBinding => (
+                RBAC_GROUP,
+                "rolebindings",
+                "rolebinding",
+                vec![],
+                true,
+                false,
+            ),
+            Builtin::ClusterRoleBinding => (
+                RBAC_GROUP,
+                "clusterrolebindings",
+                "clusterrolebinding",
+                vec![],
+                false,
+                false,
+            ),
+            Builtin::SelfSubjectReview => (
+                "authentication.k8s.io",
+                "selfsubjectreviews",
+                "",
+                vec![],
+                false,
+                false,
+            ),
+            Builtin::SelfSubjectAccessReview => (
+                "authorization.k8s.io",
+                "selfsubjectaccessreviews",
+                "",
+                vec![],
+                false,
+                false,
+            ),
+            Builtin::SubjectAccessReview => (
+                "authorization.k8s.io",
+                "subjectaccessreviews",
+                "",
+                vec![],
+                false,
+                false,
+            ),
+            Builtin::LocalSubjectAccessReview => (
+                "authorization.k8s.io",
+                "localsubjectaccessreviews",
+                "",
+                vec![],
+                true,
+                false,
+            ),
+            Builtin::SelfSubjectRulesReview => (
+                "authorization.k8s.io",
+                "selfsubjectrulesreviews",
+                "",
+                vec![],
+                false,
+                false,
             ),
         };
         let kind = self.kind();
@@ -194,11 +315,32 @@ impl Builtin {
                     o.get("message").cloned().unwrap_or(json!(""))
                 }),
             ],
-            Builtin::CustomResourceDefinition => vec![col("Created At", "date", |o, _| {
-                o.pointer("/metadata/creationTimestamp")
-                    .cloned()
-                    .unwrap_or(json!(""))
-            })],
+            Builtin::CustomResourceDefinition | Builtin::Role | Builtin::ClusterRole => {
+                vec![col("Created At", "date", |o, _| {
+                    o.pointer("/metadata/creationTimestamp")
+                        .cloned()
+                        .unwrap_or(json!(""))
+                })]
+            }
+            Builtin::RoleBinding | Builtin::ClusterRoleBinding => vec![
+                col("Role", "string", |o, _| {
+                    let kind = o
+                        .pointer("/roleRef/kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let name = o
+                        .pointer("/roleRef/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    json!(format!("{kind}/{name}"))
+                }),
+                age,
+            ],
+            Builtin::SelfSubjectReview
+            | Builtin::SelfSubjectAccessReview
+            | Builtin::SubjectAccessReview
+            | Builtin::LocalSubjectAccessReview
+            | Builtin::SelfSubjectRulesReview => Vec::new(),
         }
     }
 

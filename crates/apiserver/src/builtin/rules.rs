@@ -121,7 +121,7 @@ pub fn normalize(kind: Builtin, obj: &mut Value) {
             normalize_time(obj.pointer_mut("/spec/acquireTime"), true);
             normalize_time(obj.pointer_mut("/spec/renewTime"), true);
         }
-        Builtin::ConfigMap | Builtin::ServiceAccount | Builtin::CustomResourceDefinition => {}
+        _ => {}
     }
 }
 
@@ -155,7 +155,13 @@ pub fn validate(kind: Builtin, obj: &Value, old: Option<&Value>) -> Vec<FieldErr
         Builtin::Secret => validate_secret(obj, old, &mut errors),
         Builtin::Lease => validate_lease(obj, &mut errors),
         Builtin::Event => validate_event(obj, &mut errors),
-        Builtin::Namespace | Builtin::ServiceAccount | Builtin::CustomResourceDefinition => {}
+        Builtin::Role => super::rbac_rules::validate_rules(obj, true, &mut errors),
+        Builtin::ClusterRole => super::rbac_rules::validate_rules(obj, false, &mut errors),
+        Builtin::RoleBinding => super::rbac_rules::validate_binding(obj, old, true, &mut errors),
+        Builtin::ClusterRoleBinding => {
+            super::rbac_rules::validate_binding(obj, old, false, &mut errors)
+        }
+        _ => {}
     }
     errors
 }

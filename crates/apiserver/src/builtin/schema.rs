@@ -264,7 +264,128 @@ pub fn raw(kind: Builtin) -> Value {
             },
         }),
         Builtin::CustomResourceDefinition => custom_resource_definition(),
+        Builtin::Role => json!({
+            "type": "object",
+            "description": "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a unit by a RoleBinding.",
+            "properties": {"rules": policy_rules()},
+        }),
+        Builtin::ClusterRole => json!({
+            "type": "object",
+            "description": "ClusterRole is a cluster level, logical grouping of PolicyRules that can be referenced as a unit by a RoleBinding or ClusterRoleBinding.",
+            "properties": {
+                "rules": policy_rules(),
+                "aggregationRule": {
+                    "type": "object",
+                    "description": "AggregationRule is an optional field that describes how to build the Rules for this ClusterRole. If AggregationRule is set, then the Rules are controller managed and direct changes to Rules will be stomped by the controller.",
+                    "properties": {
+                        "clusterRoleSelectors": {
+                            "type": "array",
+                            "description": "ClusterRoleSelectors holds a list of selectors which will be used to find ClusterRoles and create the rules. If any of the selectors match, then the ClusterRole's permissions will be added",
+                            "x-kubernetes-list-type": "atomic",
+                            "items": label_selector(),
+                        },
+                    },
+                },
+            },
+        }),
+        Builtin::RoleBinding | Builtin::ClusterRoleBinding => json!({
+            "type": "object",
+            "description": if kind == Builtin::RoleBinding {
+                "RoleBinding references a role, but does not contain it. It can reference a Role in the same namespace or a ClusterRole in the global namespace. It adds who information via Subjects and namespace information by which namespace it exists in."
+            } else {
+                "ClusterRoleBinding references a ClusterRole, but not contain it. It can reference a ClusterRole in the global namespace, and adds who information via Subject."
+            },
+            "required": ["roleRef"],
+            "properties": {
+                "roleRef": {
+                    "type": "object",
+                    "description": "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.",
+                    "required": ["apiGroup", "kind", "name"],
+                    "x-kubernetes-map-type": "atomic",
+                    "properties": {
+                        "apiGroup": string("APIGroup is the group for the resource being referenced"),
+                        "kind": string("Kind is the type of resource being referenced"),
+                        "name": string("Name is the name of resource being referenced"),
+                    },
+                },
+                "subjects": {
+                    "type": "array",
+                    "description": "Subjects holds references to the objects the role applies to.",
+                    "x-kubernetes-list-type": "atomic",
+                    "items": {
+                        "type": "object",
+                        "required": ["kind", "name"],
+                        "x-kubernetes-map-type": "atomic",
+                        "properties": {
+                            "kind": string("Kind of object being referenced. Values defined by this API group are \"User\", \"Group\", and \"ServiceAccount\"."),
+                            "apiGroup": string("APIGroup holds the API group of the referenced subject. Defaults to \"\" for ServiceAccount subjects. Defaults to \"rbac.authorization.k8s.io\" for User and Group subjects."),
+                            "name": string("Name of the object being referenced."),
+                            "namespace": string("Namespace of the referenced object."),
+                        },
+                    },
+                },
+            },
+        }),
+        Builtin::SelfSubjectReview
+        | Builtin::SelfSubjectAccessReview
+        | Builtin::SubjectAccessReview
+        | Builtin::LocalSubjectAccessReview
+        | Builtin::SelfSubjectRulesReview => json!({
+            "type": "object",
+            "description": "A review: created to ask the server a question, answered in status, and never stored.",
+            "properties": {
+                "spec": {"type": "object", "description": "What is asked.", "x-kubernetes-preserve-unknown-fields": true},
+                "status": {"type": "object", "description": "The server's answer.", "x-kubernetes-preserve-unknown-fields": true},
+            },
+        }),
     }
+}
+
+/// `[]rbacv1.PolicyRule`.
+fn policy_rules() -> Value {
+    json!({
+        "type": "array",
+        "description": "Rules holds all the PolicyRules for this Role",
+        "x-kubernetes-list-type": "atomic",
+        "items": {
+            "type": "object",
+            "description": "PolicyRule holds information that describes a policy rule, but does not contain information about who the rule applies to or which namespace the rule applies to.",
+            "required": ["verbs"],
+            "properties": {
+                "verbs": strings("Verbs is a list of Verbs that apply to ALL the ResourceKinds contained in this rule. '*' represents all verbs."),
+                "apiGroups": strings("APIGroups is the name of the APIGroup that contains the resources. If multiple API groups are specified, any action requested against one of the enumerated resources in any API group will be allowed. \"\" represents the core API group and \"*\" represents all API groups."),
+                "resources": strings("Resources is a list of resources this rule applies to. '*' represents all resources."),
+                "resourceNames": strings("ResourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed."),
+                "nonResourceURLs": strings("NonResourceURLs is a set of partial urls that a user should have access to.  *s are allowed, but only as the full, final step in the path."),
+            },
+        },
+    })
+}
+
+/// `metav1.LabelSelector`.
+fn label_selector() -> Value {
+    json!({
+        "type": "object",
+        "description": "A label selector is a label query over a set of resources.",
+        "x-kubernetes-map-type": "atomic",
+        "properties": {
+            "matchLabels": string_map("matchLabels is a map of {key,value} pairs."),
+            "matchExpressions": {
+                "type": "array",
+                "description": "matchExpressions is a list of label selector requirements. The requirements are ANDed.",
+                "x-kubernetes-list-type": "atomic",
+                "items": {
+                    "type": "object",
+                    "required": ["key", "operator"],
+                    "properties": {
+                        "key": string("key is the label key that the selector applies to."),
+                        "operator": string("operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist."),
+                        "values": strings("values is an array of string values."),
+                    },
+                },
+            },
+        },
+    })
 }
 
 /// The CRD's own schema: its shape is checked field by field down to each

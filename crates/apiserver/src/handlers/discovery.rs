@@ -90,6 +90,17 @@ pub fn resources(api: &Api, group: &str, version: &str) -> Result<Value, ApiErro
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.builtin == Some(crate::builtin::Builtin::ServiceAccount) {
+            list.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
     }
     Ok(json!({
         "kind": "APIResourceList",

@@ -11,6 +11,7 @@ mod get;
 mod list;
 mod openapi;
 mod patch;
+mod review;
 mod update;
 mod watch;
 
@@ -42,6 +43,8 @@ pub struct Ctx {
     pub body: Bytes,
     /// Flips to true when the server shuts down, ending open watches.
     pub stopped: tokio::sync::watch::Receiver<bool>,
+    /// Who sent the request, as authentication found.
+    pub user: Arc<rbac::UserInfo>,
 }
 
 impl Ctx {
@@ -102,6 +105,7 @@ impl Ctx {
                 Method::DELETE => "delete",
                 _ => "other",
             },
+            user: Some(self.user.clone()),
         })
     }
 
@@ -148,6 +152,31 @@ async fn resource(
         .ok_or_else(|| ApiError::unknown_resource(&ctx.path))?;
     if path.namespace.is_some() && !res.namespaced {
         return Err(ApiError::unknown_resource(&ctx.path));
+    }
+    if let Some(kind) = res.builtin.filter(|b| b.is_review()) {
+        if ctx.method != Method::POST || path.name.is_some() {
+            return Err(ApiError::new(
+                405,
+                reason::METHOD_NOT_ALLOWED,
+                format!("{} only answers create (POST {})", res.plural, ctx.path),
+            ));
+        }
+        return review::handle(api, &ctx, &res, &path, kind);
+    }
+    if res.builtin == Some(crate::builtin::Builtin::ServiceAccount)
+        && path.subresource.as_deref() == Some("token")
+    {
+        return match (&ctx.method, path.name.as_deref()) {
+            (&Method::POST, Some(name)) => review::token_request(api, &ctx, &res, &path, name),
+            _ => Err(ApiError::new(
+                405,
+                reason::METHOD_NOT_ALLOWED,
+                format!(
+                    "serviceaccounts/token only answers create (POST {})",
+                    ctx.path
+                ),
+            )),
+        };
     }
     let part = match path.subresource.as_deref() {
         None => Part::Main,

@@ -95,6 +95,9 @@ async fn server() -> Server {
         bookmark_interval: Duration::from_secs(60),
         event_ttl: Duration::from_secs(3600),
         hold_readiness: false,
+        authorization: apiserver::authz::Mode::AlwaysAllow,
+        rbac_bootstrap: Vec::new(),
+        audit_log: None,
     })
     .await
     .expect("API server");
