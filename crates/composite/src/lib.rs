@@ -21,6 +21,7 @@ pub mod composite;
 pub mod crds;
 pub mod names;
 pub mod revisions;
+pub mod roles;
 pub mod util;
 pub mod xrd;
 

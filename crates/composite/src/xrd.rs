@@ -141,6 +141,46 @@ async fn delete_crds(client: &Client, xrd: &Value) -> Result<bool, Error> {
     Ok(true)
 }
 
+/// Applies the XRD's ClusterRoles (see [`crate::roles`]) before its kinds'
+/// reconcilers start, so the controllers may already reach them.
+async fn apply_roles(
+    client: &Client,
+    xrd: &DynamicObject,
+    composite: &Value,
+    claim: Option<&Value>,
+) -> Result<(), kube::Error> {
+    let plural = |crd: &Value| {
+        crd["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let composite_plural = plural(composite);
+    let claim_plural = claim.map(plural);
+    let kinds = crate::roles::Kinds {
+        xrd_name: &xrd.name_any(),
+        xrd_uid: xrd.metadata.uid.as_deref().unwrap_or_default(),
+        group: composite["spec"]["group"].as_str().unwrap_or_default(),
+        composite_plural: &composite_plural,
+        claim_plural: claim_plural.as_deref(),
+    };
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    for role in crate::roles::for_xrd(&kinds) {
+        let name = role["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        roles
+            .patch(
+                &name,
+                &PatchParams::apply(names::FIELD_MANAGER).force(),
+                &Patch::Apply(role),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 async fn reconcile(obj: DynamicObject, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &util::xrd_resource());
     let resource = util::xrd_resource();
@@ -201,6 +241,9 @@ async fn reconcile(obj: DynamicObject, ctx: Arc<Ctx>) -> Result<Action, Error> {
                 .await
                 .map_err(|e| format!("serving the claim CRD: {}", util::error_message(&e)))?;
         }
+        apply_roles(&ctx.client, &obj, &composite, claim.as_ref())
+            .await
+            .map_err(|e| format!("granting access to its kinds: {}", util::error_message(&e)))?;
         Ok::<_, String>((composite, claim))
     }
     .await;
