@@ -42,7 +42,19 @@ impl Plinth {
 
     /// Starts with extra `plinth up` flags and environment variables.
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Plinth {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Plinth::start_in_with_env(tempfile::tempdir().expect("temp dir"), extra, env).await
+    }
+
+    /// Starts on a data directory prepared beforehand (e.g. by `plinth restore`).
+    pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Plinth {
+        Plinth::start_in_with_env(dir, extra, &[]).await
+    }
+
+    async fn start_in_with_env(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Plinth {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()

@@ -43,6 +43,13 @@ pub enum Command {
     Catalog(crate::catalog::CatalogArgs),
     /// Dapr: write a namespace's Components for Dapr's standalone mode.
     Dapr(crate::dapr::DaprArgs),
+    /// Users of the embedded API server: add (a token, a client
+    /// certificate and a kubeconfig), remove, list.
+    User(crate::user::UserArgs),
+    /// Write a consistent snapshot of the store, while `plinth up` serves.
+    Backup(crate::backup::BackupArgs),
+    /// Install a snapshot from `plinth backup` as a data directory's store.
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -108,6 +115,14 @@ pub struct UpArgs {
     /// where Dapr's own chart installs it.
     #[arg(long)]
     pub no_dapr: bool,
+    /// Write one JSON line per request here, as kube-apiserver's audit log
+    /// (audit.k8s.io/v1 Events at the Metadata level: never a body).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// How requests are authorized: RBAC (Roles and bindings, as
+    /// Kubernetes), or AlwaysAllow (any authenticated user may do anything).
+    #[arg(long, value_enum, default_value = "RBAC")]
+    pub authorization_mode: AuthorizationMode,
     /// Serve the API alone, with no controllers, providers or functions,
     /// so `plinth controller` processes can run against it as against a
     /// cluster.
@@ -131,6 +146,15 @@ pub enum BenchTarget {
     Composition(crate::bench_composition::CompositionBenchArgs),
     /// AWS: RDS claims to Ready one at a time and in a burst, against moto.
     Aws(crate::bench_aws::AwsBenchArgs),
+}
+
+/// kube-apiserver's `--authorization-mode` values Plinth has.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationMode {
+    #[value(name = "RBAC")]
+    Rbac,
+    #[value(name = "AlwaysAllow")]
+    AlwaysAllow,
 }
 
 /// `IP:PORT`, or `HOST:PORT` resolved now (IPv4 first, so `localhost` binds
@@ -224,6 +248,9 @@ pub fn main() -> ExitCode {
             Command::Trace(args) => crate::trace::run(args).await,
             Command::Catalog(args) => crate::catalog::run(args).await,
             Command::Dapr(args) => crate::dapr::run(args).await,
+            Command::User(args) => crate::user::run(args),
+            Command::Backup(args) => crate::backup::backup(args),
+            Command::Restore(args) => crate::backup::restore(args),
             Command::Validate(args) => match crate::validate::run(args) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!("some manifests are invalid")),

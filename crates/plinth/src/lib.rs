@@ -15,8 +15,11 @@
 //! - `render`, `trace`, `validate`: the composition tools.
 //! - `dapr`: Dapr's Component CRD, and Components for Dapr's standalone mode.
 //! - `catalog`: the Backstage catalog, as `plinth catalog` and as the HTTPS endpoint of `plinth up`.
+//! - `backup`: `plinth backup` and `plinth restore` of the store.
+//! - `user`: users of the embedded API server (tokens, client certificates, kubeconfigs).
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod bench;
 pub mod bench_aws;
 pub mod bench_composition;
@@ -33,4 +36,5 @@ pub mod render;
 mod startup;
 pub mod trace;
 pub mod up;
+pub mod user;
 pub mod validate;

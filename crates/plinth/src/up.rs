@@ -18,6 +18,16 @@ const USER_AGENT: &str = concat!("plinth/", env!("CARGO_PKG_VERSION"));
 /// returns, before recording it: for crash-recovery tests only.
 const CRASH_AFTER_CREATE_ENV: &str = "PLINTH_FAULT_CRASH_AFTER_CREATE";
 
+/// The controllers' RBAC as the deploy manifests grant it on a cluster;
+/// `plinth up`'s controllers act as that same service account.
+const CONTROLLER_RBAC: &str = include_str!("../../../deploy/base/rbac.yaml");
+
+fn controller_rbac() -> Result<Vec<serde_json::Value>> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(CONTROLLER_RBAC)
+        .context("cannot parse the controllers' RBAC (deploy/base/rbac.yaml)")?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
 pub async fn run(args: UpArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let data_dir = args.data.resolve()?;
@@ -29,6 +39,12 @@ pub async fn run(args: UpArgs) -> Result<()> {
         bookmark_interval: args.bookmark_interval,
         event_ttl: args.event_ttl,
         hold_readiness: true,
+        authorization: match args.authorization_mode {
+            crate::cli::AuthorizationMode::Rbac => apiserver::authz::Mode::Rbac,
+            crate::cli::AuthorizationMode::AlwaysAllow => apiserver::authz::Mode::AlwaysAllow,
+        },
+        rbac_bootstrap: controller_rbac()?,
+        audit_log: args.audit_log.clone(),
     };
     let running = apiserver::run(config).await?;
     // The controllers reach the API server in process: the same HTTP
