@@ -73,6 +73,11 @@ impl Plinth {
         }
     }
 
+    /// Replaces the extra `plinth up` flags, for the next start.
+    pub fn set_extra(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Drops the environment variables given at start, for the next start.
     pub fn clear_env(&mut self) {
         self.env.clear();

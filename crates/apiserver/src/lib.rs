@@ -31,6 +31,7 @@ mod authn;
 pub mod authz;
 mod builtin;
 mod crd;
+mod encryption;
 mod expiry;
 mod gc;
 mod handlers;

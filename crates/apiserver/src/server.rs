@@ -55,6 +55,10 @@ pub struct Config {
     pub rbac_bootstrap: Vec<serde_json::Value>,
     /// Where to write the audit log, if anywhere.
     pub audit_log: Option<PathBuf>,
+    /// An `EncryptionConfiguration` whose keys seal Secrets in the store.
+    pub encryption_key_file: Option<PathBuf>,
+    /// At start, rewrites every stored Secret under the file's first provider.
+    pub rewrite_secrets: bool,
 }
 
 /// A server that is accepting requests.
@@ -121,8 +125,17 @@ pub async fn run(config: Config) -> Result<Running> {
     restrict_dir(&config.data_dir)?;
     let creds = pki::load_or_create(&config.data_dir, config.listen)?;
     let db = config.data_dir.join("state.db");
+    if config.rewrite_secrets && config.encryption_key_file.is_none() {
+        anyhow::bail!("rewriting Secrets needs the encryption key file (--encryption-key-file)");
+    }
+    let sealer = match &config.encryption_key_file {
+        Some(path) => Some(Arc::new(crate::encryption::load(path)?)),
+        None => None,
+    };
     let options = store::Options {
         fields: Arc::new(crate::handlers::selectable_fields),
+        sealer,
+        reseal: config.rewrite_secrets,
         ..Default::default()
     };
     let store = tokio::task::spawn_blocking(move || store::Store::open(&db, options))

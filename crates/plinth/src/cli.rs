@@ -123,6 +123,15 @@ pub struct UpArgs {
     /// Kubernetes), or AlwaysAllow (any authenticated user may do anything).
     #[arg(long, value_enum, default_value = "RBAC")]
     pub authorization_mode: AuthorizationMode,
+    /// Encrypt Secrets in the store with AES-GCM, under the keys of this
+    /// kube-apiserver EncryptionConfiguration (apiserver.config.k8s.io/v1):
+    /// the first provider writes, every listed key reads.
+    #[arg(long, value_name = "FILE", alias = "encryption-provider-config")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// At start, rewrite every stored Secret under the key file's first
+    /// provider (after a key rotation, or to encrypt a store written plain).
+    #[arg(long, requires = "encryption_key_file")]
+    pub rewrite_secrets: bool,
     /// Serve the API alone, with no controllers, providers or functions,
     /// so `plinth controller` processes can run against it as against a
     /// cluster.

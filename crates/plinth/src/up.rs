@@ -45,6 +45,8 @@ pub async fn run(args: UpArgs) -> Result<()> {
         },
         rbac_bootstrap: controller_rbac()?,
         audit_log: args.audit_log.clone(),
+        encryption_key_file: args.encryption_key_file.clone(),
+        rewrite_secrets: args.rewrite_secrets,
     };
     let running = apiserver::run(config).await?;
     // The controllers reach the API server in process: the same HTTP

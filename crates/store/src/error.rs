@@ -36,6 +36,14 @@ pub enum StoreError {
     },
     #[error("cannot decompress the stored object under {key}: {message}")]
     Unpack { key: String, message: String },
+    /// An encryption key that cannot be used (wrong size, bad name).
+    #[error("cannot use encryption key {name:?}: {message}")]
+    InvalidKey { name: String, message: String },
+    #[error("cannot encrypt the object under {key}: {message}")]
+    Encrypt { key: String, message: String },
+    /// A sealed value that the configured keys do not open.
+    #[error("cannot decrypt the object under {key}: {message}")]
+    Decrypt { key: String, message: String },
 }
 
 impl StoreError {
@@ -52,6 +60,9 @@ impl StoreError {
             StoreError::Permissions { .. } => "permissions",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Unpack { .. } => "unpack",
+            StoreError::InvalidKey { .. } => "invalid_key",
+            StoreError::Encrypt { .. } => "encrypt",
+            StoreError::Decrypt { .. } => "decrypt",
         }
     }
 }

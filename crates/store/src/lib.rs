@@ -27,6 +27,7 @@
 //! - `error`: the store's error and its cheap control-flow cases (conflict, compacted).
 //! - `record`: records, their extract, and events.
 //! - `pack`: compresses settled records with a trained dictionary.
+//! - `seal`: values under chosen prefixes (Secrets) encrypted on disk, as kube-apiserver's `aesgcm` provider does.
 //! - `sqlite`: the SQL dialect, every statement in one place.
 //! - `writer`: the single writer thread that batches writes into transactions.
 //! - `backup`: online snapshots (SQLite's backup API) and restore with revisions moved past the old ones.
@@ -41,6 +42,7 @@ mod error;
 mod fanout;
 mod pack;
 mod record;
+mod seal;
 mod sqlite;
 mod watch;
 mod writer;
@@ -49,6 +51,7 @@ pub use backup::{backup, restore, Snapshot};
 pub use error::StoreError;
 pub use pack::Footprint;
 pub use record::{Event, EventType, Meta, Record};
+pub use seal::{SealKey, Sealer};
 pub use watch::{Watch, WatchItem};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -79,6 +82,11 @@ pub struct Options {
     pub fields: FieldsFn,
     /// Compress settled objects in memory (see `pack`).
     pub pack: bool,
+    /// Encrypts values under its prefixes on disk (see `seal`).
+    pub sealer: Option<Arc<Sealer>>,
+    /// At open, rewrites every value under the sealer's prefixes that is
+    /// plain or sealed with an older key.
+    pub reseal: bool,
 }
 
 impl Default for Options {
@@ -87,6 +95,8 @@ impl Default for Options {
             max_batch: 512,
             fields: Arc::new(|_, _| Vec::new()),
             pack: true,
+            sealer: None,
+            reseal: false,
         }
     }
 }
@@ -96,6 +106,8 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("max_batch", &self.max_batch)
             .field("pack", &self.pack)
+            .field("seals_with", &self.sealer.as_ref().map(|s| s.write_key()))
+            .field("reseal", &self.reseal)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +132,8 @@ pub(crate) struct Shared {
     pub(crate) published: AtomicU64,
     /// The selectable fields of each object.
     pub(crate) fields: FieldsFn,
+    /// Seals values on disk, and opens them.
+    pub(crate) sealer: Option<Arc<Sealer>>,
     /// Requests to the writer thread; `None` after shutdown.
     pub(crate) writer: Mutex<Option<std::sync::mpsc::Sender<WriteRequest>>>,
     /// Read-only connection for history reads that miss the in-memory ring.
@@ -150,12 +164,31 @@ pub struct ListPage {
 impl Store {
     /// Opens (or creates) the store in `path`, loading every object into memory.
     pub fn open(path: &Path, options: Options) -> Result<Store, StoreError> {
-        let conn = sqlite::open_writer(path)?;
+        let mut conn = sqlite::open_writer(path)?;
+        let sealer = options.sealer.as_deref();
+        match sealer {
+            Some(sealer) if options.reseal => {
+                let done = sqlite::reseal(&mut conn, sealer)?;
+                tracing::info!(
+                    objects = done.objects,
+                    events = done.events,
+                    key = sealer.write_key().unwrap_or("identity"),
+                    "rewrote stored values under the newest encryption key"
+                );
+            }
+            None if options.reseal => {
+                return Err(StoreError::InvalidKey {
+                    name: String::new(),
+                    message: "rewriting values needs the encryption keys".into(),
+                });
+            }
+            _ => {}
+        }
         let sqlite::Loaded {
             objects,
             revision,
             compact_revision,
-        } = sqlite::load(&conn, &options.fields)?;
+        } = sqlite::load(&conn, &options.fields, sealer)?;
         let history = VecDeque::new();
         let reader = sqlite::open_reader(path)?;
         let shared = Arc::new(Shared {
@@ -168,6 +201,7 @@ impl Store {
             fanout: fanout::Fanout::default(),
             published: AtomicU64::new(revision),
             fields: options.fields.clone(),
+            sealer: options.sealer.clone(),
             writer: Mutex::new(None),
             reader: Mutex::new(reader),
             writer_thread: Mutex::new(None),

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use crate::record::{Event, EventType, Meta, Record};
+use crate::seal::{self, Sealer};
 use crate::{FieldsFn, StoreError};
 
 const SCHEMA: &str = "
@@ -51,6 +52,11 @@ pub(crate) const MAX_REVISION: &str = "SELECT MAX(m) FROM (SELECT MAX(revision) 
 const COMPACT_REVISION: &str = "SELECT value FROM meta WHERE name = 'compact_revision'";
 pub(crate) const SET_META: &str = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = excluded.value";
 const COMPACT_BATCH: &str = "DELETE FROM events WHERE revision IN (SELECT revision FROM events WHERE revision <= ?1 ORDER BY revision LIMIT ?2)";
+/// The rows of each table under a prefix, for re-sealing them.
+const OBJECTS_UNDER: &str = "SELECT key, value FROM objects WHERE substr(key, 1, ?2) = ?1";
+const EVENTS_UNDER: &str = "SELECT revision, key, value FROM events WHERE substr(key, 1, ?2) = ?1";
+const SET_OBJECT_VALUE: &str = "UPDATE objects SET value = ?2 WHERE key = ?1";
+const SET_EVENT_VALUE: &str = "UPDATE events SET value = ?2 WHERE revision = ?1";
 const EVENTS_SINCE: &str = "SELECT revision, key, type, value, prev FROM events WHERE revision > ?1 AND revision < ?2 AND key >= ?3 ORDER BY revision";
 
 /// Rows deleted per compaction transaction, so compaction never holds the
@@ -154,15 +160,21 @@ fn record(
 }
 
 /// Loads every object, the current revision and the compact revision.
-pub(crate) fn load(conn: &Connection, fields: &FieldsFn) -> Result<Loaded, StoreError> {
+pub(crate) fn load(
+    conn: &Connection,
+    fields: &FieldsFn,
+    sealer: Option<&Sealer>,
+) -> Result<Loaded, StoreError> {
     let mut objects = BTreeMap::new();
     let mut stmt = conn.prepare(SELECT_OBJECTS)?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        let text = seal::open(sealer, &key, row.get_ref(1)?)?;
         let record = record(
             fields,
-            row.get(0)?,
-            row.get(1)?,
+            key,
+            text,
             row.get::<_, i64>(2)? as u64,
             row.get::<_, i64>(3)? as u64,
         )?;
@@ -190,7 +202,12 @@ pub(crate) struct Change<'a> {
 }
 
 /// Writes a batch of changes in one transaction.
-pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<(), StoreError> {
+/// Values under the sealer's prefixes are sealed, once for both tables.
+pub(crate) fn commit(
+    conn: &mut Connection,
+    changes: &[Change<'_>],
+    sealer: Option<&Sealer>,
+) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
         let mut upsert = tx.prepare_cached(UPSERT_OBJECT)?;
@@ -205,6 +222,10 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
                     change.record.key
                 ))
             })?;
+            let stored = match sealer {
+                Some(sealer) => sealer.seal(&change.record.key, text)?,
+                None => seal::Stored::Text(text),
+            };
             match change.kind {
                 EventType::Deleted => {
                     delete.execute(params![&*change.record.key])?;
@@ -212,7 +233,7 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
                 _ => {
                     upsert.execute(params![
                         &*change.record.key,
-                        text,
+                        stored,
                         change.record.create_revision as i64,
                         change.record.mod_revision as i64
                     ])?;
@@ -222,7 +243,7 @@ pub(crate) fn commit(conn: &mut Connection, changes: &[Change<'_>]) -> Result<()
                 change.revision as i64,
                 &*change.record.key,
                 change.kind.code(),
-                text,
+                stored,
                 change.prev
             ])?;
         }
@@ -252,6 +273,7 @@ pub(crate) fn compact_step(conn: &mut Connection, target: u64) -> Result<bool, S
 pub(crate) fn events_between(
     conn: &Connection,
     fields: &FieldsFn,
+    sealer: Option<&Sealer>,
     prefix: &str,
     after: u64,
     before: u64,
@@ -272,7 +294,8 @@ pub(crate) fn events_between(
         let kind = EventType::from_code(row.get(2)?);
         // Only the revision of the change is known here; events carry the
         // object as it was then, and nothing reads the create revision.
-        let record = record(fields, key, row.get(3)?, revision, revision)?;
+        let text = seal::open(sealer, &key, row.get_ref(3)?)?;
+        let record = record(fields, key, text, revision, revision)?;
         let prev_text: Option<String> = row.get(4)?;
         let prev = match (kind, prev_text) {
             (EventType::Modified, Some(text)) => record.meta.with_selectable(&text).map(Arc::new),
@@ -283,4 +306,71 @@ pub(crate) fn events_between(
         out.push(Arc::new(Event::new(kind, Arc::new(record), prev)));
     }
     Ok(out)
+}
+
+/// How many stored values a re-seal rewrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resealed {
+    pub objects: u64,
+    pub events: u64,
+}
+
+/// Rewrites every value under the sealer's prefixes that is not in the form
+/// a write would give it now (plain, or sealed with an older key), in one
+/// transaction, then vacuums so the old forms leave the file's free pages.
+pub(crate) fn reseal(conn: &mut Connection, sealer: &Sealer) -> Result<Resealed, StoreError> {
+    let mut done = Resealed::default();
+    let tx = conn.transaction()?;
+    for prefix in sealer.prefixes() {
+        let width = prefix.chars().count() as i64;
+        let stale_objects = stale_rows(&tx, OBJECTS_UNDER, prefix, width, sealer, |row| {
+            row.get::<_, String>(0)
+        })?;
+        for (key, id, text) in stale_objects {
+            let stored = sealer.seal(&key, &text)?;
+            tx.prepare_cached(SET_OBJECT_VALUE)?
+                .execute(params![id, stored])?;
+            done.objects += 1;
+        }
+        let stale_events = stale_rows(&tx, EVENTS_UNDER, prefix, width, sealer, |row| {
+            row.get::<_, i64>(0)
+        })?;
+        for (key, id, text) in stale_events {
+            let stored = sealer.seal(&key, &text)?;
+            tx.prepare_cached(SET_EVENT_VALUE)?
+                .execute(params![id, stored])?;
+            done.events += 1;
+        }
+    }
+    tx.commit()?;
+    if done.objects + done.events > 0 {
+        conn.execute_batch("VACUUM")?;
+        crate::checkpoint::truncate(conn)?;
+    }
+    Ok(done)
+}
+
+/// The rows a query over `(id, key, value)` or `(key, value)` returns whose
+/// value is stale, each with its row id and opened text.
+fn stale_rows<Id>(
+    tx: &rusqlite::Transaction<'_>,
+    query: &str,
+    prefix: &str,
+    width: i64,
+    sealer: &Sealer,
+    id: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Id>,
+) -> Result<Vec<(String, Id, String)>, StoreError> {
+    let mut stmt = tx.prepare(query)?;
+    let mut rows = stmt.query(params![prefix, width])?;
+    let mut stale = Vec::new();
+    while let Some(row) = rows.next()? {
+        let columns = row.as_ref().column_count();
+        let key: String = row.get(columns - 2)?;
+        let value = row.get_ref(columns - 1)?;
+        if !sealer.is_current(&key, value) {
+            let text = seal::open(Some(sealer), &key, value)?;
+            stale.push((key, id(row)?, text));
+        }
+    }
+    Ok(stale)
 }

@@ -222,6 +222,7 @@ fn history_between(
     let mut events = sqlite::events_between(
         &reader,
         &shared.fields,
+        shared.sealer.as_deref(),
         prefix,
         after,
         ring_start.min(before),

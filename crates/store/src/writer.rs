@@ -170,7 +170,7 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
                 .map(|prev| prev.selectable_json()),
         })
         .collect();
-    if let Err(err) = sqlite::commit(conn, &changes) {
+    if let Err(err) = sqlite::commit(conn, &changes, shared.sealer.as_deref()) {
         tracing::error!(error = %err, "cannot commit a write batch");
         let message = err.to_string();
         for p in planned {

@@ -396,3 +396,137 @@ async fn watches_hear_their_own_keys_and_progress_past_others() {
     assert_eq!(one_namespace.progress(), last.mod_revision);
     store.close();
 }
+
+/// Every byte the store keeps on disk for `dir`: the database and its WAL.
+fn disk_bytes(dir: &tempfile::TempDir) -> Vec<u8> {
+    ["state.db", "state.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::read(dir.path().join(name)).ok())
+        .flatten()
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+fn sealed(keys: &[(&str, [u8; 32])], reseal: bool) -> Options {
+    let keys = keys
+        .iter()
+        .map(|(name, secret)| store::SealKey::new(name, secret).expect("a valid key"))
+        .collect();
+    let sealer = store::Sealer::new(vec!["/core/secrets/".into()], keys, false).expect("a sealer");
+    Options {
+        sealer: Some(std::sync::Arc::new(sealer)),
+        reseal,
+        ..Options::default()
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_on_disk_rotated_and_rewritten() {
+    const PASSWORD: &str = "hunter2-very-secret";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let secret = |n: u32| json!({"metadata": {"name": format!("s{n}")}, "stringData": {"password": format!("{PASSWORD}-{n}")}});
+
+    // Written plain first, as a store without a key file does.
+    let plain = open(&dir);
+    plain
+        .create("/core/secrets/default/s0", secret(0))
+        .await
+        .unwrap();
+    plain
+        .create(
+            "/core/configmaps/default/c",
+            json!({"data": {"note": "plain-config"}}),
+        )
+        .await
+        .unwrap();
+    plain.close();
+    assert!(
+        contains(&disk_bytes(&dir), PASSWORD),
+        "the unsealed store holds it in the clear"
+    );
+
+    // Under key k1: plain values still read, new ones are sealed.
+    let first = Store::open(&path, sealed(&[("k1", [1; 32])], false)).expect("open with k1");
+    assert!(first.get("/core/secrets/default/s0").is_some());
+    first
+        .create("/core/secrets/default/s1", secret(1))
+        .await
+        .unwrap();
+    first
+        .update("/core/secrets/default/s1", secret(11), None)
+        .await
+        .unwrap();
+    first.close();
+    let bytes = disk_bytes(&dir);
+    assert!(
+        !contains(&bytes, &format!("{PASSWORD}-1")),
+        "s1 is sealed in both tables"
+    );
+    assert!(contains(&bytes, "k8s:enc:aesgcm:v1:k1:"));
+
+    // Without the keys the store does not open, and says why.
+    let err = Store::open(&path, Options::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("/core/secrets/default/s1")
+            && err.contains("\"k1\"")
+            && err.contains("--encryption-key-file"),
+        "{err}"
+    );
+    // A wrong secret under the right name is named too.
+    let err = Store::open(&path, sealed(&[("k1", [9; 32])], false))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("does not open it"), "{err}");
+
+    // Rotated to k2 with k1 kept: old values open, and a rewrite moves all
+    // of them (objects and events, plain or k1) under k2.
+    let rotated = Store::open(&path, sealed(&[("k2", [2; 32]), ("k1", [1; 32])], true))
+        .expect("open rotated with a rewrite");
+    let s1 = rotated.get("/core/secrets/default/s1").expect("s1");
+    assert_eq!(
+        s1.value().unwrap()["stringData"]["password"],
+        format!("{PASSWORD}-11")
+    );
+    let mut watch = rotated
+        .watch("/core/secrets/", 0)
+        .expect("history from disk");
+    let mut seen = 0;
+    while let Ok(Some(item)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), watch.next()).await
+    {
+        if let WatchItem::Event(_) = item {
+            seen += 1;
+        }
+        if seen == 3 {
+            break;
+        }
+    }
+    assert_eq!(seen, 3, "the Secrets' three events read back from disk");
+    rotated.close();
+    let bytes = disk_bytes(&dir);
+    assert!(
+        !contains(&bytes, PASSWORD),
+        "nothing plain is left, not even in free pages"
+    );
+    assert!(
+        !contains(&bytes, "k8s:enc:aesgcm:v1:k1:"),
+        "nothing is left under k1"
+    );
+    assert!(contains(&bytes, "plain-config"), "other kinds stay plain");
+
+    // k1 can now be dropped.
+    let only_k2 =
+        Store::open(&path, sealed(&[("k2", [2; 32])], false)).expect("open with k2 alone");
+    assert_eq!(only_k2.len(), 3);
+    only_k2.close();
+}

@@ -98,6 +98,8 @@ async fn server() -> Server {
         authorization: apiserver::authz::Mode::AlwaysAllow,
         rbac_bootstrap: Vec::new(),
         audit_log: None,
+        encryption_key_file: None,
+        rewrite_secrets: false,
     })
     .await
     .expect("API server");
