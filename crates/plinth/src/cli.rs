@@ -95,6 +95,11 @@ pub struct UpArgs {
     /// before its pipeline step fails (Crossplane's default is 30s).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub function_timeout: Duration,
+    /// How long a provider may take to answer one call before it fails
+    /// (DeadlineExceeded, retried with backoff); a provider whose calls
+    /// time out three times in a row is restarted.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub provider_timeout: Duration,
     /// Admin URL of an existing PostgreSQL server for the local provider's
     /// default ProviderConfig, e.g. postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres.
     #[arg(long, env = "PLINTH_LOCAL_POSTGRES_URL")]

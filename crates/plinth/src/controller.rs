@@ -62,6 +62,9 @@ pub struct ControllerArgs {
     /// How long a composition function may take to answer one call.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub function_timeout: std::time::Duration,
+    /// How long a provider may take to answer one call.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub provider_timeout: std::time::Duration,
     /// Do not install the built-in DBaaS and Compute interfaces.
     #[arg(long)]
     pub no_builtin_apis: bool,
@@ -409,6 +412,7 @@ async fn start_controllers(
         poll_interval: args.poll_interval,
         max_reconcile_rate: args.max_reconcile_rate,
         function_timeout: args.function_timeout,
+        provider_timeout: args.provider_timeout,
         builtin_apis: !args.no_builtin_apis,
     };
     let controllers = Controllers::start(

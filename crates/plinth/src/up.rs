@@ -350,6 +350,7 @@ pub(crate) struct Settings {
     pub poll_interval: std::time::Duration,
     pub max_reconcile_rate: u32,
     pub function_timeout: std::time::Duration,
+    pub provider_timeout: std::time::Duration,
     pub builtin_apis: bool,
 }
 
@@ -359,6 +360,7 @@ impl Settings {
             poll_interval: args.poll_interval,
             max_reconcile_rate: args.max_reconcile_rate,
             function_timeout: args.function_timeout,
+            provider_timeout: args.provider_timeout,
             builtin_apis: !args.no_builtin_apis,
         }
     }
@@ -390,6 +392,7 @@ impl Controllers {
             max_reconcile_rate: settings.max_reconcile_rate,
             bundled,
             crash_after_create: std::env::var(CRASH_AFTER_CREATE_ENV).is_ok_and(|v| v == "1"),
+            provider_timeout: settings.provider_timeout,
         };
         let managed = reconciler::start(client.clone(), caches.clone(), options)
             .await

@@ -9,6 +9,9 @@ use runtime::provider::{
     ProviderConfig, Readiness, Violation,
 };
 use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tonic::transport::Channel;
 
 /// One provider process, spoken to over its channel.
@@ -16,31 +19,74 @@ use tonic::transport::Channel;
 pub struct GrpcClient {
     provider: String,
     client: ProviderClient<Channel>,
+    /// How long one call may take before it fails as DeadlineExceeded.
+    timeout: Duration,
+    /// Calls in a row that ran out of time, for the host to restart a
+    /// provider that answers health checks but not calls.
+    timeouts_in_a_row: Arc<AtomicU32>,
 }
 
 impl GrpcClient {
-    pub fn new(provider: &str, client: ProviderClient<Channel>) -> GrpcClient {
+    pub fn new(
+        provider: &str,
+        client: ProviderClient<Channel>,
+        timeout: Duration,
+        timeouts_in_a_row: Arc<AtomicU32>,
+    ) -> GrpcClient {
         GrpcClient {
             provider: provider.to_string(),
             client,
+            timeout,
+            timeouts_in_a_row,
         }
+    }
+
+    /// `message` as a request carrying the deadline (`grpc-timeout`), so
+    /// the provider may give up too.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    /// A call, bounded by the timeout and timed for
+    /// `plinth_provider_rpc_duration_seconds` with its code.
+    async fn timed<T>(
+        &self,
+        method: &'static str,
+        call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => {
+                self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+                result
+            }
+            Err(_) => {
+                self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed);
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "the provider {} did not answer {method} within {}",
+                    self.provider,
+                    humanize(self.timeout)
+                )))
+            }
+        };
+        let code = match &result {
+            Ok(_) => "Ok".to_string(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        runtime::metrics::provider_rpc(&self.provider, method, code, started.elapsed());
+        result
     }
 }
 
-/// A call, timed for `plinth_provider_rpc_duration_seconds` with its code.
-async fn timed<T>(
-    provider: &str,
-    method: &'static str,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-) -> Result<T, tonic::Status> {
-    let started = std::time::Instant::now();
-    let result = call.await;
-    let code = match &result {
-        Ok(_) => "Ok".to_string(),
-        Err(status) => format!("{:?}", status.code()),
-    };
-    runtime::metrics::provider_rpc(provider, method, code, started.elapsed());
-    result
+/// A timeout as its flag would be written: `30s`, `1500ms`.
+pub(crate) fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 fn failed(status: tonic::Status) -> ExternalError {
@@ -97,14 +143,15 @@ fn details(map: std::collections::HashMap<String, Vec<u8>>) -> ConnectionDetails
 #[async_trait::async_trait]
 impl ExternalClient for GrpcClient {
     async fn configure(&self, config: &ProviderConfig) -> Result<(), ExternalError> {
-        timed(
-            &self.provider,
+        self.timed(
             "Configure",
-            self.client.clone().configure(pb::ConfigureRequest {
-                name: config.name.clone(),
-                spec_json: config.spec.to_string().into_bytes(),
-                credentials: config.credentials.clone().into_iter().collect(),
-            }),
+            self.client
+                .clone()
+                .configure(self.request(pb::ConfigureRequest {
+                    name: config.name.clone(),
+                    spec_json: config.spec.to_string().into_bytes(),
+                    credentials: config.credentials.clone().into_iter().collect(),
+                })),
         )
         .await
         .map_err(failed)?;
@@ -112,16 +159,18 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn validate(&self, r: &ExternalResource) -> Result<Vec<Violation>, ExternalError> {
-        let response = timed(
-            &self.provider,
-            "Validate",
-            self.client.clone().validate(pb::ValidateRequest {
-                resource: Some(resource(r)),
-            }),
-        )
-        .await
-        .map_err(failed)?
-        .into_inner();
+        let response = self
+            .timed(
+                "Validate",
+                self.client
+                    .clone()
+                    .validate(self.request(pb::ValidateRequest {
+                        resource: Some(resource(r)),
+                    })),
+            )
+            .await
+            .map_err(failed)?
+            .into_inner();
         Ok(response
             .violations
             .into_iter()
@@ -133,16 +182,18 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn observe(&self, r: &ExternalResource) -> Result<Observation, ExternalError> {
-        let o = timed(
-            &self.provider,
-            "Observe",
-            self.client.clone().observe(pb::ObserveRequest {
-                resource: Some(resource(r)),
-            }),
-        )
-        .await
-        .map_err(failed)?
-        .into_inner();
+        let o = self
+            .timed(
+                "Observe",
+                self.client
+                    .clone()
+                    .observe(self.request(pb::ObserveRequest {
+                        resource: Some(resource(r)),
+                    })),
+            )
+            .await
+            .map_err(failed)?
+            .into_inner();
         let late_init = match json_field("Observe", "lateInit", &o.late_init_json)? {
             None => Default::default(),
             Some(Value::Object(fields)) => fields,
@@ -166,16 +217,16 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn create(&self, r: &ExternalResource) -> Result<Creation, ExternalError> {
-        let c = timed(
-            &self.provider,
-            "Create",
-            self.client.clone().create(pb::CreateRequest {
-                resource: Some(resource(r)),
-            }),
-        )
-        .await
-        .map_err(failed)?
-        .into_inner();
+        let c = self
+            .timed(
+                "Create",
+                self.client.clone().create(self.request(pb::CreateRequest {
+                    resource: Some(resource(r)),
+                })),
+            )
+            .await
+            .map_err(failed)?
+            .into_inner();
         Ok(Creation {
             external_name: c.external_name,
             connection: details(c.connection_details),
@@ -183,26 +234,25 @@ impl ExternalClient for GrpcClient {
     }
 
     async fn update(&self, r: &ExternalResource) -> Result<ConnectionDetails, ExternalError> {
-        let u = timed(
-            &self.provider,
-            "Update",
-            self.client.clone().update(pb::UpdateRequest {
-                resource: Some(resource(r)),
-            }),
-        )
-        .await
-        .map_err(failed)?
-        .into_inner();
+        let u = self
+            .timed(
+                "Update",
+                self.client.clone().update(self.request(pb::UpdateRequest {
+                    resource: Some(resource(r)),
+                })),
+            )
+            .await
+            .map_err(failed)?
+            .into_inner();
         Ok(details(u.connection_details))
     }
 
     async fn delete(&self, r: &ExternalResource) -> Result<(), ExternalError> {
-        timed(
-            &self.provider,
+        self.timed(
             "Delete",
-            self.client.clone().delete(pb::DeleteRequest {
+            self.client.clone().delete(self.request(pb::DeleteRequest {
                 resource: Some(resource(r)),
-            }),
+            })),
         )
         .await
         .map_err(failed)?;

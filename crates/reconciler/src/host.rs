@@ -43,6 +43,10 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Consecutive failed health checks before a plugin is restarted.
 const HEALTH_FAILURES: u32 = 3;
+/// Consecutive calls that ran out of time before the plugin is probed with
+/// GetSchema, and restarted if that gets no answer either: it answers
+/// health checks but its handlers hang.
+const TIMEOUTS_BEFORE_RESTART: u32 = 3;
 
 /// A running, handshaken provider.
 pub struct Plugin {
@@ -125,6 +129,8 @@ struct Supervisor {
 pub struct Host {
     client: Client,
     socket_dir: PathBuf,
+    /// How long one provider call may take.
+    call_timeout: Duration,
     plugins: RwLock<HashMap<String, Arc<Plugin>>>,
     kinds: RwLock<HashMap<String, KindEntry>>,
     announce: mpsc::UnboundedSender<KindEntry>,
@@ -148,11 +154,13 @@ impl Host {
     pub fn new(
         client: Client,
         socket_dir: PathBuf,
+        call_timeout: Duration,
         announce: mpsc::UnboundedSender<KindEntry>,
     ) -> Host {
         Host {
             client,
             socket_dir,
+            call_timeout,
             plugins: RwLock::default(),
             kinds: RwLock::default(),
             announce,
@@ -417,23 +425,30 @@ impl Host {
             );
         };
         let mut provider = ProviderClient::new(channel.clone());
-        let schema = provider
-            .get_schema(pb::GetSchemaRequest {})
-            .await
-            .map_err(|e| match spec.get("endpoint").and_then(Value::as_str) {
-                // Over TLS 1.3 a server that refuses the client's
-                // certificate says so on the first call, not at connect.
-                Some(endpoint) => remote_failure(endpoint, &chain(&e)),
-                None => format!("GetSchema failed: {}", e.message()),
-            })?
-            .into_inner();
+        let schema = tokio::time::timeout(
+            self.call_timeout,
+            provider.get_schema(pb::GetSchemaRequest {}),
+        )
+        .await
+        .map_err(|_| format!("GetSchema did not answer within {:?}", self.call_timeout))?
+        .map_err(|e| match spec.get("endpoint").and_then(Value::as_str) {
+            // Over TLS 1.3 a server that refuses the client's
+            // certificate says so on the first call, not at connect.
+            Some(endpoint) => remote_failure(endpoint, &chain(&e)),
+            None => format!("GetSchema failed: {}", e.message()),
+        })?
+        .into_inner();
         self.install(name, &schema).await?;
         *installed = true;
+        let timeouts = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let plugin = Arc::new(Plugin {
             provider: name.to_string(),
             schema: schema.clone(),
             connection: Arc::new(managed::Connection::new(Arc::new(GrpcClient::new(
-                name, provider,
+                name,
+                provider,
+                self.call_timeout,
+                timeouts.clone(),
             )))),
         });
         if let Ok(mut plugins) = self.plugins.write() {
@@ -460,7 +475,7 @@ impl Host {
             json!({"kinds": kinds, "address": address, "restarts": restarts}),
         )
         .await;
-        self.watch_health(name, &channel, child.as_mut(), stop)
+        self.watch_health(name, &channel, child.as_mut(), &timeouts, stop)
             .await
     }
 
@@ -593,6 +608,7 @@ impl Host {
         name: &str,
         channel: &Channel,
         mut child: Option<&mut Child>,
+        timeouts: &std::sync::atomic::AtomicU32,
         stop: &mut StopSignal,
     ) -> Result<(), String> {
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
@@ -618,6 +634,29 @@ impl Host {
                     return Ok(());
                 }
                 _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            }
+            if timeouts.load(std::sync::atomic::Ordering::Relaxed) >= TIMEOUTS_BEFORE_RESTART {
+                // Slow calls may be one resource's; a provider whose
+                // handlers hang does not answer GetSchema either.
+                let mut provider = ProviderClient::new(channel.clone());
+                let probe = tokio::time::timeout(
+                    self.call_timeout,
+                    provider.get_schema(pb::GetSchemaRequest {}),
+                )
+                .await;
+                if matches!(probe, Ok(Ok(_))) {
+                    timeouts.store(0, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    tracing::warn!(provider = %name, "provider calls time out and GetSchema gets no answer; restarting it");
+                    if let Some(c) = child.as_deref_mut() {
+                        let _ = c.start_kill();
+                        let _ = c.wait().await;
+                    }
+                    return Err(format!(
+                        "calls got no answer within {} and neither did GetSchema; the provider was restarted",
+                        crate::grpc::humanize(self.call_timeout)
+                    ));
+                }
             }
             let check = tokio::time::timeout(
                 HEALTH_INTERVAL,

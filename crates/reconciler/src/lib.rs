@@ -48,6 +48,8 @@ pub struct Options {
     pub bundled: Vec<(String, PathBuf)>,
     /// Fault injection for tests: exit right after a Create returns.
     pub crash_after_create: bool,
+    /// How long one provider call may take before it fails.
+    pub provider_timeout: Duration,
 }
 
 /// The running controllers; dropping this stops them and their plugins.
@@ -173,6 +175,7 @@ pub async fn start(
     let host = Arc::new(Host::new(
         client.clone(),
         options.socket_dir.clone(),
+        options.provider_timeout,
         announce,
     ));
     let settings = managed::Settings {

@@ -32,7 +32,14 @@ pub struct NopResource {
 
 impl NopResource {
     /// Fails the call at the resource's `failureRate`.
-    fn maybe_fail(req: &Request) -> Result<(), ProviderError> {
+    async fn maybe_fail(req: &Request) -> Result<(), ProviderError> {
+        // A provider that takes this long to answer: past the control
+        // plane's --provider-timeout it looks hung.
+        if let Some(delay) = req.field("answerAfterSeconds").and_then(Value::as_f64) {
+            if delay > 0.0 && delay.is_finite() {
+                tokio::time::sleep(Duration::from_secs_f64(delay.min(86_400.0))).await;
+            }
+        }
         let rate = req
             .field("failureRate")
             .and_then(Value::as_f64)
@@ -132,6 +139,7 @@ impl ExternalResource for NopResource {
                 "properties": {
                     "readyAfterSeconds": {"type": "integer", "minimum": 0, "description": "Seconds from creation until Ready."},
                     "failureRate": {"type": "number", "minimum": 0, "maximum": 1, "description": "Chance that any call fails."},
+                    "answerAfterSeconds": {"type": "number", "minimum": 0, "description": "Seconds each call waits before it answers: a hung provider, past the control plane's --provider-timeout."},
                     "fields": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "description": "Anything; compared for drift."}
                 }
             }),
@@ -142,7 +150,7 @@ impl ExternalResource for NopResource {
     }
 
     async fn observe(&self, req: &Request) -> Result<Observation, ProviderError> {
-        Self::maybe_fail(req)?;
+        Self::maybe_fail(req).await?;
         let mut store = self.store()?;
         if !store.contains_key(req.external_name_or_name()) {
             self.refresh(&mut store);
@@ -181,7 +189,7 @@ impl ExternalResource for NopResource {
     }
 
     async fn create(&self, req: &Request) -> Result<Created, ProviderError> {
-        Self::maybe_fail(req)?;
+        Self::maybe_fail(req).await?;
         let name = req.external_name_or_name().to_string();
         let fields = req.field("fields").cloned().unwrap_or(Value::Null);
         let mut store = self.store()?;
@@ -199,7 +207,7 @@ impl ExternalResource for NopResource {
     }
 
     async fn update(&self, req: &Request) -> Result<ConnectionDetails, ProviderError> {
-        Self::maybe_fail(req)?;
+        Self::maybe_fail(req).await?;
         let fields = req.field("fields").cloned().unwrap_or(Value::Null);
         match self.store()?.get_mut(req.external_name_or_name()) {
             Some(entry) => {
@@ -216,7 +224,7 @@ impl ExternalResource for NopResource {
     }
 
     async fn delete(&self, req: &Request) -> Result<(), ProviderError> {
-        Self::maybe_fail(req)?;
+        Self::maybe_fail(req).await?;
         if self.store()?.remove(req.external_name_or_name()).is_some() {
             self.record("delete", req.external_name_or_name(), &Value::Null)?;
         }
