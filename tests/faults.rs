@@ -117,3 +117,138 @@ async fn a_hung_call_times_out_and_a_stopped_provider_is_restarted() {
         .await;
     plinth.stop().await;
 }
+
+/// A tmpfs mounted for the length of a test, unmounted even when it fails.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("the mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs to fill, which needs root (as scripts/test.sh runs): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system refuses more.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("the filler file");
+    let chunk = vec![0u8; 256 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, PostParams};
+
+    let outer = tempfile::tempdir().expect("a temp dir");
+    let mount = outer.path().join("small-disk");
+    let _disk = Tmpfs::mount(&mount, "24m");
+    let data = tempfile::tempdir_in(&mount).expect("a data dir on the small disk");
+    let filler = mount.join("filler");
+    let mut plinth = Plinth::start_in(data, &["--no-bundled-providers"]).await;
+    let maps: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let map = |name: &str, size: usize| -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "data": {"blob": "x".repeat(size)}
+        }))
+        .expect("a ConfigMap")
+    };
+    maps.create(&PostParams::default(), &map("before", 10))
+        .await
+        .expect("a write while there is room");
+
+    fill(&filler);
+    // The WAL may still have room of its own: write until the disk says no.
+    let mut acknowledged = vec!["before".to_string()];
+    let mut refused = None;
+    for i in 0..200 {
+        let name = format!("big-{i}");
+        match maps
+            .create(&PostParams::default(), &map(&name, 200_000))
+            .await
+        {
+            Ok(_) => acknowledged.push(name),
+            Err(kube::Error::Api(status)) => {
+                refused = Some((name, status));
+                break;
+            }
+            Err(other) => panic!("a write on a full disk: {other}"),
+        }
+    }
+    let (refused_name, status) = refused.expect("a write refused once the disk is full");
+    assert_eq!(status.code, 507, "{status:?}");
+    assert!(
+        status.message.contains("disk holding the store is full"),
+        "{}",
+        status.message
+    );
+
+    // Reads go on, and the refused write left nothing behind.
+    let listed = maps
+        .list(&ListParams::default())
+        .await
+        .expect("a list on a full disk");
+    let names: Vec<String> = listed
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.name.clone())
+        .collect();
+    for name in &acknowledged {
+        assert!(names.contains(name), "{name} was acknowledged: {names:?}");
+    }
+    assert!(
+        !names.contains(&refused_name),
+        "{refused_name} was refused: {names:?}"
+    );
+    assert!(maps.get("before").await.is_ok());
+
+    // Room again: writes succeed without a restart.
+    std::fs::remove_file(&filler).expect("free the space");
+    maps.create(&PostParams::default(), &map("after", 10))
+        .await
+        .expect("a write once there is room again");
+    acknowledged.push("after".into());
+
+    // And everything acknowledged is on disk.
+    plinth.restart().await;
+    let maps: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
+    let listed = maps
+        .list(&ListParams::default())
+        .await
+        .expect("a list after restart");
+    let names: Vec<String> = listed
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.name.clone())
+        .collect();
+    for name in &acknowledged {
+        assert!(
+            names.contains(name),
+            "{name} survived the restart: {names:?}"
+        );
+    }
+    assert!(!names.contains(&refused_name));
+    plinth.stop().await;
+}

@@ -23,6 +23,9 @@ pub mod reason {
     pub const REQUEST_ENTITY_TOO_LARGE: &str = "RequestEntityTooLarge";
     pub const INTERNAL_ERROR: &str = "InternalError";
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+    /// The store had no room for the write (HTTP 507); kube-apiserver has no
+    /// reason of its own for a full disk, so the HTTP status names it.
+    pub const INSUFFICIENT_STORAGE: &str = "InsufficientStorage";
 }
 
 /// What the resource in an error is, for `details`.
@@ -235,6 +238,11 @@ impl From<store::StoreError> for ApiError {
             store::StoreError::Compacted { compact_revision } => ApiError::gone(format!(
                 "too old resource version: the oldest revision still available is {compact_revision}; list again"
             )),
+            store::StoreError::DiskFull => ApiError::new(
+                507,
+                reason::INSUFFICIENT_STORAGE,
+                store::StoreError::DiskFull.to_string(),
+            ),
             store::StoreError::Closed => ApiError::new(
                 503,
                 reason::SERVICE_UNAVAILABLE,

@@ -16,8 +16,12 @@ pub enum StoreError {
     #[error("revision is too old: events at or below {compact_revision} have been compacted; list again")]
     Compacted { compact_revision: u64 },
     /// The transaction holding this write failed; the write did not happen.
-    #[error("cannot commit the write: {0}; check the data directory's disk space and permissions")]
+    #[error("cannot commit the write: {0}")]
     CommitFailed(String),
+    /// The disk (or the file size limit) left no room for the write, which
+    /// did not happen; reads go on, and writes work again once there is room.
+    #[error("cannot commit the write: the disk holding the store is full; nothing was written, reads still work, and writes will succeed once space is freed")]
+    DiskFull,
     #[error("store is shut down")]
     Closed,
     #[error(
@@ -47,6 +51,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error a failed commit is reported as, to each write it held.
+    pub(crate) fn of_commit(err: &StoreError) -> StoreError {
+        match err {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                StoreError::DiskFull
+            }
+            other => StoreError::CommitFailed(other.to_string()),
+        }
+    }
+
     /// A short stable label for logs and metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -56,6 +72,7 @@ impl StoreError {
             StoreError::Compacted { .. } => "compacted",
             StoreError::Closed => "closed",
             StoreError::CommitFailed(_) => "commit_failed",
+            StoreError::DiskFull => "disk_full",
             StoreError::Sqlite(_) => "sqlite",
             StoreError::Permissions { .. } => "permissions",
             StoreError::Corrupt { .. } => "corrupt",

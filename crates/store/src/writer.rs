@@ -172,9 +172,8 @@ fn write_batch(conn: &mut Connection, shared: &Shared, writes: Vec<(Op, Reply)>)
         .collect();
     if let Err(err) = sqlite::commit(conn, &changes, shared.sealer.as_deref()) {
         tracing::error!(error = %err, "cannot commit a write batch");
-        let message = err.to_string();
         for p in planned {
-            let _ = p.reply.send(Err(StoreError::CommitFailed(message.clone())));
+            let _ = p.reply.send(Err(StoreError::of_commit(&err)));
         }
         return;
     }
