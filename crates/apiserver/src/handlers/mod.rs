@@ -7,6 +7,8 @@ mod create;
 mod delete;
 mod discovery;
 mod filter;
+#[cfg(test)]
+mod fuzz;
 mod get;
 mod list;
 mod openapi;
