@@ -1134,3 +1134,50 @@ async fn events_expire_after_the_event_ttl() {
     )
     .await;
 }
+
+/// Only TLS 1.2 and 1.3 are served: a client held to 1.0 or 1.1 (with
+/// OpenSSL's own floor lowered, so it is the server that refuses) gets a
+/// handshake failure alert.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_tls_1_2_and_later_is_served() {
+    let mut plinth = Plinth::start_with(&["--no-bundled-providers"]).await;
+    let script = r#"
+import socket, ssl, sys
+port = int(sys.argv[1])
+for version in ["TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                print(version, "accepted", tls.version())
+    except ssl.SSLError as e:
+        print(version, "refused", e.reason)
+"#;
+    let out = tokio::process::Command::new("python3")
+        .args(["-W", "ignore", "-c", script, &plinth.port.to_string()])
+        .output()
+        .await
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "TLSv1 refused SSLV3_ALERT_HANDSHAKE_FAILURE",
+            "TLSv1_1 refused SSLV3_ALERT_HANDSHAKE_FAILURE",
+            "TLSv1_2 accepted TLSv1.2",
+            "TLSv1_3 accepted TLSv1.3",
+        ],
+        "{report}"
+    );
+    plinth.stop().await;
+}

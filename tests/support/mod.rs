@@ -21,6 +21,8 @@ pub struct Plinth {
     pub port: u16,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    /// Where the server's stderr (its log) goes, when not to the test's.
+    log: Option<PathBuf>,
 }
 
 /// Output of one kubectl run.
@@ -50,17 +52,34 @@ impl Plinth {
         Plinth::start_in_with_env(dir, extra, &[]).await
     }
 
+    /// Starts with its log (stderr, at `PLINTH_LOG` from `env`) appended
+    /// to `log`, for tests that read what the server logged.
+    pub async fn start_logged(extra: &[&str], env: &[(&str, &str)], log: &Path) -> Plinth {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Plinth::start_full(dir, extra, env, Some(log.to_path_buf())).await
+    }
+
     async fn start_in_with_env(
         dir: tempfile::TempDir,
         extra: &[&str],
         env: &[(&str, &str)],
+    ) -> Plinth {
+        Plinth::start_full(dir, extra, env, None).await
+    }
+
+    async fn start_full(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Option<PathBuf>,
     ) -> Plinth {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, url, kubeconfig) = spawn(dir.path(), "127.0.0.1:0", &extra, &env).await;
+        let (child, url, kubeconfig) =
+            spawn(dir.path(), "127.0.0.1:0", &extra, &env, log.as_deref()).await;
         let port = port_of(&url);
         Plinth {
             child: Some(child),
@@ -70,6 +89,7 @@ impl Plinth {
             port,
             extra,
             env,
+            log,
         }
     }
 
@@ -118,8 +138,14 @@ impl Plinth {
     pub async fn restart(&mut self) {
         self.stop().await;
         let listen = format!("127.0.0.1:{}", self.port);
-        let (child, url, kubeconfig) =
-            spawn(self.dir.path(), &listen, &self.extra, &self.env).await;
+        let (child, url, kubeconfig) = spawn(
+            self.dir.path(),
+            &listen,
+            &self.extra,
+            &self.env,
+            self.log.as_deref(),
+        )
+        .await;
         self.child = Some(child);
         self.url = url;
         self.kubeconfig = kubeconfig;
@@ -128,8 +154,14 @@ impl Plinth {
     /// Starts again after `kill9`.
     pub async fn start_again(&mut self) {
         let listen = format!("127.0.0.1:{}", self.port);
-        let (child, url, kubeconfig) =
-            spawn(self.dir.path(), &listen, &self.extra, &self.env).await;
+        let (child, url, kubeconfig) = spawn(
+            self.dir.path(),
+            &listen,
+            &self.extra,
+            &self.env,
+            self.log.as_deref(),
+        )
+        .await;
         self.child = Some(child);
         self.url = url;
         self.kubeconfig = kubeconfig;
@@ -262,6 +294,7 @@ async fn spawn(
     listen: &str,
     extra: &[String],
     env: &[(String, String)],
+    log: Option<&Path>,
 ) -> (Child, String, PathBuf) {
     // Tests that do not ask for the local provider's PostgreSQL get none, so
     // no test leaves a server behind it.
@@ -276,14 +309,24 @@ async fn spawn(
     if !wants_postgres {
         cmd.arg("--no-local-postgres");
     }
+    let stderr = match log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the log file"),
+        ),
+        None => Stdio::inherit(),
+    };
     let mut child = cmd
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(
             "PLINTH_LOG",
             std::env::var("PLINTH_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("start plinth up");

@@ -221,9 +221,38 @@ async fn wait_for_stop() {
 
 /// Logs go to stderr, where the host reads them and forwards them into its
 /// own log under the provider's name.
+///
+/// `PLINTH_LOG=debug` opens the provider's own logs. The client libraries
+/// a provider uses stay at `info` unless `PLINTH_LOG` names them, because
+/// their debug output carries what must never be logged: the AWS SDK's
+/// prints the credentials' access key id, HTTP and gRPC stacks print
+/// headers.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PLINTH_LOG")
+    const QUIET_UNLESS_NAMED: &[&str] = &[
+        "aws_config",
+        "aws_credential_types",
+        "aws_sigv4",
+        "aws_smithy_http",
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "h2",
+        "hyper",
+        "hyper_util",
+        "reqwest",
+        "rustls",
+        "tonic",
+        "tower",
+    ];
+    let given = std::env::var("PLINTH_LOG").unwrap_or_else(|_| "info".to_string());
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&given)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in QUIET_UNLESS_NAMED {
+        if !given.contains(target) {
+            if let Ok(directive) = format!("{target}=info").parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
