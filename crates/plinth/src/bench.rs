@@ -320,6 +320,16 @@ pub async fn spawn_server(dir: &Path) -> Result<(Child, PathBuf, Duration)> {
 pub const SERVER_WRAPPER_ENV: &str = "PLINTH_BENCH_SERVER_WRAPPER";
 
 pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, PathBuf, Duration)> {
+    spawn_server_env(dir, extra, &[]).await
+}
+
+/// As [`spawn_server_with`], with environment variables for `plinth up`
+/// (and the providers it starts, which inherit them).
+pub async fn spawn_server_env(
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<(Child, PathBuf, Duration)> {
     let exe = std::env::current_exe().context("cannot find the plinth executable")?;
     let started = Instant::now();
     // A profiler to run `plinth up` under, such as `heaptrack -o FILE` or
@@ -339,6 +349,7 @@ pub async fn spawn_server_with(dir: &Path, extra: &[&str]) -> Result<(Child, Pat
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

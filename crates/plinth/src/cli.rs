@@ -160,6 +160,11 @@ pub enum BenchTarget {
     Composition(crate::bench_composition::CompositionBenchArgs),
     /// AWS: RDS claims to Ready one at a time and in a burst, against moto.
     Aws(crate::bench_aws::AwsBenchArgs),
+    /// Claims on the nop (with failing calls) and local providers while
+    /// plinth up is killed with SIGKILL and restarted; checks that every
+    /// claim ends Ready, with each external resource made once and none
+    /// leaked or lost.
+    Chaos(crate::bench_chaos::ChaosBenchArgs),
 }
 
 /// kube-apiserver's `--authorization-mode` values Plinth has.
@@ -257,6 +262,7 @@ pub fn main() -> ExitCode {
                 BenchTarget::Providers(args) => crate::bench_providers::run(args).await,
                 BenchTarget::Composition(args) => crate::bench_composition::run(args).await,
                 BenchTarget::Aws(args) => crate::bench_aws::run(args).await,
+                BenchTarget::Chaos(args) => crate::bench_chaos::run(args).await,
             },
             Command::Render(args) => crate::render::run(args).await,
             Command::Trace(args) => crate::trace::run(args).await,

@@ -22,6 +22,7 @@
 pub mod backup;
 pub mod bench;
 pub mod bench_aws;
+pub mod bench_chaos;
 pub mod bench_composition;
 pub mod bench_providers;
 mod bench_usage;
