@@ -147,6 +147,17 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The names of the ConfigMaps `maps` lists.
+async fn names_of(maps: &kube::api::Api<k8s_openapi::api::core::v1::ConfigMap>) -> Vec<String> {
+    maps.list(&kube::api::ListParams::default())
+        .await
+        .expect("a list")
+        .items
+        .into_iter()
+        .filter_map(|m| m.metadata.name)
+        .collect()
+}
+
 /// Writes zeros to `path` until the file system refuses more.
 fn fill(path: &std::path::Path) {
     use std::io::Write;
@@ -159,7 +170,7 @@ fn fill(path: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     use k8s_openapi::api::core::v1::ConfigMap;
-    use kube::api::{Api, ListParams, PostParams};
+    use kube::api::{Api, PostParams};
 
     let outer = tempfile::tempdir().expect("a temp dir");
     let mount = outer.path().join("small-disk");
@@ -206,15 +217,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     );
 
     // Reads go on, and the refused write left nothing behind.
-    let listed = maps
-        .list(&ListParams::default())
-        .await
-        .expect("a list on a full disk");
-    let names: Vec<String> = listed
-        .items
-        .iter()
-        .filter_map(|m| m.metadata.name.clone())
-        .collect();
+    let names = names_of(&maps).await;
     for name in &acknowledged {
         assert!(names.contains(name), "{name} was acknowledged: {names:?}");
     }
@@ -234,15 +237,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     // And everything acknowledged is on disk.
     plinth.restart().await;
     let maps: Api<ConfigMap> = Api::namespaced(plinth.client().await, "default");
-    let listed = maps
-        .list(&ListParams::default())
-        .await
-        .expect("a list after restart");
-    let names: Vec<String> = listed
-        .items
-        .iter()
-        .filter_map(|m| m.metadata.name.clone())
-        .collect();
+    let names = names_of(&maps).await;
     for name in &acknowledged {
         assert!(
             names.contains(name),

@@ -129,7 +129,10 @@ fn patch_spec() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn field_paths_parse_and_print_back(path in field_path()) {
-        if let Ok(segments) = fieldpath::parse(&path) {
+        // An empty field (from `""` or `''`, quotes being trimmed) prints
+        // as nothing, in crossplane-runtime's String() as here.
+        let printable = |s: &[fieldpath::Segment]| !s.iter().any(|s| matches!(s, fieldpath::Segment::Field(f) if f.is_empty()));
+        if let Some(segments) = fieldpath::parse(&path).ok().filter(|s| printable(s)) {
             let printed = fieldpath::to_string(&segments);
             let again = fieldpath::parse(&printed);
             prop_assert_eq!(again.as_ref().ok(), Some(&segments), "{:?} printed as {:?}", path, printed);

@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::Client;
 use rand::Rng;
 use serde_json::{json, Value};
 use tokio::process::Child;
 
 use crate::bench::{client, print_table, spawn_server_env, stop, write_json, Figure};
-use crate::bench_composition::{ar, is_ready};
+use crate::bench_composition::{ar, install_nop_api, is_ready};
 
 #[derive(Args, Debug, Clone)]
 pub struct ChaosBenchArgs {
@@ -258,68 +258,14 @@ fn embedded_postgres_url(dir: &Path) -> Result<String> {
 }
 
 async fn install(client: &Client, failure_rate: f64) -> Result<()> {
-    let apply = PatchParams::apply("plinth-bench").force();
-    let nop_configs = Api::<DynamicObject>::all_with(
-        client.clone(),
-        &ar(
-            "nop.plinth.dev",
-            "v1alpha1",
-            "ProviderConfig",
-            "providerconfigs",
-        ),
-    );
-    let started = Instant::now();
-    let config = json!({"apiVersion": "nop.plinth.dev/v1alpha1", "kind": "ProviderConfig", "metadata": {"name": "default"}, "spec": {}});
-    while nop_configs
-        .patch("default", &apply, &Patch::Apply(config.clone()))
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the nop provider did not register within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let xrds = Api::<DynamicObject>::all_with(
-        client.clone(),
-        &ar(
-            "apiextensions.crossplane.io",
-            "v1",
-            "CompositeResourceDefinition",
-            "compositeresourcedefinitions",
-        ),
-    );
-    let compositions = Api::<DynamicObject>::all_with(
-        client.clone(),
-        &ar(
-            "apiextensions.crossplane.io",
-            "v1",
-            "Composition",
-            "compositions",
-        ),
-    );
     let xrd: Value = serde_json::from_str(CHAOS_XRD)?;
-    xrds.patch("xchaoses.chaos.plinth.dev", &apply, &Patch::Apply(xrd))
-        .await?;
-    compositions
-        .patch(
-            "chaos-nop",
-            &apply,
-            &Patch::Apply(chaos_composition(failure_rate)),
-        )
-        .await?;
-    let started = Instant::now();
-    while chaos_claims(client)
-        .list(&ListParams::default())
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the Chaos claim kind was not served within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    install_nop_api(
+        client,
+        xrd,
+        chaos_composition(failure_rate),
+        &chaos_claims(client),
+    )
+    .await
 }
 
 pub async fn run(args: ChaosBenchArgs) -> Result<()> {

@@ -295,6 +295,21 @@ async fn bench_server(
     let server_pid = server.id().context("no pid for plinth up")?;
     let client = client(&kubeconfig).await?;
     let usage = Usage::new(server_pid, dir.to_path_buf());
+    let xrd: Value = serde_json::from_str(BENCH_XRD)?;
+    let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar());
+    install_nop_api(&client, xrd, bench_composition(), &benches).await?;
+    Ok((server, client, usage))
+}
+
+/// The nop provider's `default` ProviderConfig (once the provider has
+/// registered its kinds), then an XRD and its Composition, applied, until
+/// `claims` are served.
+pub(crate) async fn install_nop_api(
+    client: &Client,
+    xrd: Value,
+    composition: Value,
+    claims: &Api<DynamicObject>,
+) -> Result<()> {
     let apply = PatchParams::apply("plinth-bench").force();
     let nop_configs = Api::<DynamicObject>::all_with(
         client.clone(),
@@ -323,36 +338,37 @@ async fn bench_server(
             "compositions",
         ),
     );
+    let config = json!({"apiVersion": "nop.plinth.dev/v1alpha1", "kind": "ProviderConfig", "metadata": {"name": "default"}, "spec": {}});
     let started = Instant::now();
-    loop {
-        let config = json!({"apiVersion": "nop.plinth.dev/v1alpha1", "kind": "ProviderConfig", "metadata": {"name": "default"}, "spec": {}});
-        if nop_configs
-            .patch("default", &apply, &Patch::Apply(config))
-            .await
-            .is_ok()
-        {
-            break;
-        }
+    while nop_configs
+        .patch("default", &apply, &Patch::Apply(config.clone()))
+        .await
+        .is_err()
+    {
         if started.elapsed() > Duration::from_secs(60) {
             bail!("the nop provider did not register within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let xrd: Value = serde_json::from_str(BENCH_XRD)?;
-    xrds.patch("xbenches.bench.plinth.dev", &apply, &Patch::Apply(xrd))
+    let name_of = |o: &Value| {
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    xrds.patch(&name_of(&xrd), &apply, &Patch::Apply(&xrd))
         .await?;
     compositions
-        .patch("bench-nop", &apply, &Patch::Apply(bench_composition()))
+        .patch(&name_of(&composition), &apply, &Patch::Apply(&composition))
         .await?;
-    let benches: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &bench_ar());
     let started = Instant::now();
-    while benches.list(&Default::default()).await.is_err() {
+    while claims.list(&Default::default()).await.is_err() {
         if started.elapsed() > Duration::from_secs(30) {
-            bail!("the Bench claim kind was not served within 30 s");
+            bail!("the claim kind was not served within 30 s");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok((server, client, usage))
+    Ok(())
 }
 
 fn bench_ar() -> ApiResource {
