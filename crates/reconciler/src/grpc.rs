@@ -58,18 +58,21 @@ impl GrpcClient {
     ) -> Result<T, tonic::Status> {
         let started = std::time::Instant::now();
         let result = match tokio::time::timeout(self.timeout, call).await {
+            // The provider's gRPC server enforces the deadline too, and its
+            // answer ("Timeout expired") may come first: the same timeout.
+            Ok(Err(status))
+                if matches!(
+                    status.code(),
+                    tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+                ) && started.elapsed() >= self.timeout.mul_f64(0.9) =>
+            {
+                Err(self.timed_out(method))
+            }
             Ok(result) => {
                 self.timeouts_in_a_row.store(0, Ordering::Relaxed);
                 result
             }
-            Err(_) => {
-                self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed);
-                Err(tonic::Status::deadline_exceeded(format!(
-                    "the provider {} did not answer {method} within {}",
-                    self.provider,
-                    humanize(self.timeout)
-                )))
-            }
+            Err(_) => Err(self.timed_out(method)),
         };
         let code = match &result {
             Ok(_) => "Ok".to_string(),
@@ -77,6 +80,18 @@ impl GrpcClient {
         };
         runtime::metrics::provider_rpc(&self.provider, method, code, started.elapsed());
         result
+    }
+}
+
+impl GrpcClient {
+    /// Counts a call that ran out of time, and says so.
+    fn timed_out(&self, method: &str) -> tonic::Status {
+        self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed);
+        tonic::Status::deadline_exceeded(format!(
+            "the provider {} did not answer {method} within {}",
+            self.provider,
+            humanize(self.timeout)
+        ))
     }
 }
 
