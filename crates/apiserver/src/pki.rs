@@ -183,6 +183,26 @@ pub(crate) fn ca_params() -> CertificateParams {
 
 /// Renders the admin kubeconfig.
 pub fn kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
+    render_kubeconfig(
+        server,
+        ca_pem,
+        "plinth-admin",
+        "plinth",
+        "default",
+        &format!("    token: {token}\n"),
+    )
+}
+
+/// A kubeconfig with one cluster (this server), one user authenticated by
+/// `credentials` (its `user:` fields, indented) and one context.
+pub(crate) fn render_kubeconfig(
+    server: &str,
+    ca_pem: &str,
+    user: &str,
+    context: &str,
+    namespace: &str,
+    credentials: &str,
+) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
         "apiVersion: v1
@@ -193,16 +213,15 @@ clusters:
     server: {server}
     certificate-authority-data: {ca}
 users:
-- name: plinth-admin
+- name: {user}
   user:
-    token: {token}
-contexts:
-- name: plinth
+{credentials}contexts:
+- name: {context}
   context:
     cluster: plinth
-    user: plinth-admin
-    namespace: default
-current-context: plinth
+    user: {user}
+    namespace: {namespace}
+current-context: {context}
 "
     )
 }

@@ -207,26 +207,13 @@ pub fn kubeconfig(server: &str, ca_pem: &str, issued: &Issued, auth: KubeconfigA
             b64(&issued.key_pem)
         ),
     };
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: plinth
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: {name}
-  user:
-{user}contexts:
-- name: {name}@plinth
-  context:
-    cluster: plinth
-    user: {name}
-    namespace: {namespace}
-current-context: {name}@plinth
-",
-        ca = b64(ca_pem),
+    crate::pki::render_kubeconfig(
+        server,
+        ca_pem,
+        name,
+        &format!("{name}@plinth"),
+        namespace,
+        &user,
     )
 }
 
