@@ -387,19 +387,24 @@ pub fn set(obj: &mut Value, path: &str, value: Value) -> Result<(), FieldPathErr
 pub fn expand_wildcards(obj: &Value, path: &str) -> Result<Vec<String>, FieldPathError> {
     let segments = parse(path)?;
     let mut out = Vec::new();
-    expand(obj, segments, path, &mut out)?;
+    expand(obj, segments, 0, path, &mut out)?;
     Ok(out.iter().map(|s| to_string(s)).collect())
 }
 
+/// Expands the wildcards at or after `from`. Segments before it were
+/// substituted already: a key that is itself `*` is that key, not another
+/// wildcard. (crossplane-runtime rescans from the start and recurses
+/// forever on such a key; the fuzz run found it here.)
 fn expand(
     obj: &Value,
     segments: Vec<Segment>,
+    from: usize,
     path: &str,
     out: &mut Vec<Vec<Segment>>,
 ) -> Result<(), FieldPathError> {
     let mut cur = obj;
     for (i, segment) in segments.iter().enumerate() {
-        if segment.is_wildcard() {
+        if i >= from && segment.is_wildcard() {
             let with = |s: Segment| {
                 let mut expanded = segments.clone();
                 expanded[i] = s;
@@ -411,6 +416,7 @@ fn expand(
                         expand(
                             obj,
                             with(Segment::field_or_index(&ix.to_string())),
+                            i + 1,
                             path,
                             out,
                         )?;
@@ -420,7 +426,7 @@ fn expand(
                     for k in m.keys() {
                         // Crossplane builds the key segment with its quote
                         // trimming, so `'k'` expands to `k`.
-                        expand(obj, with(Segment::field(k)), path, out)?;
+                        expand(obj, with(Segment::field(k)), i + 1, path, out)?;
                     }
                 }
                 Value::Null => {
@@ -497,5 +503,18 @@ mod tests {
         assert_eq!(v["spec"]["forProvider"]["tags"], json!([null, null, "x"]));
         assert!(set(&mut v, "metadata.labels[a/b]", json!("c")).is_ok());
         assert_eq!(v["metadata"]["labels"]["a/b"], "c");
+    }
+
+    #[test]
+    fn a_key_named_like_the_wildcard_expands_once() {
+        // Found by the long fuzz run: this recursed until the stack overflowed.
+        let obj = json!({"spec": {"*": {"a": 1}, "b": {"a": 2}}});
+        let mut got = expand_wildcards(&obj, "spec.*.a").expect("expands");
+        got.sort();
+        assert_eq!(got, vec!["spec.b.a".to_string(), "spec[*].a".to_string()]);
+        assert_eq!(
+            expand_wildcards(&json!({"*": 1}), "*").ok(),
+            Some(vec!["[*]".to_string()])
+        );
     }
 }
