@@ -7,10 +7,8 @@
 //!
 //! Pure data: the XRD controller applies what [`for_xrd`] returns.
 
+use runtime::names::label::AGGREGATE_TO_CONTROLLER;
 use serde_json::{json, Value};
-
-/// The label the controllers' ClusterRole (deploy/base/rbac.yaml) aggregates.
-pub const AGGREGATE_TO_CONTROLLER: &str = "plinth.dev/aggregate-to-controller";
 const AGGREGATE_TO_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-admin";
 const AGGREGATE_TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
 const AGGREGATE_TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";

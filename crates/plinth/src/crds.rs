@@ -43,6 +43,9 @@ async fn all() -> Result<Vec<Value>> {
             .await
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot ask the {name} provider for its kinds"))?;
+        reconciler::crds::check_schema(&schema)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("the {name} provider answered GetSchema with garbage"))?;
         let config: Value = serde_json::from_slice(&schema.provider_config_schema_json)
             .with_context(|| format!("the {name} provider's ProviderConfig schema is not JSON"))?;
         crds.push(reconciler::crds::provider_config(

@@ -141,13 +141,43 @@ fn json_field(verb: &str, field: &str, bytes: &[u8]) -> Result<Option<Value>, Ex
     })
 }
 
-fn readiness(code: i32) -> Readiness {
+/// A JSON field that lands in the object as a map (status.atProvider, the
+/// late-initialized spec): anything but an object would make every status
+/// write fail schema validation, so it is refused here, by name.
+fn json_object_field(
+    verb: &str,
+    field: &str,
+    bytes: &[u8],
+) -> Result<Option<serde_json::Map<String, Value>>, ExternalError> {
+    match json_field(verb, field, bytes)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(fields)) => Ok(Some(fields)),
+        Some(other) => {
+            let found = match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                _ => "an array",
+            };
+            Err(ExternalError::Retryable(format!(
+                "the provider answered {verb} with {field} that is {found}, not a JSON object"
+            )))
+        }
+    }
+}
+
+/// Observe's readiness; a number outside the protocol's enum is a provider
+/// bug, said as such rather than read as "unavailable".
+fn readiness(code: i32) -> Result<Readiness, ExternalError> {
     match pb::Readiness::try_from(code) {
-        Ok(pb::Readiness::Available) => Readiness::Available,
-        Ok(pb::Readiness::Creating) => Readiness::Creating,
-        Ok(pb::Readiness::Deleting) => Readiness::Deleting,
-        Ok(pb::Readiness::Unavailable) => Readiness::Unavailable,
-        _ => Readiness::Unspecified,
+        Ok(pb::Readiness::Available) => Ok(Readiness::Available),
+        Ok(pb::Readiness::Creating) => Ok(Readiness::Creating),
+        Ok(pb::Readiness::Deleting) => Ok(Readiness::Deleting),
+        Ok(pb::Readiness::Unavailable) => Ok(Readiness::Unavailable),
+        Ok(pb::Readiness::Unspecified) => Ok(Readiness::Unspecified),
+        Err(_) => Err(ExternalError::Retryable(format!(
+            "the provider answered Observe with readiness {code}, which is not a value of the protocol's Readiness enum"
+        ))),
     }
 }
 
@@ -209,23 +239,18 @@ impl ExternalClient for GrpcClient {
             .await
             .map_err(failed)?
             .into_inner();
-        let late_init = match json_field("Observe", "lateInit", &o.late_init_json)? {
-            None => Default::default(),
-            Some(Value::Object(fields)) => fields,
-            Some(other) => {
-                return Err(ExternalError::Retryable(format!(
-                    "the provider answered Observe with lateInit that is not an object: {other}"
-                )))
-            }
-        };
+        let late_init =
+            json_object_field("Observe", "lateInit", &o.late_init_json)?.unwrap_or_default();
+        let at_provider =
+            json_object_field("Observe", "atProvider", &o.at_provider_json)?.map(Value::Object);
         Ok(Observation {
             exists: o.exists,
             up_to_date: o.up_to_date,
             diff: o.diff,
             late_init,
-            at_provider: json_field("Observe", "atProvider", &o.at_provider_json)?,
+            at_provider,
             connection: details(o.connection_details),
-            readiness: readiness(o.readiness),
+            readiness: readiness(o.readiness)?,
             readiness_message: o.readiness_message,
             external_name: o.external_name,
         })
@@ -272,5 +297,90 @@ impl ExternalClient for GrpcClient {
         .await
         .map_err(failed)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    #[test]
+    fn readiness_numbers_outside_the_enum_are_provider_bugs() {
+        let cases: &[(&str, i32, Result<Readiness, &str>)] = &[
+            (
+                "the zero value is the protocol's own unspecified",
+                0,
+                Ok(Readiness::Unspecified),
+            ),
+            ("available is Ready", 1, Ok(Readiness::Available)),
+            ("the last value of the enum", 4, Ok(Readiness::Unavailable)),
+            (
+                "a number the enum does not have is refused by value",
+                42,
+                Err("readiness 42"),
+            ),
+            (
+                "negative numbers are not values either",
+                -1,
+                Err("readiness -1"),
+            ),
+        ];
+        for (reason, code, want) in cases {
+            let got = match readiness(*code) {
+                Ok(r) => Ok(r),
+                Err(ExternalError::Retryable(message)) => {
+                    assert!(message.contains("Readiness enum"), "{reason}: {message}");
+                    Err(message)
+                }
+                Err(other) => panic!("{reason}: not retryable: {other:?}"),
+            };
+            match (want, got) {
+                (Ok(want), Ok(got)) => assert_eq!(*want, got, "{reason}"),
+                (Err(want), Err(got)) => assert!(got.contains(want), "{reason}: {got}"),
+                (want, got) => panic!("{reason}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn object_fields_refuse_anything_but_an_object_by_name() {
+        // (reason, what the provider sent, the map or a part of the error)
+        type Case<'a> = (&'a str, &'a [u8], Result<Option<Value>, &'a str>);
+        let cases: &[Case] = &[
+            ("empty bytes mean the field was not sent", b"", Ok(None)),
+            ("JSON null is the same as not sent", b"null", Ok(None)),
+            (
+                "an object is taken as it is",
+                br#"{"state":"up"}"#,
+                Ok(Some(json!({"state": "up"}))),
+            ),
+            (
+                "truncated JSON says it is not JSON",
+                br#"{"state": tru"#,
+                Err("atProvider that is not JSON"),
+            ),
+            (
+                "an array is named as one",
+                b"[1, 2]",
+                Err("atProvider that is an array, not a JSON object"),
+            ),
+            (
+                "a bare string is named as one",
+                br#""up""#,
+                Err("atProvider that is a string"),
+            ),
+        ];
+        for (reason, bytes, want) in cases {
+            let got = json_object_field("Observe", "atProvider", bytes)
+                .map(|m| m.map(Value::Object))
+                .map_err(|e| e.to_string());
+            match (want, got) {
+                (Ok(want), Ok(got)) => assert_eq!(*want, got, "{reason}"),
+                (Err(want), Err(got)) => assert!(got.contains(want), "{reason}: {got}"),
+                (want, got) => panic!("{reason}: want {want:?}, got {got:?}"),
+            }
+        }
     }
 }

@@ -576,8 +576,44 @@ impl Host {
 
     /// Registers the ProviderConfig CRD and one CRD per kind served.
     async fn install(&self, name: &str, schema: &pb::GetSchemaResponse) -> Result<(), String> {
-        let config_schema =
-            serde_json::from_slice(&schema.provider_config_schema_json).unwrap_or(Value::Null);
+        crds::check_schema(schema)?;
+        // Two providers serving one kind would fight over every object of
+        // it; the one that came first keeps it for as long as it exists.
+        let supervised: Vec<String> = self
+            .supervisors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        if let Ok(kinds) = self.kinds.read() {
+            for kind in &schema.kinds {
+                if let Some(owner) = kinds.get(&kind_key(&kind.group, &kind.kind)) {
+                    if owner.provider != name && supervised.contains(&owner.provider) {
+                        return Err(format!(
+                            "the provider serves {}.{}, which the provider {} already serves",
+                            kind.kind, kind.group, owner.provider
+                        ));
+                    }
+                }
+            }
+        }
+        // Before any CRD is there to be watched: the managed reconcilers the
+        // kinds start act as the controllers, which hold only the groups
+        // their ClusterRole aggregates.
+        let role = crds::controller_role(name, schema);
+        let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(self.client.clone());
+        roles
+            .patch(
+                &crds::controller_role_name(name),
+                &kube::api::PatchParams::apply(names::FIELD_MANAGER).force(),
+                &kube::api::Patch::Apply(role),
+            )
+            .await
+            .map_err(|e| format!("cannot grant the controllers the provider's kinds: {e}"))?;
+        // Checked above: empty means none, anything else is a JSON object.
+        let config_schema = serde_json::from_slice(&schema.provider_config_schema_json)
+            .unwrap_or_else(|_| json!({"type": "object"}));
         runtime::crds::apply(
             &self.client,
             crds::provider_config(&schema.provider_config_group, config_schema),

@@ -23,6 +23,10 @@ pub mod label {
     pub const COMPOSITE: &str = "crossplane.io/composite";
     pub const CLAIM_NAME: &str = "crossplane.io/claim-name";
     pub const CLAIM_NAMESPACE: &str = "crossplane.io/claim-namespace";
+    /// ClusterRoles with it set to "true" aggregate into the controllers'
+    /// own (deploy/base/rbac.yaml): how each XRD's and each provider's
+    /// kinds become theirs to manage.
+    pub const AGGREGATE_TO_CONTROLLER: &str = "plinth.dev/aggregate-to-controller";
 }
 
 /// Finalizers.
