@@ -570,6 +570,81 @@ rules:
         )
         .await
     );
+    // A rule with resourceNames covers a list or watch of that one name,
+    // as kube-apiserver authorizes `kubectl get X -w`, and nothing wider.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shared, namespace: team-a}
+data: {colour: blue}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-shared, namespace: team-a}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [shared]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bob-read-shared, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-shared}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}
+"#,
+        )
+        .await;
+    let bob = add_user(&plinth, "bob", &[]).await;
+    let named = kubectl_as(
+        &plinth,
+        &bob,
+        &[
+            "-n",
+            "team-a",
+            "get",
+            "configmaps",
+            "--field-selector",
+            "metadata.name=shared",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        named.ok && named.stdout.trim() == "configmap/shared",
+        "{named:?}"
+    );
+    let watched = kubectl_as(
+        &plinth,
+        &bob,
+        &["get", "--raw", "/api/v1/namespaces/team-a/configmaps?watch=true&fieldSelector=metadata.name%3Dshared&timeoutSeconds=1"],
+        None,
+    )
+    .await;
+    assert!(
+        watched.ok && watched.stdout.contains(r#""type":"ADDED""#),
+        "{watched:?}"
+    );
+    let all = kubectl_as(&plinth, &bob, &["-n", "team-a", "get", "configmaps"], None).await;
+    assert!(
+        !all.ok && all.stderr.contains(r#"cannot list resource "configmaps""#),
+        "{all:?}"
+    );
+    assert!(
+        can_i(
+            &plinth,
+            &bob,
+            &["list", "configmaps/shared", "-n", "team-a"]
+        )
+        .await
+    );
+    assert!(!can_i(&plinth, &bob, &["list", "configmaps", "-n", "team-a"]).await);
     // A bad rule is refused with the field named.
     let run = plinth
         .kubectl_stdin(

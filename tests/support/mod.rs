@@ -26,6 +26,7 @@ pub struct Plinth {
 }
 
 /// Output of one kubectl run.
+#[derive(Debug)]
 pub struct Run {
     pub ok: bool,
     pub stdout: String,

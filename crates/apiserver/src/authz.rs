@@ -149,9 +149,10 @@ impl RequestAttributes {
         method: &hyper::Method,
         path: &str,
         watching: bool,
+        field_selector: Option<&str>,
     ) -> RequestAttributes {
         match route {
-            Route::Resource(p) => resource_attributes(p, method, watching),
+            Route::Resource(p) => resource_attributes(p, method, watching, field_selector),
             _ => RequestAttributes {
                 verb: method.as_str().to_ascii_lowercase(),
                 resource_request: false,
@@ -186,6 +187,7 @@ fn resource_attributes(
     p: &ResourcePath,
     method: &hyper::Method,
     watching: bool,
+    field_selector: Option<&str>,
 ) -> RequestAttributes {
     use hyper::Method;
     let named = p.name.is_some();
@@ -206,6 +208,18 @@ fn resource_attributes(
         (None, "namespaces", Some(name)) if p.group.is_empty() => name.clone(),
         _ => String::new(),
     };
+    // As kube-apiserver's RequestInfo: a list or watch of one name
+    // (`kubectl get pod X -w` asks that way) is authorized for that name,
+    // so a rule with resourceNames allows it.
+    let name = match &p.name {
+        Some(name) => name.clone(),
+        None if verb == "list" || verb == "watch" => field_selector
+            .and_then(|s| apimachinery::selector::FieldSelector::parse(s).ok())
+            .and_then(|s| s.exact("metadata.name").map(str::to_string))
+            .filter(|name| is_path_segment(name))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     RequestAttributes {
         verb: verb.to_string(),
         resource_request: true,
@@ -214,9 +228,15 @@ fn resource_attributes(
         api_version: p.version.clone(),
         resource: p.plural.clone(),
         subresource: p.subresource.clone().unwrap_or_default(),
-        name: p.name.clone().unwrap_or_default(),
+        name,
         path: String::new(),
     }
+}
+
+/// apimachinery's IsValidPathSegmentName: what could not be a name in a
+/// path is not taken as one from a selector either.
+fn is_path_segment(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
 }
 
 /// kube-apiserver's 403 for a denied request.
@@ -534,6 +554,118 @@ pub async fn run_aggregation(api: Arc<Api>, mut stopped: watch::Receiver<bool>) 
             // A rebuild that happened while no one waited, or a lost conflict.
             _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
             _ = stopped.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::route;
+    use hyper::Method;
+
+    #[test]
+    fn request_attributes_as_kube_apiserver_derives_them() {
+        // (reason, method, path, watch, fieldSelector, want verb, want name)
+        type Case = (
+            &'static str,
+            Method,
+            &'static str,
+            bool,
+            Option<&'static str>,
+            &'static str,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "a GET of a name is a get of it",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets/s",
+                false,
+                None,
+                "get",
+                "s",
+            ),
+            (
+                "a GET of the collection is a list of no name",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                false,
+                None,
+                "list",
+                "",
+            ),
+            (
+                "a list of one name by field selector is authorized for that name",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                false,
+                Some("metadata.name=s"),
+                "list",
+                "s",
+            ),
+            (
+                "so is a watch, as kubectl get X -w asks",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                true,
+                Some("metadata.name==s,type=Opaque"),
+                "watch",
+                "s",
+            ),
+            (
+                "a selector that excludes a name names none",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                true,
+                Some("metadata.name!=s"),
+                "watch",
+                "",
+            ),
+            (
+                "a name that could not be a path segment is not taken",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                false,
+                Some("metadata.name=a/b"),
+                "list",
+                "",
+            ),
+            (
+                "an unparsable selector names none (the handler refuses it)",
+                Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                false,
+                Some("metadata.name"),
+                "list",
+                "",
+            ),
+            (
+                "a deletecollection is never narrowed to a name",
+                Method::DELETE,
+                "/api/v1/namespaces/a/secrets",
+                false,
+                Some("metadata.name=s"),
+                "deletecollection",
+                "",
+            ),
+            (
+                "the legacy watch path names the object itself",
+                Method::GET,
+                "/api/v1/watch/namespaces/a/secrets/s",
+                false,
+                None,
+                "watch",
+                "s",
+            ),
+        ];
+        for (reason, method, path, watching, selector, verb, name) in cases {
+            let got = RequestAttributes::of(&route(path), &method, path, watching, selector);
+            pretty_assertions::assert_eq!(
+                (verb, name),
+                (got.verb.as_str(), got.name.as_str()),
+                "{reason}"
+            );
         }
     }
 }

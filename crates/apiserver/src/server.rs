@@ -346,7 +346,13 @@ where
     let header_text =
         |name: hyper::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let watching = query.get("watch") == Some("true") || query.get("watch") == Some("1");
-    let attrs = RequestAttributes::of(&route, &parts.method, &path, watching);
+    let attrs = RequestAttributes::of(
+        &route,
+        &parts.method,
+        &path,
+        watching,
+        query.get("fieldSelector"),
+    );
     let (user, source_ip) = match &caller {
         Caller::Local => (api.authn.controller(), None),
         Caller::Remote { peer, certificate } => {
