@@ -10,27 +10,6 @@ use support::{eventually, postgres_url, psql, Plinth};
 
 const WAIT: &str = "--timeout=120s";
 
-async fn secret_value(plinth: &Plinth, namespace: &str, name: &str, key: &str) -> String {
-    use base64::Engine;
-    let encoded = plinth
-        .kubectl_ok(&[
-            "-n",
-            namespace,
-            "get",
-            "secret",
-            name,
-            "-o",
-            &format!("jsonpath={{.data.{key}}}"),
-        ])
-        .await;
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .expect("base64"),
-    )
-    .expect("utf-8")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_postgresql_claim_end_to_end() {
     let url = postgres_url();
@@ -61,8 +40,8 @@ async fn builtin_postgresql_claim_end_to_end() {
         ])
         .await;
     eprintln!("claim Ready after {:?}", started.elapsed());
-    let uri = secret_value(&plinth, "shop", "orders-db", "uri").await;
-    let user = secret_value(&plinth, "shop", "orders-db", "username").await;
+    let uri = plinth.secret_value("shop", "orders-db", "uri").await;
+    let user = plinth.secret_value("shop", "orders-db", "username").await;
     assert_eq!(
         psql(&uri, "SELECT current_user")
             .await
@@ -277,11 +256,15 @@ async fn user_defined_xrd_and_composition_reconcile() {
         .await;
     assert_eq!(tier, "premium");
     assert_eq!(
-        secret_value(&plinth, "default", "orders-events-queue", "endpoint").await,
+        plinth
+            .secret_value("default", "orders-events-queue", "endpoint")
+            .await,
         format!("nop://{nop}")
     );
     assert_eq!(
-        secret_value(&plinth, "default", "orders-events-queue", "tier").await,
+        plinth
+            .secret_value("default", "orders-events-queue", "tier")
+            .await,
         "premium"
     );
     eventually(
@@ -552,8 +535,10 @@ async fn embedded_postgres_serves_a_claim_with_no_set_up() {
             WAIT,
         ])
         .await;
-    let uri = secret_value(&plinth, "default", "orders-db", "uri").await;
-    let user = secret_value(&plinth, "default", "orders-db", "username").await;
+    let uri = plinth.secret_value("default", "orders-db", "uri").await;
+    let user = plinth
+        .secret_value("default", "orders-db", "username")
+        .await;
     assert_eq!(psql(&uri, "SELECT current_user").await.expect("psql"), user);
     // The cluster lives in the data directory, even when run as root.
     assert!(
@@ -728,7 +713,7 @@ async fn crossplane_examples_and_xrd_policies() {
         ])
         .await;
     assert_eq!(
-        secret_value(&plinth, "default", "db-conn", "username").await,
+        plinth.secret_value("default", "db-conn", "username").await,
         "masteruser"
     );
     let xr = jsonpath(
@@ -1038,7 +1023,7 @@ async fn builtin_compute_runs_the_command_and_reports_crash_loops() {
         .expect("the claim's process serves its port");
     assert!(page.status().is_success(), "{}", page.status());
     assert_eq!(
-        secret_value(&plinth, "default", "web-conn", "port").await,
+        plinth.secret_value("default", "web-conn", "port").await,
         port.to_string()
     );
 
@@ -1182,7 +1167,9 @@ async fn a_changed_connection_secret_reaches_the_claim() {
         Duration::from_secs(20),
         "the claim's Secret follows",
         || async {
-            secret_value(&plinth, "default", "orders-events-queue", "endpoint").await
+            plinth
+                .secret_value("default", "orders-events-queue", "endpoint")
+                .await
                 == "nop://rotated"
         },
     )

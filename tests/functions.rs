@@ -81,22 +81,6 @@ async fn jsonpath(plinth: &Plinth, args: &[&str], path: &str) -> String {
     plinth.kubectl(&all).await.stdout.trim().to_string()
 }
 
-async fn secret_value(plinth: &Plinth, namespace: &str, name: &str, key: &str) -> String {
-    use base64::Engine;
-    let encoded = jsonpath(
-        plinth,
-        &["-n", namespace, "get", "secret", name],
-        &format!("{{.data.{key}}}"),
-    )
-    .await;
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .expect("base64"),
-    )
-    .expect("utf-8")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_function_composes_a_database_end_to_end() {
     let url = postgres_url();
@@ -134,8 +118,10 @@ async fn a_python_function_composes_a_database_end_to_end() {
         .await;
 
     // psql logs in with what the function passed to the claim's Secret.
-    let uri = secret_value(&plinth, "default", "orders-appdb", "uri").await;
-    let user = secret_value(&plinth, "default", "orders-appdb", "username").await;
+    let uri = plinth.secret_value("default", "orders-appdb", "uri").await;
+    let user = plinth
+        .secret_value("default", "orders-appdb", "username")
+        .await;
     assert_eq!(
         psql(&uri, "SELECT current_user")
             .await
@@ -143,7 +129,9 @@ async fn a_python_function_composes_a_database_end_to_end() {
         user
     );
     assert_eq!(
-        secret_value(&plinth, "default", "orders-appdb", "function").await,
+        plinth
+            .secret_value("default", "orders-appdb", "function")
+            .await,
         "python",
         "a connection detail the function set itself"
     );

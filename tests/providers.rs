@@ -48,25 +48,6 @@ async fn count(url: &str, query: &str) -> i64 {
         .expect("a count")
 }
 
-async fn secret_value(plinth: &Plinth, name: &str, key: &str) -> String {
-    use base64::Engine;
-    let encoded = plinth
-        .kubectl_ok(&[
-            "get",
-            "secret",
-            name,
-            "-o",
-            &format!("jsonpath={{.data.{key}}}"),
-        ])
-        .await;
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .expect("base64"),
-    )
-    .expect("utf-8")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_lifecycle_through_kubectl_and_psql() {
     let url = postgres_url();
@@ -98,13 +79,22 @@ async fn database_lifecycle_through_kubectl_and_psql() {
     }
     let uri = format!(
         "postgresql://{}:{}@{}:{}/{}",
-        secret_value(&plinth, "life-db-conn", "username").await,
-        secret_value(&plinth, "life-db-conn", "password").await,
-        secret_value(&plinth, "life-db-conn", "host").await,
-        secret_value(&plinth, "life-db-conn", "port").await,
-        secret_value(&plinth, "life-db-conn", "database").await,
+        plinth
+            .secret_value("default", "life-db-conn", "username")
+            .await,
+        plinth
+            .secret_value("default", "life-db-conn", "password")
+            .await,
+        plinth.secret_value("default", "life-db-conn", "host").await,
+        plinth.secret_value("default", "life-db-conn", "port").await,
+        plinth
+            .secret_value("default", "life-db-conn", "database")
+            .await,
     );
-    assert_eq!(uri, secret_value(&plinth, "life-db-conn", "uri").await);
+    assert_eq!(
+        uri,
+        plinth.secret_value("default", "life-db-conn", "uri").await
+    );
     let who = psql(&uri, "SELECT current_user || '/' || current_database()")
         .await
         .expect("psql with the Secret's credentials");
@@ -367,7 +357,7 @@ async fn control_plane_crash_between_create_and_record_neither_leaks_nor_duplica
         .await,
         1
     );
-    let uri = secret_value(&plinth, "cp-crash-conn", "uri").await;
+    let uri = plinth.secret_value("default", "cp-crash-conn", "uri").await;
     assert_eq!(
         psql(&uri, "SELECT current_database()").await.as_deref(),
         Ok("cp-crash")
@@ -537,7 +527,7 @@ async fn nop_provider_serves_only_its_kinds() {
     plinth
         .kubectl_ok(&["wait", "--for=condition=Ready", "nopresource/n1", WAIT])
         .await;
-    let endpoint = secret_value(&plinth, "n1-conn", "endpoint").await;
+    let endpoint = plinth.secret_value("default", "n1-conn", "endpoint").await;
     assert_eq!(endpoint, "nop://n1");
     plinth
         .kubectl_ok(&["delete", "nopresource", "n1", "--wait", WAIT])

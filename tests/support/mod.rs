@@ -234,6 +234,26 @@ impl Plinth {
         run.stdout
     }
 
+    /// One key of a Secret's data, decoded, as a test compares it.
+    pub async fn secret_value(&self, namespace: &str, name: &str, key: &str) -> String {
+        use base64::Engine;
+        let encoded = self
+            .kubectl_ok(&[
+                "-n",
+                namespace,
+                "get",
+                "secret",
+                name,
+                "-o",
+                &format!("jsonpath={{.data.{key}}}"),
+            ])
+            .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .expect("base64 Secret data");
+        String::from_utf8(bytes).expect("UTF-8 Secret value")
+    }
+
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())

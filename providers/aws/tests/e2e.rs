@@ -66,27 +66,6 @@ async fn plinth_with_aws(
     plinth
 }
 
-async fn secret_value(plinth: &Plinth, namespace: &str, name: &str, key: &str) -> String {
-    let encoded = plinth
-        .kubectl_ok(&[
-            "-n",
-            namespace,
-            "get",
-            "secret",
-            name,
-            "-o",
-            &format!("jsonpath={{.data.{key}}}"),
-        ])
-        .await;
-    use base64::Engine;
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .expect("base64 Secret data"),
-    )
-    .expect("UTF-8 Secret value")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_claim_becomes_an_rds_instance() {
     let _moto = moto::exclusive().await;
@@ -136,16 +115,18 @@ spec:
     let endpoint = db.endpoint().expect("an endpoint");
     let address = endpoint.address().expect("an address");
 
-    let host = secret_value(&plinth, "default", "orders-db", "host").await;
+    let host = plinth.secret_value("default", "orders-db", "host").await;
     assert_eq!(host, address);
-    let port = secret_value(&plinth, "default", "orders-db", "port").await;
+    let port = plinth.secret_value("default", "orders-db", "port").await;
     assert_eq!(port, endpoint.port().expect("a port").to_string());
-    let uri = secret_value(&plinth, "default", "orders-db", "uri").await;
+    let uri = plinth.secret_value("default", "orders-db", "uri").await;
     assert!(
         uri.starts_with("postgresql://postgres:") && uri.contains(address),
         "{uri}"
     );
-    let password = secret_value(&plinth, "default", "orders-db", "password").await;
+    let password = plinth
+        .secret_value("default", "orders-db", "password")
+        .await;
     assert!(password.len() >= 16, "a generated password");
 
     // A bigger size reaches RDS as a ModifyDBInstance.
@@ -243,14 +224,14 @@ spec:
         Some("t3.medium")
     );
     let id = instance.instance_id().expect("an instance id").to_string();
-    let host = secret_value(&plinth, "default", "web-conn", "host").await;
+    let host = plinth.secret_value("default", "web-conn", "host").await;
     let address = instance
         .public_ip_address()
         .or(instance.private_ip_address())
         .expect("an address");
     assert_eq!(host, address);
     assert_eq!(
-        secret_value(&plinth, "default", "web-conn", "port").await,
+        plinth.secret_value("default", "web-conn", "port").await,
         "8080"
     );
     let external = plinth
@@ -567,14 +548,18 @@ spec:
         ])
         .await;
     assert_eq!(
-        secret_value(&plinth, "default", "billing-conn", "password").await,
+        plinth
+            .secret_value("default", "billing-conn", "password")
+            .await,
         "Chosen-By-Hand-42"
     );
     assert_eq!(
-        secret_value(&plinth, "default", "billing-conn", "database").await,
+        plinth
+            .secret_value("default", "billing-conn", "database")
+            .await,
         "billing"
     );
-    let uri = secret_value(&plinth, "default", "billing-conn", "uri").await;
+    let uri = plinth.secret_value("default", "billing-conn", "uri").await;
     assert!(
         uri.contains(":Chosen-By-Hand-42@") && uri.ends_with("/billing"),
         "{uri}"
@@ -725,7 +710,10 @@ spec:
     )
     .await;
     eventually(Duration::from_secs(30), "the Secret carries it", || async {
-        secret_value(&plinth, "default", "ledger-conn", "password").await == "Second-Passw0rd"
+        plinth
+            .secret_value("default", "ledger-conn", "password")
+            .await
+            == "Second-Passw0rd"
     })
     .await;
 }

@@ -24,22 +24,6 @@ fn claim(name: &str, provider: &str) -> String {
     )
 }
 
-async fn secret_value(plinth: &Plinth, name: &str, key: &str) -> String {
-    let encoded = plinth
-        .kubectl_ok(&[
-            "get",
-            "secret",
-            name,
-            "-o",
-            &format!("jsonpath={{.data.{key}}}"),
-        ])
-        .await;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .expect("base64 Secret data");
-    String::from_utf8(bytes).expect("UTF-8 Secret value")
-}
-
 /// Everything a user or operator can read but Secrets themselves: every
 /// listable kind in every namespace, Events included, as JSON.
 async fn everything_but_secrets(plinth: &Plinth) -> String {
@@ -172,8 +156,12 @@ async fn no_secret_reaches_a_log_an_event_a_status_or_a_trace() {
             ])
             .await;
     }
-    let local_password = secret_value(&plinth, "on-local-db", "password").await;
-    let aws_password = secret_value(&plinth, "on-aws-db", "password").await;
+    let local_password = plinth
+        .secret_value("default", "on-local-db", "password")
+        .await;
+    let aws_password = plinth
+        .secret_value("default", "on-aws-db", "password")
+        .await;
     let admin_password = pg_url
         .split_once("://")
         .and_then(|(_, rest)| rest.split_once('@'))
