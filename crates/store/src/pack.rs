@@ -94,17 +94,43 @@ fn run(shared: &Weak<Shared>, stop: &AtomicBool) {
         if state.idle_at == Some(revision) {
             continue;
         }
-        pass(&shared, &mut state, settled, revision);
+        // Batch after batch until what has settled is packed: one batch per
+        // interval fell far behind a store that grows by tens of thousands
+        // of objects (each new dictionary repacks them all), and the plain
+        // copies are most of its memory. Resting as long as each batch took
+        // keeps the packer to half a core while the controllers are busy.
+        // Bounded by what the store holds, so records that keep failing
+        // to pack cannot keep it going.
+        let batches = read(&shared.state).objects.len() / PASS + 1;
+        for _ in 0..batches {
+            let started = std::time::Instant::now();
+            if pass(&shared, &mut state, settled, revision) == Pass::Done
+                || stop.load(Ordering::Acquire)
+            {
+                break;
+            }
+            std::thread::park_timeout(started.elapsed().max(MIN_REST));
+        }
     }
 }
 
-fn pass(shared: &Shared, state: &mut State, settled: u64, revision: u64) {
+/// The shortest rest between two batches of one pass.
+const MIN_REST: Duration = Duration::from_millis(5);
+
+/// Whether a batch found more to pack than it could take.
+#[derive(Debug, PartialEq, Eq)]
+enum Pass {
+    Full,
+    Done,
+}
+
+fn pass(shared: &Shared, state: &mut State, settled: u64, revision: u64) -> Pass {
     let objects = read(&shared.state).objects.len();
     if state.trainer.due(objects) {
         train(shared, state, settled, objects);
     }
     let Some(dictionary) = state.trainer.dictionary().cloned() else {
-        return;
+        return Pass::Done;
     };
     let candidates: Vec<Arc<Record>> = read(&shared.state)
         .objects
@@ -119,9 +145,14 @@ fn pass(shared: &Shared, state: &mut State, settled: u64, revision: u64) {
         .collect();
     if candidates.is_empty() {
         state.idle_at = Some(revision);
-        return;
+        return Pass::Done;
     }
     state.idle_at = None;
+    let full = if candidates.len() == PASS {
+        Pass::Full
+    } else {
+        Pass::Done
+    };
     let mut packed = Vec::with_capacity(candidates.len());
     for record in candidates {
         let body = record
@@ -154,6 +185,7 @@ fn pass(shared: &Shared, state: &mut State, settled: u64, revision: u64) {
             });
         }
     }
+    full
 }
 
 /// Trains a dictionary on a spread of the settled objects.
