@@ -645,6 +645,65 @@ subjects:
         .await
     );
     assert!(!can_i(&plinth, &bob, &["list", "configmaps", "-n", "team-a"]).await);
+    // A server-side apply that would create takes create, as on a cluster:
+    // with patch alone bob changes what exists and makes nothing new.
+    plinth
+        .apply_ok(
+            &["apply", "-f", "-"],
+            r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: patch-configmaps, namespace: team-a}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bob-patch-configmaps, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: patch-configmaps}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}
+"#,
+        )
+        .await;
+    let config_map = |name: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: team-a}}\ndata: {{colour: green}}\n")
+    };
+    let changed = kubectl_as(
+        &plinth,
+        &bob,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=bob",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&config_map("shared")),
+    )
+    .await;
+    assert!(changed.ok, "{changed:?}");
+    let created = kubectl_as(
+        &plinth,
+        &bob,
+        &["apply", "--server-side", "--field-manager=bob", "-f", "-"],
+        Some(&config_map("fresh")),
+    )
+    .await;
+    assert!(
+        !created.ok
+            && created.stderr.contains(r#"configmaps "fresh" is forbidden: User "bob" cannot create resource "configmaps" in API group "" in the namespace "team-a""#),
+        "{created:?}"
+    );
+    assert!(
+        !plinth
+            .kubectl(&["-n", "team-a", "get", "configmap", "fresh"])
+            .await
+            .ok
+    );
     // A bad rule is refused with the field named.
     let run = plinth
         .kubectl_stdin(

@@ -337,6 +337,10 @@ where
 pub struct Applied {
     pub config: Value,
     pub force: bool,
+    /// Asked before an apply creates the object: kube-apiserver authorizes
+    /// a patch that creates as a `create` too, so `patch` alone cannot
+    /// make new objects.
+    pub may_create: Box<dyn Fn() -> Result<(), ApiError> + Send + Sync>,
 }
 
 /// Server-side apply (`application/apply-patch+yaml`).
@@ -352,6 +356,7 @@ pub async fn apply(
     let Applied {
         config: mut applied,
         force,
+        may_create,
     } = applied;
     check_type_meta(res, &mut applied)?;
     check_body_name(&applied, name)?;
@@ -372,6 +377,7 @@ pub async fn apply(
     let types = type_info(res);
     for _ in 0..MAX_RETRIES {
         let Some(current) = api.store.get(&key) else {
+            may_create()?;
             let merged = fieldmanager::apply(None, &applied, &manager, force, types)
                 .map_err(|e| apply_error(res, name, e))?;
             let (obj, warnings) =
