@@ -360,6 +360,11 @@ async fn teams_claim_in_their_namespace_and_nowhere_else() {
         run.stderr
     );
 
+    // The admin acting as her: the audit log says who sent it and as whom.
+    plinth
+        .kubectl_ok(&["-n", "team-a", "get", "configmaps", "--as", "alice"])
+        .await;
+
     // The audit log has her denied request, and never a Secret's data.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = std::fs::read_to_string(&audit_path).expect("audit log");
@@ -376,6 +381,13 @@ async fn teams_claim_in_their_namespace_and_nowhere_else() {
         && e["objectRef"]["namespace"] == "plinth-system"
         && e["responseStatus"]["code"] == 403
         && e["annotations"]["authorization.k8s.io/decision"] == "forbid"));
+    assert!(
+        lines.iter().any(|e| e["user"]["username"] == "plinth-admin"
+            && e["impersonatedUser"]["username"] == "alice"
+            && e["verb"] == "list"
+            && e["objectRef"]["resource"] == "configmaps"),
+        "the impersonated list in the audit log"
+    );
     assert!(
         !log.contains("team-b-only") && !log.contains("dGVhbS1iLW9ubHk="),
         "no Secret data in the audit log"
@@ -703,6 +715,95 @@ subjects:
             .kubectl(&["-n", "team-a", "get", "configmap", "fresh"])
             .await
             .ok
+    );
+    // The admin may impersonate, as `kubectl --as` asks; the answers are
+    // the impersonated user's own.
+    let as_bob = plinth
+        .kubectl(&[
+            "-n",
+            "team-a",
+            "get",
+            "configmap",
+            "shared",
+            "-o",
+            "name",
+            "--as",
+            "bob",
+        ])
+        .await;
+    assert!(
+        as_bob.ok && as_bob.stdout.trim() == "configmap/shared",
+        "{as_bob:?}"
+    );
+    let as_bob = plinth
+        .kubectl(&["-n", "team-a", "get", "configmaps", "--as", "bob"])
+        .await;
+    assert!(
+        !as_bob.ok
+            && as_bob
+                .stderr
+                .contains(r#"User "bob" cannot list resource "configmaps""#),
+        "{as_bob:?}"
+    );
+    let admin = plinth.kubeconfig.clone();
+    assert!(
+        !can_i(
+            &plinth,
+            &admin,
+            &["list", "secrets", "-n", "plinth-system", "--as", "alice"]
+        )
+        .await
+    );
+    assert!(
+        can_i(
+            &plinth,
+            &admin,
+            &[
+                "create",
+                "widgets.example.com",
+                "-n",
+                "team-a",
+                "--as",
+                "alice"
+            ]
+        )
+        .await
+    );
+    let who = whoami(
+        &kubectl_as(
+            &plinth,
+            &admin,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "json",
+                "--as",
+                "bob",
+                "--as-group",
+                "auditors",
+            ],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(who["status"]["userInfo"]["username"], "bob");
+    assert_eq!(
+        who["status"]["userInfo"]["groups"],
+        serde_json::json!(["auditors", "system:authenticated"])
+    );
+    // Impersonating takes its own permission, which edit does not hold.
+    let run = kubectl_as(
+        &plinth,
+        &alice,
+        &["-n", "team-a", "get", "configmaps", "--as", "bob"],
+        None,
+    )
+    .await;
+    assert!(
+        !run.ok
+            && run.stderr.contains(r#"users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{run:?}"
     );
     // A bad rule is refused with the field named.
     let run = plinth

@@ -34,6 +34,8 @@ pub struct Entry<'a> {
     pub decision: Option<(bool, &'a str)>,
     pub code: u16,
     pub received: jiff::Timestamp,
+    /// Who sent a request that impersonated `user` (`kubectl --as`).
+    pub impersonator: Option<&'a rbac::UserInfo>,
 }
 
 impl AuditLog {
@@ -81,10 +83,19 @@ fn micro(ts: jiff::Timestamp) -> String {
 /// The `audit.k8s.io/v1` Event for one request.
 pub fn event(entry: &Entry) -> Value {
     let attrs = entry.attrs;
-    let mut user = json!({"username": entry.user.name, "groups": entry.user.groups});
-    if !entry.user.uid.is_empty() {
-        user["uid"] = json!(entry.user.uid);
-    }
+    let user_json = |user: &rbac::UserInfo| {
+        let mut out = json!({"username": user.name, "groups": user.groups});
+        if !user.uid.is_empty() {
+            out["uid"] = json!(user.uid);
+        }
+        out
+    };
+    // As kube-apiserver records it: `user` is who sent the request, and
+    // `impersonatedUser` whom it acted as.
+    let (user, impersonated) = match entry.impersonator {
+        Some(sender) => (user_json(sender), Some(user_json(entry.user))),
+        None => (user_json(entry.user), None),
+    };
     let mut event = json!({
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
@@ -99,6 +110,9 @@ pub fn event(entry: &Entry) -> Value {
         "requestReceivedTimestamp": micro(entry.received),
         "stageTimestamp": micro(jiff::Timestamp::now()),
     });
+    if let Some(impersonated) = impersonated {
+        event["impersonatedUser"] = impersonated;
+    }
     if let Some(agent) = entry.user_agent {
         event["userAgent"] = json!(agent);
     }

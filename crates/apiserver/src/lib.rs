@@ -35,6 +35,7 @@ mod encryption;
 mod expiry;
 mod gc;
 mod handlers;
+mod impersonation;
 mod lifecycle;
 mod metrics;
 mod object;

@@ -23,7 +23,7 @@ use crate::authz::RequestAttributes;
 use crate::handlers::{self, Body, Ctx};
 use crate::request::{route, Query, Route};
 use crate::status::{reason, ApiError};
-use crate::{audit, authn, authz, expiry, gc, pki, tokens, users, Api};
+use crate::{audit, authn, authz, expiry, gc, impersonation, pki, tokens, users, Api};
 
 /// Largest request body accepted, as kube-apiserver's default.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -375,11 +375,43 @@ where
                         None,
                         response.status().as_u16(),
                         received,
+                        None,
                     );
                     return response;
                 }
             }
         }
+    };
+    // `kubectl --as`: served as the user asked for, once the caller may
+    // impersonate it; the controllers never ask.
+    let mut impersonator = None;
+    let user = match impersonation::Requested::from_headers(&parts.headers) {
+        Ok(Some(requested)) if !public && matches!(caller, Caller::Remote { .. }) => {
+            match impersonation::impersonate(&api, &user, requested) {
+                Ok(impersonated) => {
+                    impersonator = Some(user);
+                    Arc::new(impersonated)
+                }
+                Err(err) => {
+                    let response = handlers::error(&err);
+                    audit(
+                        &api,
+                        &parts.uri,
+                        &attrs,
+                        &user,
+                        source_ip,
+                        header_text(hyper::header::USER_AGENT),
+                        Some((false, &err.message)),
+                        response.status().as_u16(),
+                        received,
+                        None,
+                    );
+                    return response;
+                }
+            }
+        }
+        Ok(_) => user,
+        Err(err) => return handlers::error(&err),
     };
     let decision = if public {
         rbac::Decision {
@@ -407,6 +439,7 @@ where
             Some((false, &decision.reason)),
             response.status().as_u16(),
             received,
+            impersonator.as_deref(),
         );
         return response;
     }
@@ -470,6 +503,7 @@ where
         Some((true, &decision.reason)),
         response.status().as_u16(),
         received,
+        impersonator.as_deref(),
     );
     response
 }
@@ -495,6 +529,7 @@ fn audit(
     decision: Option<(bool, &str)>,
     code: u16,
     received: jiff::Timestamp,
+    impersonator: Option<&rbac::UserInfo>,
 ) {
     let Some(log) = &api.audit else { return };
     let request_uri = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
@@ -507,6 +542,7 @@ fn audit(
         decision,
         code,
         received,
+        impersonator,
     });
 }
 
