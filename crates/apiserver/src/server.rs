@@ -382,6 +382,24 @@ where
             }
         }
     };
+    // One audit line, with what every line of this request shares.
+    let record = |user: &rbac::UserInfo,
+                  impersonator: Option<&rbac::UserInfo>,
+                  decision: Option<(bool, &str)>,
+                  code: u16| {
+        audit(
+            &api,
+            &parts.uri,
+            &attrs,
+            user,
+            source_ip,
+            header_text(hyper::header::USER_AGENT),
+            decision,
+            code,
+            received,
+            impersonator,
+        )
+    };
     // `kubectl --as`: served as the user asked for, once the caller may
     // impersonate it; the controllers never ask.
     let mut impersonator = None;
@@ -394,17 +412,11 @@ where
                 }
                 Err(err) => {
                     let response = handlers::error(&err);
-                    audit(
-                        &api,
-                        &parts.uri,
-                        &attrs,
+                    record(
                         &user,
-                        source_ip,
-                        header_text(hyper::header::USER_AGENT),
+                        None,
                         Some((false, &err.message)),
                         response.status().as_u16(),
-                        received,
-                        None,
                     );
                     return response;
                 }
@@ -429,17 +441,11 @@ where
             tracing::warn!(message = %err.message, "a controller request was denied");
         }
         let response = handlers::error(&err);
-        audit(
-            &api,
-            &parts.uri,
-            &attrs,
+        record(
             &user,
-            source_ip,
-            header_text(hyper::header::USER_AGENT),
+            impersonator.as_deref(),
             Some((false, &decision.reason)),
             response.status().as_u16(),
-            received,
-            impersonator.as_deref(),
         );
         return response;
     }
@@ -493,17 +499,11 @@ where
         );
     }
     tracing::debug!(method = %parts.method, path = %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
-    audit(
-        &api,
-        &parts.uri,
-        &attrs,
+    record(
         &user,
-        source_ip,
-        header_text(hyper::header::USER_AGENT),
+        impersonator.as_deref(),
         Some((true, &decision.reason)),
         response.status().as_u16(),
-        received,
-        impersonator.as_deref(),
     );
     response
 }
