@@ -334,13 +334,13 @@ where
 }
 
 /// An applied configuration and whether it may take fields from other managers.
-pub struct Applied {
+pub struct Applied<'a> {
     pub config: Value,
     pub force: bool,
     /// Asked before an apply creates the object: kube-apiserver authorizes
     /// a patch that creates as a `create` too, so `patch` alone cannot
     /// make new objects.
-    pub may_create: Box<dyn Fn() -> Result<(), ApiError> + Send + Sync>,
+    pub may_create: &'a (dyn Fn() -> Result<(), ApiError> + Send + Sync),
 }
 
 /// Server-side apply (`application/apply-patch+yaml`).
@@ -349,7 +349,7 @@ pub async fn apply(
     res: &Resource,
     namespace: Option<&str>,
     name: &str,
-    applied: Applied,
+    applied: Applied<'_>,
     part: Part,
     opts: &WriteOptions,
 ) -> Result<Written, ApiError> {

@@ -43,7 +43,7 @@ pub async fn handle(
             let applied = lifecycle::Applied {
                 config: decode(&ctx.body, "application/yaml")?,
                 force: ctx.query.flag("force")?,
-                may_create: may_create(api, ctx, path, name),
+                may_create: &|| may_create(api, ctx, path, name),
             };
             lifecycle::apply(api, res, ns, name, applied, part, &opts).await?
         }
@@ -134,38 +134,25 @@ pub async fn handle(
 /// The check an apply makes before it creates: the same request, as the
 /// verb `create` on the object's name, as kube-apiserver's patch handler
 /// authorizes it.
-fn may_create(
-    api: &Arc<Api>,
-    ctx: &Ctx,
-    path: &ResourcePath,
-    name: &str,
-) -> Box<dyn Fn() -> Result<(), ApiError> + Send + Sync> {
-    let (api, user, path, name) = (
-        api.clone(),
-        ctx.user.clone(),
-        path.clone(),
-        name.to_string(),
-    );
-    Box::new(move || {
-        let attrs = rbac::Attributes {
-            user: &user,
-            verb: "create",
-            resource_request: true,
-            namespace: path.namespace.as_deref().unwrap_or_default(),
-            api_group: &path.group,
-            api_version: &path.version,
-            resource: &path.plural,
-            subresource: path.subresource.as_deref().unwrap_or_default(),
-            name: &name,
-            path: "",
-        };
-        let decision = api.authz.authorize(&api, &attrs);
-        if decision.allowed {
-            Ok(())
-        } else {
-            Err(crate::authz::forbidden(&attrs, &decision.reason))
-        }
-    })
+fn may_create(api: &Api, ctx: &Ctx, path: &ResourcePath, name: &str) -> Result<(), ApiError> {
+    let attrs = rbac::Attributes {
+        user: &ctx.user,
+        verb: "create",
+        resource_request: true,
+        namespace: path.namespace.as_deref().unwrap_or_default(),
+        api_group: &path.group,
+        api_version: &path.version,
+        resource: &path.plural,
+        subresource: path.subresource.as_deref().unwrap_or_default(),
+        name,
+        path: "",
+    };
+    let decision = api.authz.authorize(api, &attrs);
+    if decision.allowed {
+        Ok(())
+    } else {
+        Err(crate::authz::forbidden(&attrs, &decision.reason))
+    }
 }
 
 /// `current` with a JSON patch applied, or a 422 naming the operation that
