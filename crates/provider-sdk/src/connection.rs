@@ -1,5 +1,66 @@
 //! Connection details every DBaaS backend writes the same way.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::ConnectionDetails;
+
+/// What RFC 3986 lets stand unencoded in a URI's userinfo, of the characters
+/// a user name or generated password may have.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where a database is and as whom to reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<'a> {
+    /// `postgresql`, `mysql` or `sqlserver`: the URI scheme.
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    pub username: &'a str,
+    pub password: Option<&'a str>,
+    pub database: &'a str,
+    /// libpq's sslmode for the keyword form, e.g. `require`.
+    pub sslmode: Option<&'a str>,
+}
+
+/// The keys every DBaaS backend's connection Secret carries: `host`, `port`,
+/// `username`, `password`, `database` and `uri`, plus `connectionString`
+/// (libpq's keyword form, for Dapr) for PostgreSQL.
+pub fn database_details(endpoint: &Endpoint) -> ConnectionDetails {
+    let Endpoint {
+        scheme,
+        host,
+        port,
+        username,
+        password,
+        database,
+        sslmode,
+    } = *endpoint;
+    let mut details = ConnectionDetails::new();
+    details.insert("host".into(), host.as_bytes().to_vec());
+    details.insert("port".into(), port.to_string().into_bytes());
+    details.insert("username".into(), username.as_bytes().to_vec());
+    details.insert("database".into(), database.as_bytes().to_vec());
+    let user = utf8_percent_encode(username, USERINFO);
+    let userinfo = match password {
+        Some(p) => {
+            details.insert("password".into(), p.as_bytes().to_vec());
+            format!("{user}:{}", utf8_percent_encode(p, USERINFO))
+        }
+        None => user.to_string(),
+    };
+    let uri = format!("{scheme}://{userinfo}@{host}:{port}/{database}");
+    details.insert("uri".into(), uri.into_bytes());
+    if scheme == "postgresql" {
+        let keywords = postgres_keywords(host, port, username, password, database, sslmode);
+        details.insert("connectionString".into(), keywords.into_bytes());
+    }
+    details
+}
+
 /// A PostgreSQL connection string in libpq's keyword/value form
 /// (`host=… port=… user=… password=… dbname=…`), as Dapr's
 /// `state.postgresql` store and `psql` both read it. Values that need it
@@ -44,6 +105,48 @@ pub fn postgres_keywords(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_details_carry_every_key_with_the_password_encoded_in_the_uri() {
+        let details = database_details(&Endpoint {
+            scheme: "postgresql",
+            host: "10.0.0.3",
+            port: 5432,
+            username: "postgres",
+            password: Some("p@ss/word"),
+            database: "postgres",
+            sslmode: Some("require"),
+        });
+        let text = |k: &str| String::from_utf8_lossy(&details[k]).to_string();
+        assert_eq!(
+            text("uri"),
+            "postgresql://postgres:p%40ss%2Fword@10.0.0.3:5432/postgres"
+        );
+        assert_eq!(text("port"), "5432");
+        assert_eq!(text("password"), "p@ss/word");
+        assert_eq!(
+            text("connectionString"),
+            "host=10.0.0.3 port=5432 user=postgres password=p@ss/word dbname=postgres sslmode=require"
+        );
+        let mysql = database_details(&Endpoint {
+            scheme: "mysql",
+            password: None,
+            ..Endpoint {
+                scheme: "",
+                host: "h",
+                port: 3306,
+                username: "root",
+                password: None,
+                database: "app",
+                sslmode: None,
+            }
+        });
+        assert!(!mysql.contains_key("password") && !mysql.contains_key("connectionString"));
+        assert_eq!(
+            String::from_utf8_lossy(&mysql["uri"]),
+            "mysql://root@h:3306/app"
+        );
+    }
 
     #[test]
     fn keywords_are_quoted_only_where_libpq_needs_it() {
