@@ -82,12 +82,13 @@ async fn ensure_namespace(client: &Client, name: &str) -> Result<(), kube::Error
     Ok(())
 }
 
-/// Installs the composition API (and, if asked, the built-in interfaces)
-/// and starts the controllers, all reading through `caches`.
+/// Installs the composition API (and, when given the clouds' Compositions,
+/// the built-in interfaces with them) and starts the controllers, all
+/// reading through `caches`.
 pub async fn start(
     client: Client,
     caches: Arc<Caches>,
-    builtin_apis: bool,
+    builtin_apis: Option<Vec<serde_json::Value>>,
     functions: Arc<functions::Runner>,
 ) -> Result<Controllers, kube::Error> {
     for crd in crds::composition_api() {
@@ -99,8 +100,8 @@ pub async fn start(
     util::wait_served(&client, &util::xrd_resource()).await;
     util::wait_served(&client, &util::composition_resource()).await;
     util::wait_served(&client, &util::revision_resource()).await;
-    if builtin_apis {
-        builtin::install(&client).await?;
+    if let Some(cloud) = &builtin_apis {
+        builtin::install(&client, cloud).await?;
     }
     let (announce, mut announced) = mpsc::unbounded_channel::<xrd::Announce>();
     let mut tasks = JoinSet::new();

@@ -29,6 +29,7 @@ mod bench_usage;
 pub mod catalog;
 pub mod certs;
 pub mod cli;
+pub mod compositions;
 pub mod controller;
 pub mod crds;
 pub mod dapr;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::UpArgs;
 
 /// The providers shipped with Plinth, found next to the `plinth` binary.
-const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws"];
+const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws", "gcp"];
 
 /// What the controllers' requests say they are: writes without a
 /// fieldManager are recorded under it, as kube-apiserver records them under
@@ -401,10 +401,15 @@ impl Controllers {
         observe_function_calls(&function_runner, |register| register_metrics(register));
         let function_host = functions::host::Host::new(client.clone(), function_runner.clone());
         let function_host_task = tokio::spawn(function_host.clone().run());
+        let cloud_compositions = if settings.builtin_apis {
+            Some(crate::compositions::cloud()?)
+        } else {
+            None
+        };
         let composition = composite::start(
             client.clone(),
             caches.clone(),
-            settings.builtin_apis,
+            cloud_compositions,
             function_runner,
         )
         .await

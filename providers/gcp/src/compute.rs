@@ -90,10 +90,11 @@ fn text<'a>(req: &'a Request, field: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn zone(req: &Request) -> Result<&str, ProviderError> {
-    text(req, "zone").ok_or_else(|| {
-        ProviderError::terminal("spec.forProvider.zone is required, e.g. europe-west1-b")
-    })
+/// The zone the spec names, else zone b of the ProviderConfig's region,
+/// which every Google Cloud region has; Observe writes it back to the spec,
+/// so a later change of the region does not move the instance.
+fn zone(req: &Request, clients: &Clients) -> String {
+    text(req, "zone").map_or_else(|| format!("{}-b", clients.region), str::to_string)
 }
 
 /// The last segment of a resource URL: `e2-small` of
@@ -314,9 +315,8 @@ impl ExternalResource for Instance {
             description: "A Compute Engine virtual machine.".into(),
             for_provider: json!({
                 "type": "object",
-                "required": ["zone", "machineType"],
                 "properties": {
-                    "zone": text("The zone, e.g. europe-west1-b."),
+                    "zone": text("The zone, e.g. europe-west1-b; zone b of the ProviderConfig's region when unset."),
                     "machineType": text("The machine type, e.g. e2-small."),
                     "image": text("The boot disk's image, e.g. projects/debian-cloud/global/images/family/debian-12."),
                     "sourceImage": text("The same as image, under the REST reference's name."),
@@ -354,8 +354,8 @@ impl ExternalResource for Instance {
                 problem.replace("Cloud SQL", "Compute Engine"),
             ));
         }
-        if let Err(e) = zone(req) {
-            problems.push(("zone".into(), e.to_string()));
+        if text(req, "machineType").is_none() {
+            problems.push(("machineType".into(), "is required, e.g. e2-small".into()));
         }
         if text(req, "image").is_none() && text(req, "sourceImage").is_none() {
             problems.push((
@@ -376,7 +376,8 @@ impl ExternalResource for Instance {
 
     async fn observe(&self, req: &Request) -> Result<Observation, ProviderError> {
         let clients = self.clients.clients(&req.config).await?;
-        let zone = zone(req)?;
+        let zone = zone(req, &clients);
+        let zone = zone.as_str();
         let name = req.external_name_or_name();
         let progress = self
             .operations
@@ -410,15 +411,20 @@ impl ExternalResource for Instance {
             }
             Progress::Idle => differences(req, &instance),
         };
-        Ok(Observation::available(at_provider(&instance))
+        let mut observation = Observation::available(at_provider(&instance))
             .with_diff(diff.join("; "))
             .with_connection(connection(req, Some(&instance)))
-            .with_readiness(ready, message))
+            .with_readiness(ready, message);
+        if text(req, "zone").is_none() {
+            observation = observation.with_late_init(json!({"zone": zone}));
+        }
+        Ok(observation)
     }
 
     async fn create(&self, req: &Request) -> Result<Created, ProviderError> {
         let clients = self.clients.clients(&req.config).await?;
-        let zone = zone(req)?;
+        let zone = zone(req, &clients);
+        let zone = zone.as_str();
         let name = req.external_name_or_name().to_string();
         let body: Model = rest::model("Compute Engine instance", insert_body(req, zone)?)?;
         match clients
@@ -456,7 +462,8 @@ impl ExternalResource for Instance {
 
     async fn update(&self, req: &Request) -> Result<ConnectionDetails, ProviderError> {
         let clients = self.clients.clients(&req.config).await?;
-        let zone = zone(req)?;
+        let zone = zone(req, &clients);
+        let zone = zone.as_str();
         let name = req.external_name_or_name();
         let Some(instance) = self.get(&clients, zone, name).await? else {
             return Err(ProviderError::retryable(format!(
@@ -597,7 +604,8 @@ impl ExternalResource for Instance {
 
     async fn delete(&self, req: &Request) -> Result<(), ProviderError> {
         let clients = self.clients.clients(&req.config).await?;
-        let zone = zone(req)?;
+        let zone = zone(req, &clients);
+        let zone = zone.as_str();
         let name = req.external_name_or_name();
         if let Progress::Running(_) = self
             .operations

@@ -1,8 +1,9 @@
 //! The open interfaces Plinth ships, group `platform.plinth.dev`: DBaaS
 //! (`PostgreSQLInstance`) and Compute (`ComputeInstance`), each with a
-//! `local` Composition backed by the local provider. Each cloud adds its own
-//! Compositions for the same claims, in a module of its own:
-//! - `aws`: RDS and EC2 (`provider: aws`).
+//! `local` Composition backed by the local provider. Each cloud's
+//! Compositions for the same claims are data that lives with its provider
+//! (`providers/<cloud>/compositions`), handed in by the binary: this crate
+//! knows no instance class, tier or image.
 //!
 //! `dapr` gives each DBaaS Composition a twin labelled `dapr: state` that
 //! also composes a Dapr state store Component.
@@ -13,7 +14,6 @@ use serde_json::{json, Value};
 
 use crate::{names, util};
 
-pub mod aws;
 pub mod dapr;
 
 pub const GROUP: &str = "platform.plinth.dev";
@@ -196,28 +196,35 @@ pub fn compute() -> (Value, Value) {
     (xrd, composition)
 }
 
-/// Every built-in Composition: the local ones, then each cloud's.
-pub fn compositions() -> Vec<Value> {
-    vec![
-        dbaas().1,
-        compute().1,
-        aws::dbaas(),
-        aws::compute(),
-        dapr::with_state_store(dbaas().1),
-        dapr::with_state_store(aws::dbaas()),
-    ]
+/// Every built-in Composition: the local ones, then the clouds' as given,
+/// then the `dapr: state` twin of each DBaaS Composition.
+pub fn compositions(cloud: &[Value]) -> Vec<Value> {
+    let mut all = vec![dbaas().1, compute().1];
+    all.extend(cloud.iter().cloned());
+    let twins: Vec<Value> = all
+        .iter()
+        .filter(|c| c["spec"]["compositeTypeRef"]["kind"] == "XPostgreSQLInstance")
+        .map(|c| dapr::with_state_store(c.clone()))
+        .collect();
+    all.extend(twins);
+    all
 }
 
-/// Installs the built-in XRDs and Compositions (server-side apply, so a
-/// restart brings them back to what this Plinth ships).
-pub async fn install(client: &Client) -> Result<(), kube::Error> {
+/// Installs the built-in XRDs and Compositions, the clouds' among them
+/// (server-side apply, so a restart brings them back to what this Plinth
+/// ships).
+pub async fn install(client: &Client, cloud: &[Value]) -> Result<(), kube::Error> {
     let xrds: Api<DynamicObject> = Api::all_with(client.clone(), &util::xrd_resource());
     let compositions: Api<DynamicObject> =
         Api::all_with(client.clone(), &util::composition_resource());
     let objects = [dbaas().0, compute().0]
         .into_iter()
         .map(|xrd| (&xrds, xrd))
-        .chain(self::compositions().into_iter().map(|c| (&compositions, c)));
+        .chain(
+            self::compositions(cloud)
+                .into_iter()
+                .map(|c| (&compositions, c)),
+        );
     for (api, object) in objects {
         let name = object["metadata"]["name"]
             .as_str()

@@ -82,7 +82,6 @@ impl ExternalResource for Database {
             description: "A database in a Cloud SQL instance.".into(),
             for_provider: json!({
                 "type": "object",
-                "required": ["instance"],
                 "properties": {
                     "instance": {"type": "string", "description": "The Cloud SQL instance's name."},
                     "charset": {"type": "string", "description": "The character set, e.g. UTF8."},

@@ -260,7 +260,6 @@ impl ExternalResource for DatabaseInstance {
             description: "A Cloud SQL instance.".into(),
             for_provider: json!({
                 "type": "object",
-                "required": ["databaseVersion", "tier"],
                 "properties": {
                     "databaseVersion": text("The engine and version, e.g. POSTGRES_15, MYSQL_8_0 or SQLSERVER_2019_STANDARD."),
                     "tier": text("The machine type, e.g. db-custom-1-3840 or db-perf-optimized-N-2."),

@@ -172,7 +172,6 @@ impl ExternalResource for User {
             description: "A built-in user of a Cloud SQL instance.".into(),
             for_provider: json!({
                 "type": "object",
-                "required": ["instance"],
                 "properties": {
                     "instance": {"type": "string", "description": "The Cloud SQL instance's name."},
                     "host": {"type": "string", "description": "MySQL only: the host the user connects from, e.g. %."},

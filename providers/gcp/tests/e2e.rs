@@ -1,0 +1,280 @@
+//! End to end: a real `plinth up` (with the Google Cloud provider beside
+//! it), the real `kubectl`, and the stand-in Google Cloud of
+//! `support/fake_gcp.rs` in this test process. The same PostgreSQLInstance
+//! and ComputeInstance claims as on AWS, changed in `compositionSelector`
+//! alone; what exists in "Google Cloud" is checked in the stand-in, never
+//! through Plinth.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+#[path = "support/fake_gcp.rs"]
+mod fake_gcp;
+
+use std::time::Duration;
+
+use fake_gcp::{FakeGcp, PROJECT, REGION, SERVICE_ACCOUNT_KEY};
+use support::{eventually, Plinth};
+
+const READY_TIMEOUT: &str = "--timeout=120s";
+
+/// The credentials Secret and the `default` ProviderConfig, pointed at the
+/// stand-in.
+fn gcp_config(url: &str) -> String {
+    let key = SERVICE_ACCOUNT_KEY.replace('\n', "\n    ");
+    format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: gcp-creds
+  namespace: plinth-system
+stringData:
+  credentials.json: |
+    {key}
+---
+apiVersion: gcp.plinth.dev/v1alpha1
+kind: ProviderConfig
+metadata:
+  name: default
+spec:
+  projectID: {PROJECT}
+  region: {REGION}
+  endpoint: {url}
+  credentials:
+    source: Secret
+    secretRef:
+      namespace: plinth-system
+      name: gcp-creds
+      key: credentials.json
+"#
+    )
+}
+
+/// Starts Plinth and waits until it serves the Google Cloud kinds and config.
+/// Drift polls are quick, so a change Google finishes after an Observe is
+/// seen within the test.
+async fn plinth_with_gcp(fake: &FakeGcp) -> Plinth {
+    let plinth = Plinth::start_with(&["--poll-interval", "2s"]).await;
+    eventually(Duration::from_secs(60), "the Google Cloud provider's kinds are served", || async {
+        plinth
+            .kubectl(&["get", "providerconfigs.gcp.plinth.dev,databaseinstances.sql.gcp.plinth.dev,instances.compute.gcp.plinth.dev"])
+            .await
+            .ok
+    })
+    .await;
+    plinth
+        .apply_ok(&["apply", "-f", "-"], &gcp_config(&fake.url))
+        .await;
+    plinth
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_claim_becomes_a_cloud_sql_instance() {
+    let fake = FakeGcp::start().await;
+    let plinth = plinth_with_gcp(&fake).await;
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: PostgreSQLInstance
+metadata:
+  name: orders
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: gcp
+  parameters:
+    size: small
+    storageGB: 25
+    version: "15"
+  writeConnectionSecretToRef:
+    name: orders-db
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/orders",
+            READY_TIMEOUT,
+        ])
+        .await;
+
+    let name = plinth
+        .kubectl_ok(&[
+            "get",
+            "databaseinstances.sql.gcp.plinth.dev",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await;
+    let instance = fake
+        .sql_instance(name.trim())
+        .expect("a Cloud SQL instance");
+    assert_eq!(instance["state"], "RUNNABLE");
+    assert_eq!(instance["settings"]["tier"], "db-custom-1-3840");
+    assert_eq!(instance["settings"]["dataDiskSizeGb"], "25");
+    assert_eq!(instance["region"], REGION);
+
+    let address = instance["ipAddresses"][0]["ipAddress"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    assert_eq!(
+        plinth.secret_value("default", "orders-db", "host").await,
+        address
+    );
+    assert_eq!(
+        plinth.secret_value("default", "orders-db", "port").await,
+        "5432"
+    );
+    let password = plinth
+        .secret_value("default", "orders-db", "password")
+        .await;
+    assert_eq!(
+        Some(password.clone()),
+        fake.password(name.trim(), "postgres"),
+        "the root password Cloud SQL was given"
+    );
+    let uri = plinth.secret_value("default", "orders-db", "uri").await;
+    assert_eq!(
+        uri,
+        format!("postgresql://postgres:{password}@{address}:5432/postgres")
+    );
+    let status_address = plinth
+        .kubectl_ok(&[
+            "get",
+            "postgresqlinstance",
+            "orders",
+            "-o",
+            "jsonpath={.status.address}",
+        ])
+        .await;
+    assert_eq!(status_address.trim(), address);
+
+    // A bigger size reaches Cloud SQL as a patch of the tier.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "postgresqlinstance",
+            "orders",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"parameters":{"size":"medium"}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the tier changes in Cloud SQL",
+        || async {
+            fake.sql_instance(name.trim())
+                .is_some_and(|i| i["settings"]["tier"] == "db-custom-2-7680")
+        },
+    )
+    .await;
+
+    plinth
+        .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--timeout=120s"])
+        .await;
+    assert!(
+        fake.sql_instance(name.trim()).is_none(),
+        "deleting the claim returned once the instance was gone"
+    );
+    let left = plinth
+        .kubectl_ok(&["get", "databaseinstances", "-o", "name"])
+        .await;
+    assert!(left.trim().is_empty(), "managed resources left: {left}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compute_claim_becomes_a_compute_engine_instance() {
+    let fake = FakeGcp::start().await;
+    let plinth = plinth_with_gcp(&fake).await;
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: ComputeInstance
+metadata:
+  name: web
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: gcp
+  parameters:
+    cpu: 2
+    memoryMiB: 4096
+    command: ["python3", "-m", "http.server", "8080"]
+    ports: [8080]
+  writeConnectionSecretToRef:
+    name: web-conn
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "computeinstance/web",
+            READY_TIMEOUT,
+        ])
+        .await;
+    let name = plinth
+        .kubectl_ok(&[
+            "get",
+            "instances.compute.gcp.plinth.dev",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await;
+    let zone = format!("{REGION}-b");
+    let vm = fake
+        .vm(&zone, name.trim())
+        .expect("a Compute Engine instance in zone b of the region");
+    assert_eq!(vm["status"], "RUNNING");
+    assert!(
+        vm["machineType"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/machineTypes/e2-medium"),
+        "{}",
+        vm["machineType"]
+    );
+    let user_data = vm["metadata"]["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["key"] == "user-data"))
+        .and_then(|i| i["value"].as_str())
+        .expect("user-data metadata");
+    assert!(
+        user_data.contains(r#"["python3","-m","http.server","8080"]"#),
+        "{user_data}"
+    );
+    let host = plinth.secret_value("default", "web-conn", "host").await;
+    assert_eq!(
+        host,
+        vm["networkInterfaces"][0]["networkIP"]
+            .as_str()
+            .expect("an address")
+    );
+    assert_eq!(
+        plinth.secret_value("default", "web-conn", "port").await,
+        "8080"
+    );
+    let written_zone = plinth
+        .kubectl_ok(&[
+            "get",
+            "instances.compute.gcp.plinth.dev",
+            "-o",
+            "jsonpath={.items[0].spec.forProvider.zone}",
+        ])
+        .await;
+    assert_eq!(
+        written_zone.trim(),
+        zone,
+        "the zone chosen is written back to the spec"
+    );
+
+    plinth
+        .kubectl_ok(&["delete", "computeinstance", "web", "--timeout=120s"])
+        .await;
+    assert_eq!(
+        fake.vm_count(name.trim()),
+        0,
+        "the instance is gone from Compute Engine"
+    );
+}
