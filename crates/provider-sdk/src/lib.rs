@@ -29,6 +29,7 @@ pub mod pb {
 pub mod client;
 pub mod conformance;
 pub mod connection;
+pub mod diff;
 pub mod error;
 pub mod handshake;
 pub mod kind;
