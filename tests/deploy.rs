@@ -113,7 +113,7 @@ fn the_controller_runs_locked_down_with_least_privilege() {
             ["app.kubernetes.io/name"],
         "plinth-controller"
     );
-    for p in ["local", "nop", "aws", "gcp"] {
+    for p in ["local", "nop", "aws", "gcp", "azure"] {
         let provider = find(&docs, "Deployment", &format!("plinth-provider-{p}"));
         let c = &provider["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true, "{p}");

@@ -23,7 +23,7 @@ pub struct CertsArgs {
     #[arg(long, default_value = "plinth-system")]
     pub namespace: String,
     /// The providers to make serving certificates for.
-    #[arg(long, value_delimiter = ',', default_values_t = ["local".to_string(), "nop".to_string(), "aws".to_string(), "gcp".to_string()])]
+    #[arg(long, value_delimiter = ',', default_values_t = ["local".to_string(), "nop".to_string(), "aws".to_string(), "gcp".to_string(), "azure".to_string()])]
     pub providers: Vec<String>,
     /// Where `secrets.yaml` and the CA's `ca.key` are written.
     #[arg(long, default_value = "plinth-certs")]

@@ -1,13 +1,14 @@
 //! The clouds' Compositions of the built-in interfaces: data that lives with
 //! each provider (`providers/<cloud>/compositions/*.yaml`), compiled into the
 //! binary so `plinth up` installs them with the XRDs. A claim moves between
-//! backends by `compositionSelector` alone: `provider: aws` or `gcp`.
+//! backends by `compositionSelector` alone: `provider: aws`, `gcp` or
+//! `azure`.
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// Each Composition's file, and its text.
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 6] = [
     (
         "providers/aws/compositions/postgresqlinstance-aws.yaml",
         include_str!("../../../providers/aws/compositions/postgresqlinstance-aws.yaml"),
@@ -23,6 +24,14 @@ const FILES: [(&str, &str); 4] = [
     (
         "providers/gcp/compositions/computeinstance-gcp.yaml",
         include_str!("../../../providers/gcp/compositions/computeinstance-gcp.yaml"),
+    ),
+    (
+        "providers/azure/compositions/postgresqlinstance-azure.yaml",
+        include_str!("../../../providers/azure/compositions/postgresqlinstance-azure.yaml"),
+    ),
+    (
+        "providers/azure/compositions/computeinstance-azure.yaml",
+        include_str!("../../../providers/azure/compositions/computeinstance-azure.yaml"),
     ),
 ];
 
@@ -63,6 +72,18 @@ mod tests {
         ("m5.8xlarge", "e2-standard-32", 32, 131072),
     ];
 
+    /// Azure's B-series, which starts at one vCPU.
+    const AZURE_SIZES: [(&str, u32, u32); 8] = [
+        ("Standard_B1s", 1, 1024),
+        ("Standard_B1ms", 1, 2048),
+        ("Standard_B2s", 2, 4096),
+        ("Standard_B2ms", 2, 8192),
+        ("Standard_B4ms", 4, 16384),
+        ("Standard_B8ms", 8, 32768),
+        ("Standard_B16ms", 16, 65536),
+        ("Standard_D32s_v5", 32, 131072),
+    ];
+
     fn compute_claim(cpu: u32, memory: u32) -> Value {
         json!({
             "apiVersion": "platform.plinth.dev/v1alpha1",
@@ -87,6 +108,7 @@ mod tests {
     fn machine_types_are_the_smallest_that_fit_on_every_cloud() {
         let aws = composition("computeinstance-aws");
         let gcp = composition("computeinstance-gcp");
+        let azure = composition("computeinstance-azure");
         for cpu in [1, 2, 3, 4, 5, 8, 9, 16, 17, 32] {
             let edges = [
                 1024, 1025, 2048, 2049, 4096, 8192, 8193, 16384, 16385, 32768, 32769, 65536, 65537,
@@ -105,6 +127,15 @@ mod tests {
                     on_gcp["spec"]["forProvider"]["machineType"], want_gcp,
                     "GCP, {cpu} vCPU, {memory} MiB"
                 );
+                let want_azure = AZURE_SIZES
+                    .iter()
+                    .find(|(_, c, m)| *c >= cpu && *m >= memory)
+                    .map_or("Standard_D32s_v5", |(t, _, _)| *t);
+                let on_azure = render(&compute_claim(cpu, memory), &azure);
+                assert_eq!(
+                    on_azure["spec"]["forProvider"]["vmSize"], want_azure,
+                    "Azure, {cpu} vCPU, {memory} MiB"
+                );
             }
         }
         let on_aws = render(&compute_claim(1, 512), &aws);
@@ -117,6 +148,72 @@ mod tests {
             "the same cloud-init as on AWS"
         );
         assert_eq!(on_gcp["spec"]["forProvider"]["port"], 8080);
+        let on_azure = render(&compute_claim(1, 512), &azure);
+        assert_eq!(on_azure["kind"], "VirtualMachine");
+        assert_eq!(
+            on_azure["spec"]["forProvider"]["customData"], USER_DATA,
+            "the same cloud-init again"
+        );
+        assert_eq!(on_azure["spec"]["forProvider"]["port"], 8080);
+    }
+
+    #[test]
+    fn a_postgresql_claim_maps_onto_a_flexible_server() {
+        let composition = composition("postgresqlinstance-azure");
+        let cases = [
+            (
+                "small",
+                20,
+                "15",
+                false,
+                "Standard_B1ms",
+                "Burstable",
+                32,
+                "Disabled",
+            ),
+            (
+                "medium",
+                33,
+                "16",
+                true,
+                "Standard_D2ds_v5",
+                "GeneralPurpose",
+                64,
+                "ZoneRedundant",
+            ),
+            (
+                "large",
+                512,
+                "17",
+                false,
+                "Standard_D4ds_v5",
+                "GeneralPurpose",
+                512,
+                "Disabled",
+            ),
+            (
+                "large",
+                1025,
+                "17",
+                false,
+                "Standard_D4ds_v5",
+                "GeneralPurpose",
+                2048,
+                "Disabled",
+            ),
+        ];
+        for (size, storage, version, ha, sku, tier, storage_size, availability) in cases {
+            let object = render(&postgres_claim(size, storage, version, ha), &composition);
+            assert_eq!(object["kind"], "PostgreSQLFlexibleServer");
+            let spec = &object["spec"]["forProvider"];
+            assert_eq!(spec["sku"], json!({"name": sku, "tier": tier}), "{size}");
+            assert_eq!(
+                spec["storageSizeGb"], storage_size,
+                "{storage} GB fits in the next size a flexible server takes"
+            );
+            assert_eq!(spec["version"], version);
+            assert_eq!(spec["highAvailability"], availability);
+        }
     }
 
     fn postgres_claim(size: &str, storage: u32, version: &str, ha: bool) -> Value {
@@ -192,7 +289,7 @@ mod tests {
 
     #[test]
     fn every_cloud_composition_is_labelled_with_its_provider_and_serves_both_interfaces() {
-        for cloud in ["aws", "gcp"] {
+        for cloud in ["aws", "gcp", "azure"] {
             for interface in ["postgresqlinstance", "computeinstance"] {
                 let c = composition(&format!("{interface}-{cloud}"));
                 assert_eq!(c["metadata"]["labels"]["provider"], cloud);

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::cli::UpArgs;
 
 /// The providers shipped with Plinth, found next to the `plinth` binary.
-const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws", "gcp"];
+const BUNDLED_PROVIDERS: &[&str] = &["local", "nop", "aws", "gcp", "azure"];
 
 /// What the controllers' requests say they are: writes without a
 /// fieldManager are recorded under it, as kube-apiserver records them under
