@@ -172,6 +172,27 @@ impl Plinth {
         self.child.as_ref().and_then(|c| c.id())
     }
 
+    /// The pid of a provider this server runs as a child, from the socket
+    /// name in its Provider's status (`.../plinth-NAME-PID.sock`).
+    pub async fn provider_pid(&self, provider: &str) -> String {
+        let address = self
+            .kubectl_ok(&[
+                "get",
+                "provider",
+                provider,
+                "-o",
+                "jsonpath={.status.address}",
+            ])
+            .await;
+        address
+            .rsplit('-')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".sock")
+            .trim()
+            .to_string()
+    }
+
     /// Runs the real kubectl against this server.
     pub async fn kubectl(&self, args: &[&str]) -> Run {
         self.kubectl_stdin(args, None).await

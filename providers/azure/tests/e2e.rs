@@ -12,7 +12,9 @@ mod fake_arm;
 
 use std::time::Duration;
 
-use fake_arm::{sdk_auth, subnet_id, FakeArm, LOCATION, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
+use fake_arm::{
+    arm_error, sdk_auth, subnet_id, FakeArm, Fault, LOCATION, RESOURCE_GROUP, SUBSCRIPTION, TENANT,
+};
 use support::{eventually, Plinth};
 
 const READY_TIMEOUT: &str = "--timeout=120s";
@@ -137,6 +139,30 @@ spec:
         "{uri}"
     );
 
+    // A bigger size reaches Azure as a PUT of the new SKU.
+    plinth
+        .kubectl_ok(&[
+            "patch",
+            "postgresqlinstance",
+            "orders",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"parameters":{"size":"large"}}}"#,
+        ])
+        .await;
+    eventually(
+        Duration::from_secs(60),
+        "the SKU changes in Azure",
+        || async {
+            fake.resource(&format!("{FLEXIBLE_SERVERS}/{name}"))
+                .is_some_and(|s| {
+                    s["sku"]["name"] == "Standard_D4ds_v5"
+                        && s["properties"]["provisioningState"] == "Succeeded"
+                })
+        },
+    )
+    .await;
+
     plinth
         .kubectl_ok(&["delete", "postgresqlinstance", "orders", "--timeout=120s"])
         .await;
@@ -225,4 +251,136 @@ spec:
         0,
         "the interface went with it"
     );
+}
+
+/// The condition of a type on the first managed resource of a kind.
+async fn condition(plinth: &Plinth, resource: &str, type_: &str) -> (String, String) {
+    let jsonpath = format!(
+        "jsonpath={{.items[0].status.conditions[?(@.type==\"{type_}\")].status}}|{{.items[0].status.conditions[?(@.type==\"{type_}\")].message}}"
+    );
+    let out = plinth
+        .kubectl(&["get", resource, "-o", &jsonpath])
+        .await
+        .stdout;
+    let (status, message) = out.split_once('|').unwrap_or(("", ""));
+    (status.to_string(), message.to_string())
+}
+
+const FLEXIBLE_SERVERS: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_and_a_quota_error_give_clear_conditions_and_create_nothing() {
+    let fake = FakeArm::start().await;
+    fake.revoke();
+    let plinth = plinth_with_azure(&fake).await;
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: PostgreSQLInstance
+metadata:
+  name: refused
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: azure
+  parameters:
+    size: small
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    let resource = "postgresqlflexibleservers.dbforpostgresql.azure.plinth.dev";
+    eventually(
+        Duration::from_secs(60),
+        "Synced=False says the secret was refused",
+        || async {
+            let (status, message) = condition(&plinth, resource, "Synced").await;
+            status == "False" && message.contains("AADSTS7000215")
+        },
+    )
+    .await;
+    assert_eq!(fake.total(FLEXIBLE_SERVERS), 0, "nothing was created");
+
+    fake.unrevoke();
+    fake.fail(Fault {
+        method: "PUT",
+        path_contains: "flexibleServers".into(),
+        times: 1000,
+        status: 409,
+        body: arm_error("QuotaExceeded", "Operation could not be completed as it results in exceeding approved Total Regional vCores quota."),
+    });
+    eventually(
+        Duration::from_secs(60),
+        "Synced=False names the quota",
+        || async {
+            let (status, message) = condition(&plinth, resource, "Synced").await;
+            status == "False"
+                && message.contains("QuotaExceeded")
+                && message.contains("approved Total Regional vCores quota")
+        },
+    )
+    .await;
+    assert_eq!(fake.total(FLEXIBLE_SERVERS), 0, "nothing was created");
+    fake.clear_faults();
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/refused",
+            READY_TIMEOUT,
+        ])
+        .await;
+    assert_eq!(
+        fake.total(FLEXIBLE_SERVERS),
+        1,
+        "created once the quota allows"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_killed_while_a_create_operation_is_pending_leaves_exactly_one_server() {
+    let fake = FakeArm::start().await;
+    let plinth = plinth_with_azure(&fake).await;
+    fake.hold(true);
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: PostgreSQLInstance
+metadata:
+  name: guarded
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: azure
+  parameters:
+    size: small
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    eventually(
+        Duration::from_secs(60),
+        "the PUT is accepted and its operation pending",
+        || async { fake.total(FLEXIBLE_SERVERS) == 1 },
+    )
+    .await;
+    let pid = plinth.provider_pid("azure").await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid}");
+    eventually(
+        Duration::from_secs(60),
+        "plinth up restarts the provider",
+        || async {
+            let now = plinth.provider_pid("azure").await;
+            !now.is_empty() && now != pid
+        },
+    )
+    .await;
+    fake.hold(false);
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/guarded",
+            READY_TIMEOUT,
+        ])
+        .await;
+    assert_eq!(fake.total(FLEXIBLE_SERVERS), 1, "exactly one server");
 }

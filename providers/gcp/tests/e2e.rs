@@ -13,7 +13,7 @@ mod fake_gcp;
 
 use std::time::Duration;
 
-use fake_gcp::{FakeGcp, PROJECT, REGION, SERVICE_ACCOUNT_KEY};
+use fake_gcp::{error_body, FakeGcp, Fault, PROJECT, REGION, SERVICE_ACCOUNT_KEY};
 use support::{eventually, Plinth};
 
 const READY_TIMEOUT: &str = "--timeout=120s";
@@ -277,4 +277,138 @@ spec:
         0,
         "the instance is gone from Compute Engine"
     );
+}
+
+/// The condition of a type on the first managed resource of a kind.
+async fn condition(plinth: &Plinth, resource: &str, type_: &str) -> (String, String) {
+    let jsonpath = format!(
+        "jsonpath={{.items[0].status.conditions[?(@.type==\"{type_}\")].status}}|{{.items[0].status.conditions[?(@.type==\"{type_}\")].message}}"
+    );
+    let out = plinth
+        .kubectl(&["get", resource, "-o", &jsonpath])
+        .await
+        .stdout;
+    let (status, message) = out.split_once('|').unwrap_or(("", ""));
+    (status.to_string(), message.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_and_a_quota_error_give_clear_conditions_and_create_nothing() {
+    let fake = FakeGcp::start().await;
+    fake.revoke();
+    let plinth = plinth_with_gcp(&fake).await;
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: PostgreSQLInstance
+metadata:
+  name: refused
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: gcp
+  parameters:
+    size: small
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    eventually(
+        Duration::from_secs(60),
+        "Synced=False says the credentials were refused",
+        || async {
+            let (status, message) =
+                condition(&plinth, "databaseinstances.sql.gcp.plinth.dev", "Synced").await;
+            status == "False" && message.contains("invalid authentication credentials")
+        },
+    )
+    .await;
+    assert_eq!(fake.totals(), (0, 0), "nothing was created");
+
+    fake.unrevoke();
+    fake.fail(Fault {
+        method: "POST",
+        path_contains: "/instances".into(),
+        times: 1000,
+        status: 403,
+        body: error_body(403, "", "quotaExceeded", "Quota exceeded for quota metric 'Instances' and limit 'Instances per project' of service 'sqladmin.googleapis.com'."),
+    });
+    eventually(
+        Duration::from_secs(60),
+        "Synced=False names the quota",
+        || async {
+            let (status, message) =
+                condition(&plinth, "databaseinstances.sql.gcp.plinth.dev", "Synced").await;
+            status == "False"
+                && message.contains("Quota exceeded for quota metric 'Instances'")
+                && message.contains("quotaExceeded")
+        },
+    )
+    .await;
+    assert_eq!(fake.totals(), (0, 0), "nothing was created");
+    fake.clear_faults();
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "postgresqlinstance/refused",
+            READY_TIMEOUT,
+        ])
+        .await;
+    assert_eq!(fake.totals(), (1, 0), "created once the quota allows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_killed_while_a_create_operation_is_pending_leaves_exactly_one_instance() {
+    let fake = FakeGcp::start().await;
+    let plinth = plinth_with_gcp(&fake).await;
+    fake.hold(true);
+    let claim = r#"apiVersion: platform.plinth.dev/v1alpha1
+kind: ComputeInstance
+metadata:
+  name: guarded
+  namespace: default
+spec:
+  compositionSelector:
+    matchLabels:
+      provider: gcp
+  parameters:
+    cpu: 1
+    memoryMiB: 1024
+"#;
+    plinth.apply_ok(&["apply", "-f", "-"], claim).await;
+    eventually(
+        Duration::from_secs(60),
+        "the insert is accepted and its operation pending",
+        || async { fake.totals().1 == 1 },
+    )
+    .await;
+    let pid = plinth.provider_pid("gcp").await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid}");
+    eventually(
+        Duration::from_secs(60),
+        "plinth up restarts the provider",
+        || async {
+            let now = plinth.provider_pid("gcp").await;
+            !now.is_empty() && now != pid
+        },
+    )
+    .await;
+    fake.hold(false);
+    plinth
+        .kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "computeinstance/guarded",
+            READY_TIMEOUT,
+        ])
+        .await;
+    assert_eq!(fake.totals(), (0, 1), "exactly one instance");
+    let inserts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST") && r.ends_with("/instances"))
+        .count();
+    assert!(inserts >= 1, "{:?}", fake.requests());
 }

@@ -79,6 +79,7 @@ enum Effect {
 
 #[derive(Debug, Clone)]
 struct Operation {
+    started: std::time::Instant,
     remaining: u32,
     effect: Effect,
     status: &'static str,
@@ -90,6 +91,8 @@ struct Operation {
 struct State {
     tokens: BTreeSet<String>,
     revoked: bool,
+    /// While set, operations stay where they are, however often polled.
+    held: bool,
     resources: BTreeMap<String, Value>,
     passwords: BTreeMap<String, String>,
     operations: BTreeMap<String, Operation>,
@@ -194,8 +197,33 @@ impl FakeArm {
         f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Refuses the service principal from now on, as Entra ID does for a
+    /// deleted secret.
     pub fn revoke(&self) {
         self.with(|s| s.revoked = true);
+    }
+
+    pub fn unrevoke(&self) {
+        self.with(|s| s.revoked = false);
+    }
+
+    /// Holds every operation where it is (`true`), or lets them move on.
+    pub fn hold(&self, held: bool) {
+        self.with(|s| s.held = held);
+    }
+
+    /// How many resources of a type exist, e.g. `Microsoft.Compute/virtualMachines`.
+    pub fn total(&self, type_name: &str) -> usize {
+        self.with(|s| {
+            s.resources
+                .values()
+                .filter(|r| {
+                    r["type"]
+                        .as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(type_name))
+                })
+                .count()
+        })
     }
 
     pub fn fail(&self, fault: Fault) {
@@ -511,6 +539,7 @@ impl State {
         self.operations.insert(
             op.clone(),
             Operation {
+                started: std::time::Instant::now(),
                 remaining: self.polls,
                 effect,
                 status: "InProgress",
@@ -637,7 +666,7 @@ fn poll(s: &mut State, id: &str, location_style: bool) -> Answer {
             arm_error("NotFound", "The operation was not found."),
         );
     };
-    if op.status == "InProgress" {
+    if op.status == "InProgress" && !s.held {
         if op.remaining > 1 {
             op.remaining -= 1;
         } else {
@@ -668,6 +697,34 @@ fn poll(s: &mut State, id: &str, location_style: bool) -> Answer {
     (200, retry, status)
 }
 
+/// How long an operation runs at most, polled or not.
+const OPERATION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Finishes the operations on a resource that have run their time, as
+/// Azure does even when nobody polls them (a provider restarted and forgot
+/// them).
+fn advance(s: &mut State, key: &str) {
+    if s.held {
+        return;
+    }
+    let ids: Vec<String> = s
+        .operations
+        .iter()
+        .filter(|(_, op)| {
+            op.target == key
+                && op.status == "InProgress"
+                && op.started.elapsed() > OPERATION_LIFETIME
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in ids {
+        if let Some(mut op) = s.operations.get(&id).cloned() {
+            s.complete(&mut op);
+            s.operations.insert(id, op);
+        }
+    }
+}
+
 fn resource(
     s: &mut State,
     method: &str,
@@ -680,24 +737,39 @@ fn resource(
     let key = id.to_ascii_lowercase();
     let type_name = format!("{namespace}/{kind}");
     match method {
-        "GET" => match s.resources.get(&key) {
+        "GET" => {
+            advance(s, &key);
+            match s.resources.get(&key) {
             Some(r) => (200, vec![], r.clone()),
             None => (404, vec![], arm_error("ResourceNotFound", &format!(
                 "The Resource '{type_name}/{name}' under resource group '{RESOURCE_GROUP}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
             ))),
-        },
+            }
+        }
         "PUT" => {
             if s.busy(&key) {
                 return (409, vec![], arm_error("AnotherOperationInProgress", &format!("Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: {id}")));
             }
             if kind.eq_ignore_ascii_case("virtualMachines") {
-                let nic = body.pointer("/properties/networkProfile/networkInterfaces/0/id").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
-                let ready = s.resources.get(&nic).and_then(|n| n.pointer("/properties/provisioningState")).and_then(Value::as_str) == Some("Succeeded");
+                let nic = body
+                    .pointer("/properties/networkProfile/networkInterfaces/0/id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                let ready = s
+                    .resources
+                    .get(&nic)
+                    .and_then(|n| n.pointer("/properties/provisioningState"))
+                    .and_then(Value::as_str)
+                    == Some("Succeeded");
                 if !ready {
                     return (400, vec![], arm_error("NetworkInterfaceNotFound", "The network interface the virtual machine references does not exist or is not ready."));
                 }
             }
-            for pointer in ["/properties/administratorLoginPassword", "/properties/osProfile/adminPassword"] {
+            for pointer in [
+                "/properties/administratorLoginPassword",
+                "/properties/osProfile/adminPassword",
+            ] {
                 if let Some(p) = body.pointer(pointer).and_then(Value::as_str) {
                     s.passwords.insert(key.clone(), p.to_string());
                 }
@@ -708,7 +780,8 @@ fn resource(
             stored["type"] = json!(type_name);
             // Firewall rules and network interfaces are made at once, as
             // their resource providers answer: 201 with Succeeded.
-            let synchronous = kind.eq_ignore_ascii_case("servers/firewallRules") || kind.eq_ignore_ascii_case("networkInterfaces");
+            let synchronous = kind.eq_ignore_ascii_case("servers/firewallRules")
+                || kind.eq_ignore_ascii_case("networkInterfaces");
             match s.resources.get(&key).cloned() {
                 None => {
                     stored["properties"]["provisioningState"] = json!("Creating");
@@ -719,7 +792,8 @@ fn resource(
                         return (201, vec![], stored);
                     }
                     s.resources.insert(key.clone(), stored.clone());
-                    let headers = s.start(&key, namespace, Effect::Created(key.clone()), name, false);
+                    let headers =
+                        s.start(&key, namespace, Effect::Created(key.clone()), name, false);
                     (201, headers, stored)
                 }
                 Some(mut existing) => {
@@ -731,7 +805,13 @@ fn resource(
                     }
                     existing["properties"]["provisioningState"] = json!("Updating");
                     s.resources.insert(key.clone(), existing.clone());
-                    let headers = s.start(&key, namespace, Effect::Updated(key.clone(), stored), name, false);
+                    let headers = s.start(
+                        &key,
+                        namespace,
+                        Effect::Updated(key.clone(), stored),
+                        name,
+                        false,
+                    );
                     (200, headers, existing)
                 }
             }
@@ -741,9 +821,15 @@ fn resource(
                 return (204, vec![], Value::Null);
             }
             // A DELETE supersedes a PUT still running, as ARM lets it.
-            for op in s.operations.values_mut().filter(|op| op.target == key && op.status == "InProgress") {
+            for op in s
+                .operations
+                .values_mut()
+                .filter(|op| op.target == key && op.status == "InProgress")
+            {
                 op.status = "Canceled";
-                op.error = Some(json!({"code": "Canceled", "message": "The operation was canceled by a delete."}));
+                op.error = Some(
+                    json!({"code": "Canceled", "message": "The operation was canceled by a delete."}),
+                );
             }
             if let Some(r) = s.resources.get_mut(&key) {
                 r["properties"]["provisioningState"] = json!("Deleting");
@@ -754,6 +840,10 @@ fn resource(
             let headers = s.start(&key, namespace, Effect::Deleted(key.clone()), name, true);
             (202, headers, Value::Null)
         }
-        _ => (405, vec![], arm_error("MethodNotAllowed", "The method is not allowed.")),
+        _ => (
+            405,
+            vec![],
+            arm_error("MethodNotAllowed", "The method is not allowed."),
+        ),
     }
 }

@@ -91,6 +91,8 @@ struct State {
     public_key: Vec<u8>,
     client_email: String,
     revoked: bool,
+    /// While set, operations stay where they are, however often polled.
+    held: bool,
     /// Polls each slow operation takes.
     polls: u32,
     counter: u64,
@@ -178,6 +180,21 @@ impl FakeGcp {
     /// Refuses every token from now on, as Google does for a deleted key.
     pub fn revoke(&self) {
         self.with(|s| s.revoked = true);
+    }
+
+    /// Accepts the test account's tokens again.
+    pub fn unrevoke(&self) {
+        self.with(|s| s.revoked = false);
+    }
+
+    /// Holds every operation where it is (`true`), or lets them move on.
+    pub fn hold(&self, held: bool) {
+        self.with(|s| s.held = held);
+    }
+
+    /// How many Cloud SQL instances and Compute Engine instances exist.
+    pub fn totals(&self) -> (usize, usize) {
+        self.with(|s| (s.sql_instances.len(), s.vms.len()))
     }
 
     pub fn fail(&self, fault: Fault) {
@@ -483,7 +500,7 @@ impl State {
     /// One poll of an operation: it moves on, and may finish.
     fn poll(&mut self, name: &str) -> Option<Value> {
         let mut op = self.operations.get(name)?.clone();
-        if op.json["status"] != "DONE" {
+        if op.json["status"] != "DONE" && !self.held {
             if op.remaining > 1 {
                 op.remaining -= 1;
                 op.json["status"] = json!("RUNNING");
