@@ -17,7 +17,8 @@ const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
 pub struct Endpoint<'a> {
     /// `postgresql`, `mysql` or `sqlserver`: the URI scheme.
     pub scheme: &'a str,
-    pub host: &'a str,
+    /// None until the cloud has given the database an address.
+    pub host: Option<&'a str>,
     pub port: u16,
     pub username: &'a str,
     pub password: Option<&'a str>,
@@ -28,7 +29,9 @@ pub struct Endpoint<'a> {
 
 /// The keys every DBaaS backend's connection Secret carries: `host`, `port`,
 /// `username`, `password`, `database` and `uri`, plus `connectionString`
-/// (libpq's keyword form, for Dapr) for PostgreSQL.
+/// (libpq's keyword form, for Dapr) for PostgreSQL. Before the database has
+/// an address, what is known already: no `host`, `uri` or
+/// `connectionString`.
 pub fn database_details(endpoint: &Endpoint) -> ConnectionDetails {
     let Endpoint {
         scheme,
@@ -40,16 +43,19 @@ pub fn database_details(endpoint: &Endpoint) -> ConnectionDetails {
         sslmode,
     } = *endpoint;
     let mut details = ConnectionDetails::new();
-    details.insert("host".into(), host.as_bytes().to_vec());
     details.insert("port".into(), port.to_string().into_bytes());
     details.insert("username".into(), username.as_bytes().to_vec());
     details.insert("database".into(), database.as_bytes().to_vec());
+    if let Some(p) = password {
+        details.insert("password".into(), p.as_bytes().to_vec());
+    }
+    let Some(host) = host else {
+        return details;
+    };
+    details.insert("host".into(), host.as_bytes().to_vec());
     let user = utf8_percent_encode(username, USERINFO);
     let userinfo = match password {
-        Some(p) => {
-            details.insert("password".into(), p.as_bytes().to_vec());
-            format!("{user}:{}", utf8_percent_encode(p, USERINFO))
-        }
+        Some(p) => format!("{user}:{}", utf8_percent_encode(p, USERINFO)),
         None => user.to_string(),
     };
     let uri = format!("{scheme}://{userinfo}@{host}:{port}/{database}");
@@ -110,7 +116,7 @@ mod tests {
     fn database_details_carry_every_key_with_the_password_encoded_in_the_uri() {
         let details = database_details(&Endpoint {
             scheme: "postgresql",
-            host: "10.0.0.3",
+            host: Some("10.0.0.3"),
             port: 5432,
             username: "postgres",
             password: Some("p@ss/word"),
@@ -133,7 +139,7 @@ mod tests {
             password: None,
             ..Endpoint {
                 scheme: "",
-                host: "h",
+                host: Some("h"),
                 port: 3306,
                 username: "root",
                 password: None,

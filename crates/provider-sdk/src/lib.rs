@@ -27,6 +27,7 @@ pub mod pb {
 }
 
 pub mod client;
+pub mod clients;
 pub mod conformance;
 pub mod connection;
 pub mod diff;

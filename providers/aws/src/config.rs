@@ -3,17 +3,16 @@
 //! credentials come from. Clients are built once per ProviderConfig and
 //! rebuilt when its spec or credentials change.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_rds::config::SharedHttpClient;
+use provider_sdk::clients::PerConfig;
 use provider_sdk::serde_json::Value;
 use provider_sdk::{ProviderConfig, ProviderError};
-use sha2::{Digest, Sha256};
 
 /// Keys of the credentials Secret.
 pub const ACCESS_KEY_ID: &str = "access_key_id";
@@ -95,46 +94,15 @@ pub struct Clients {
     pub region: String,
 }
 
-/// Clients by ProviderConfig name, with a fingerprint of what built them.
+/// Clients by ProviderConfig, rebuilt when its spec or credentials change.
 #[derive(Default)]
-pub struct Pool {
-    clients: Mutex<HashMap<String, (String, Arc<Clients>)>>,
-}
+pub struct Pool(PerConfig<Clients>);
 
 impl Pool {
     /// The clients for a ProviderConfig, built on first use.
     pub async fn clients(&self, config: &ProviderConfig) -> Result<Arc<Clients>, ProviderError> {
-        let fingerprint = fingerprint(config);
-        if let Some((seen, clients)) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&config.name)
-        {
-            if *seen == fingerprint {
-                return Ok(clients.clone());
-            }
-        }
-        let clients = Arc::new(build(config).await?);
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(config.name.clone(), (fingerprint, clients.clone()));
-        Ok(clients)
+        self.0.get_or_build(config, || build(config)).await
     }
-}
-
-/// A digest of the spec and credentials, so a changed config gets new clients.
-fn fingerprint(config: &ProviderConfig) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(config.spec.to_string().as_bytes());
-    for (key, value) in &config.credentials {
-        hasher.update(key.as_bytes());
-        hasher.update([0]);
-        hasher.update(value);
-        hasher.update([0]);
-    }
-    hex::encode(hasher.finalize())
 }
 
 /// One HTTPS client for every ProviderConfig: rustls with ring, which also

@@ -5,10 +5,7 @@
 //! resource uses when it names none. Clients are built once per
 //! ProviderConfig and rebuilt when its spec or credentials change.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
@@ -17,6 +14,7 @@ use azure_identity::{
     ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions,
 };
+use provider_sdk::clients::PerConfig;
 use provider_sdk::{ProviderConfig, ProviderError};
 use serde_json::Value;
 
@@ -184,40 +182,17 @@ pub struct Clients {
     pub subnet: Option<String>,
 }
 
-/// Clients by ProviderConfig name, with a fingerprint of what built them.
+/// Clients by ProviderConfig, rebuilt when its spec or credentials change.
 #[derive(Default)]
-pub struct Pool {
-    clients: Mutex<HashMap<String, (u64, Arc<Clients>)>>,
-}
+pub struct Pool(PerConfig<Clients>);
 
 impl Pool {
-    pub fn clients(&self, config: &ProviderConfig) -> Result<Arc<Clients>, ProviderError> {
-        let fingerprint = fingerprint(config);
-        if let Some((seen, clients)) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&config.name)
-        {
-            if *seen == fingerprint {
-                return Ok(clients.clone());
-            }
-        }
-        let clients = Arc::new(build(config)?);
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(config.name.clone(), (fingerprint, clients.clone()));
-        Ok(clients)
+    /// The client for a ProviderConfig, built on first use.
+    pub async fn clients(&self, config: &ProviderConfig) -> Result<Arc<Clients>, ProviderError> {
+        self.0
+            .get_or_build(config, || async { build(config) })
+            .await
     }
-}
-
-/// A digest of the spec and credentials; it never leaves this process.
-fn fingerprint(config: &ProviderConfig) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    config.spec.to_string().hash(&mut hasher);
-    config.credentials.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// One HTTPS client: rustls with ring, the system's roots and the

@@ -196,24 +196,15 @@ impl ArmKind for FlexibleServer {
         let host = observed
             .and_then(|o| o.pointer("/properties/fullyQualifiedDomainName"))
             .and_then(Value::as_str);
-        Ok(match host {
-            Some(host) => database_details(&Endpoint {
-                scheme: "postgresql",
-                host,
-                port: 5432,
-                username: login(req),
-                password: Some(&password),
-                database: "postgres",
-                sslmode: Some("require"),
-            }),
-            None => [
-                ("username".to_string(), login(req).as_bytes().to_vec()),
-                ("password".to_string(), password.into_bytes()),
-                ("port".to_string(), b"5432".to_vec()),
-                ("database".to_string(), b"postgres".to_vec()),
-            ]
-            .into(),
-        })
+        Ok(database_details(&Endpoint {
+            scheme: "postgresql",
+            host,
+            port: 5432,
+            username: login(req),
+            password: Some(&password),
+            database: "postgres",
+            sslmode: Some("require"),
+        }))
     }
 
     fn immutable(&self, want: &Value, have: &Value) -> Vec<String> {

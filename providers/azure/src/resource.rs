@@ -230,7 +230,7 @@ impl<K: ArmKind> ExternalResource for Managed<K> {
     }
 
     async fn observe(&self, req: &Request) -> Result<Observation, ProviderError> {
-        let clients = self.clients.clients(&req.config)?;
+        let clients = self.clients.clients(&req.config).await?;
         let place = Place::of(req, &clients)?;
         let id = self.kind.id(req, &place)?;
         let progress = self.operations.progress(&clients.arm, &req.uid).await?;
@@ -277,7 +277,7 @@ impl<K: ArmKind> ExternalResource for Managed<K> {
     }
 
     async fn create(&self, req: &Request) -> Result<Created, ProviderError> {
-        let clients = self.clients.clients(&req.config)?;
+        let clients = self.clients.clients(&req.config).await?;
         let place = Place::of(req, &clients)?;
         let id = self.kind.id(req, &place)?;
         let external_name = req.external_name_or_name().to_string();
@@ -328,7 +328,7 @@ impl<K: ArmKind> ExternalResource for Managed<K> {
     }
 
     async fn update(&self, req: &Request) -> Result<ConnectionDetails, ProviderError> {
-        let clients = self.clients.clients(&req.config)?;
+        let clients = self.clients.clients(&req.config).await?;
         let place = Place::of(req, &clients)?;
         let id = self.kind.id(req, &place)?;
         let api = self.kind.api_version();
@@ -356,7 +356,7 @@ impl<K: ArmKind> ExternalResource for Managed<K> {
     }
 
     async fn delete(&self, req: &Request) -> Result<(), ProviderError> {
-        let clients = self.clients.clients(&req.config)?;
+        let clients = self.clients.clients(&req.config).await?;
         let place = Place::of(req, &clients)?;
         let id = self.kind.id(req, &place)?;
         if self

@@ -201,24 +201,15 @@ impl ArmKind for Server {
         let host = observed
             .and_then(|o| o.pointer("/properties/fullyQualifiedDomainName"))
             .and_then(Value::as_str);
-        Ok(match host {
-            Some(host) => database_details(&Endpoint {
-                scheme: "sqlserver",
-                host,
-                port: 1433,
-                username: login(req),
-                password: Some(&password),
-                database: "master",
-                sslmode: None,
-            }),
-            None => [
-                ("username".to_string(), login(req).as_bytes().to_vec()),
-                ("password".to_string(), password.into_bytes()),
-                ("port".to_string(), b"1433".to_vec()),
-                ("database".to_string(), b"master".to_vec()),
-            ]
-            .into(),
-        })
+        Ok(database_details(&Endpoint {
+            scheme: "sqlserver",
+            host,
+            port: 1433,
+            username: login(req),
+            password: Some(&password),
+            database: "master",
+            sslmode: None,
+        }))
     }
 
     fn immutable(&self, want: &Value, have: &Value) -> Vec<String> {

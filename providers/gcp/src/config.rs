@@ -3,8 +3,7 @@
 //! a test server) and where the credentials come from. Clients are built once
 //! per ProviderConfig and rebuilt when its spec or credentials change.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use google_cloud_auth::credentials::{self, Credentials};
@@ -14,9 +13,9 @@ use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_sql_v1::client::{
     SqlDatabasesService, SqlInstancesService, SqlOperationsService, SqlUsersService,
 };
+use provider_sdk::clients::PerConfig;
 use provider_sdk::{ProviderConfig, ProviderError};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The key of the credentials Secret that holds the service-account JSON
 /// key, when `credentials.secretRef.key` does not name one.
@@ -149,46 +148,15 @@ pub struct Clients {
     pub compute: Instances,
 }
 
-/// Clients by ProviderConfig name, with a fingerprint of what built them.
+/// Clients by ProviderConfig, rebuilt when its spec or credentials change.
 #[derive(Default)]
-pub struct Pool {
-    clients: Mutex<HashMap<String, (String, Arc<Clients>)>>,
-}
+pub struct Pool(PerConfig<Clients>);
 
 impl Pool {
     /// The clients for a ProviderConfig, built on first use.
     pub async fn clients(&self, config: &ProviderConfig) -> Result<Arc<Clients>, ProviderError> {
-        let fingerprint = fingerprint(config);
-        if let Some((seen, clients)) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&config.name)
-        {
-            if *seen == fingerprint {
-                return Ok(clients.clone());
-            }
-        }
-        let clients = Arc::new(build(config).await?);
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(config.name.clone(), (fingerprint, clients.clone()));
-        Ok(clients)
+        self.0.get_or_build(config, || build(config)).await
     }
-}
-
-/// A digest of the spec and credentials, so a changed config gets new clients.
-fn fingerprint(config: &ProviderConfig) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(config.spec.to_string().as_bytes());
-    for (key, value) in &config.credentials {
-        hasher.update(key.as_bytes());
-        hasher.update([0]);
-        hasher.update(value);
-        hasher.update([0]);
-    }
-    hex::encode(hasher.finalize())
 }
 
 async fn build(config: &ProviderConfig) -> Result<Clients, ProviderError> {

@@ -140,30 +140,15 @@ pub fn readiness(state: &str) -> (Readiness, String) {
 /// The connection details of an instance's root user; without an address
 /// yet, what is known already.
 fn connection(engine: Engine, host: Option<&str>, password: Option<&str>) -> ConnectionDetails {
-    match host {
-        Some(host) => database_details(&Endpoint {
-            scheme: engine.scheme,
-            host,
-            port: engine.port,
-            username: engine.root_user,
-            password,
-            database: engine.default_database,
-            sslmode: Some("require"),
-        }),
-        None => {
-            let mut details = ConnectionDetails::new();
-            details.insert("username".into(), engine.root_user.as_bytes().to_vec());
-            details.insert(
-                "database".into(),
-                engine.default_database.as_bytes().to_vec(),
-            );
-            details.insert("port".into(), engine.port.to_string().into_bytes());
-            if let Some(password) = password {
-                details.insert("password".into(), password.as_bytes().to_vec());
-            }
-            details
-        }
-    }
+    database_details(&Endpoint {
+        scheme: engine.scheme,
+        host,
+        port: engine.port,
+        username: engine.root_user,
+        password,
+        database: engine.default_database,
+        sslmode: Some("require"),
+    })
 }
 
 fn at_provider(instance: &Value) -> Value {

@@ -119,9 +119,7 @@ impl User {
                 .and_then(Value::as_str)
                 .unwrap_or(""),
         );
-        let Some(host) = address(&found) else {
-            return Ok(ConnectionDetails::new());
-        };
+        let host = address(&found);
         let password = password(req)?;
         let database = req
             .field("database")
@@ -129,7 +127,7 @@ impl User {
             .unwrap_or(engine.default_database);
         Ok(database_details(&Endpoint {
             scheme: engine.scheme,
-            host: &host,
+            host: host.as_deref(),
             port: engine.port,
             username: req.external_name_or_name(),
             password: Some(&password),
