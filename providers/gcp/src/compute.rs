@@ -225,41 +225,84 @@ pub fn readiness(status: &str) -> (Readiness, String) {
     }
 }
 
-/// What differs between the spec and the instance, one line each.
-fn differences(req: &Request, instance: &Value) -> Vec<String> {
-    let mut diff = Vec::new();
-    let have_type = instance
-        .get("machineType")
-        .and_then(Value::as_str)
-        .map(short)
-        .unwrap_or("");
-    if let Some(want) = text(req, "machineType") {
-        if want != have_type {
-            diff.push(format!("machineType: {have_type} → {want}"));
-        }
-    }
+/// One change Update makes to an instance, with its REST body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Labels(Value),
+    Metadata(Value),
+    Tags(Value),
+    /// Stop first: Compute Engine changes the type of a stopped instance only.
+    Stop,
+    /// Set the machine type (a `zones/Z/machineTypes/T` URL).
+    MachineType(String),
+    Start,
+}
+
+/// What Update does to bring an instance to the spec, each change with the
+/// difference it mends: a decision without I/O. Labels, metadata and tags
+/// change in place with their fingerprints; a changed machine type stops
+/// the instance, then sets the type, then (seen stopped) starts it, one
+/// step per reconcile.
+pub fn plan(req: &Request, zone: &str, instance: &Value) -> Vec<(Change, String)> {
+    let mut changes = Vec::new();
+    let fingerprint = |pointer: &str| instance.pointer(pointer).cloned().unwrap_or(Value::Null);
     let want_labels = Value::Object(labels(req));
     let have_labels = instance.get("labels").cloned().unwrap_or_else(|| json!({}));
     if want_labels != have_labels {
-        diff.push(format!("labels: {have_labels} → {want_labels}"));
+        changes.push((
+            Change::Labels(json!({"labels": want_labels, "labelFingerprint": fingerprint("/labelFingerprint")})),
+            format!("labels: {have_labels} → {want_labels}"),
+        ));
     }
     let want_metadata: Map<String, Value> = match req.field("metadata") {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
     if want_metadata != observed_metadata(instance) {
-        diff.push("metadata: changed".into());
+        changes.push((
+            Change::Metadata(json!({"items": metadata_items(req), "fingerprint": fingerprint("/metadata/fingerprint")})),
+            "metadata: changed".into(),
+        ));
     }
     let want_tags = tag_set(req.field("tags"));
     let have_tags = tag_set(instance.pointer("/tags/items"));
     if want_tags != have_tags {
-        diff.push(format!("tags: {have_tags:?} → {want_tags:?}"));
+        changes.push((
+            Change::Tags(
+                json!({"items": want_tags, "fingerprint": fingerprint("/tags/fingerprint")}),
+            ),
+            format!("tags: {have_tags:?} → {want_tags:?}"),
+        ));
     }
     let status = instance.get("status").and_then(Value::as_str).unwrap_or("");
-    if matches!(status, "TERMINATED" | "STOPPED" | "SUSPENDED") {
-        diff.push(format!("status: {status} → RUNNING"));
+    let have_type = instance
+        .get("machineType")
+        .and_then(Value::as_str)
+        .map(short)
+        .unwrap_or("");
+    let want_type = text(req, "machineType").unwrap_or(have_type);
+    if want_type != have_type {
+        let why = format!("machineType: {have_type} → {want_type}");
+        if status == "TERMINATED" {
+            changes.push((
+                Change::MachineType(format!("zones/{zone}/machineTypes/{want_type}")),
+                why,
+            ));
+        } else {
+            changes.push((Change::Stop, why));
+        }
+    } else if matches!(status, "TERMINATED" | "STOPPED" | "SUSPENDED") {
+        changes.push((Change::Start, format!("status: {status} → RUNNING")));
     }
-    diff
+    changes
+}
+
+/// What differs between the spec and the instance, one line each.
+fn differences(req: &Request, zone: &str, instance: &Value) -> Vec<String> {
+    plan(req, zone, instance)
+        .into_iter()
+        .map(|(_, why)| why)
+        .collect()
 }
 
 fn at_provider(instance: &Value) -> Value {
@@ -409,7 +452,7 @@ impl ExternalResource for Instance {
                 };
                 Vec::new()
             }
-            Progress::Idle => differences(req, &instance),
+            Progress::Idle => differences(req, zone, &instance),
         };
         let mut observation = Observation::available(at_provider(&instance))
             .with_diff(diff.join("; "))
@@ -471,133 +514,57 @@ impl ExternalResource for Instance {
             )));
         };
         let scope = Scope::Zone(zone.to_string());
-        let what = |verb: &str| format!("{verb} of Compute Engine instance {name}");
-        let fingerprint = |pointer: &str| {
-            instance
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let status = instance.get("status").and_then(Value::as_str).unwrap_or("");
-
-        let want_labels = Value::Object(labels(req));
-        if Some(&want_labels) != instance.get("labels") {
-            let body: InstancesSetLabelsRequest = rest::model(
-                "labels",
-                json!({"labels": want_labels, "labelFingerprint": fingerprint("/labelFingerprint")}),
-            )?;
-            let op = clients
-                .compute
-                .set_labels()
-                .set_project(&clients.project)
-                .set_zone(zone)
-                .set_instance(name)
-                .set_body(body)
-                .send()
-                .await
-                .map_err(|e| classify(&what("set the labels"), &e))?;
-            self.operations
-                .track(&req.uid, scope.clone(), "set labels", &op);
-        }
-        let want_metadata: Map<String, Value> = match req.field("metadata") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        if want_metadata != observed_metadata(&instance) {
-            let body: Metadata = rest::model(
-                "metadata",
-                json!({"items": metadata_items(req), "fingerprint": fingerprint("/metadata/fingerprint")}),
-            )?;
-            let op = clients
-                .compute
-                .set_metadata()
-                .set_project(&clients.project)
-                .set_zone(zone)
-                .set_instance(name)
-                .set_body(body)
-                .send()
-                .await
-                .map_err(|e| classify(&what("set the metadata"), &e))?;
-            self.operations
-                .track(&req.uid, scope.clone(), "set metadata", &op);
-        }
-        let want_tags = tag_set(req.field("tags"));
-        if want_tags != tag_set(instance.pointer("/tags/items")) {
-            let body: Tags = rest::model(
-                "tags",
-                json!({"items": want_tags, "fingerprint": fingerprint("/tags/fingerprint")}),
-            )?;
-            let op = clients
-                .compute
-                .set_tags()
-                .set_project(&clients.project)
-                .set_zone(zone)
-                .set_instance(name)
-                .set_body(body)
-                .send()
-                .await
-                .map_err(|e| classify(&what("set the tags"), &e))?;
-            self.operations
-                .track(&req.uid, scope.clone(), "set tags", &op);
-        }
-
-        let have_type = instance
-            .get("machineType")
-            .and_then(Value::as_str)
-            .map(short)
-            .unwrap_or("");
-        let want_type = text(req, "machineType").unwrap_or(have_type);
-        if want_type != have_type {
-            // Compute Engine changes the machine type of a stopped instance
-            // only: stop it first, and come back when that is done.
-            if status != "TERMINATED" {
-                let op = clients
+        // Each call is a builder of its own type; one macro spells them alike.
+        macro_rules! call {
+            ($method:ident $(, $body:expr)?) => {
+                clients
                     .compute
-                    .stop()
+                    .$method()
                     .set_project(&clients.project)
                     .set_zone(zone)
                     .set_instance(name)
+                    $(.set_body($body))?
                     .send()
                     .await
-                    .map_err(|e| classify(&what("stop (for the machine type change)"), &e))?;
-                self.operations.track(
-                    &req.uid,
-                    scope,
-                    &format!("stop (to change the machine type from {have_type} to {want_type})"),
-                    &op,
-                );
-                return Ok(connection(req, Some(&instance)));
-            }
-            let body: InstancesSetMachineTypeRequest = rest::model(
-                "machine type",
-                json!({"machineType": format!("zones/{zone}/machineTypes/{want_type}")}),
-            )?;
-            let op = clients
-                .compute
-                .set_machine_type()
-                .set_project(&clients.project)
-                .set_zone(zone)
-                .set_instance(name)
-                .set_body(body)
-                .send()
-                .await
-                .map_err(|e| classify(&what("set the machine type"), &e))?;
-            self.operations
-                .track(&req.uid, scope, "set the machine type", &op);
-            return Ok(connection(req, Some(&instance)));
+            };
         }
-        if matches!(status, "TERMINATED" | "STOPPED" | "SUSPENDED") {
-            let op = clients
-                .compute
-                .start()
-                .set_project(&clients.project)
-                .set_zone(zone)
-                .set_instance(name)
-                .send()
-                .await
-                .map_err(|e| classify(&what("start"), &e))?;
-            self.operations.track(&req.uid, scope, "start", &op);
+        for (change, why) in plan(req, zone, &instance) {
+            let (what, result) = match change {
+                Change::Labels(body) => (
+                    "set the labels",
+                    call!(
+                        set_labels,
+                        rest::model::<InstancesSetLabelsRequest>("labels", body)?
+                    ),
+                ),
+                Change::Metadata(body) => (
+                    "set the metadata",
+                    call!(set_metadata, rest::model::<Metadata>("metadata", body)?),
+                ),
+                Change::Tags(body) => (
+                    "set the tags",
+                    call!(set_tags, rest::model::<Tags>("tags", body)?),
+                ),
+                Change::Stop => ("stop (to change the machine type)", call!(stop)),
+                Change::MachineType(url) => (
+                    "set the machine type",
+                    call!(
+                        set_machine_type,
+                        rest::model::<InstancesSetMachineTypeRequest>(
+                            "machine type",
+                            json!({"machineType": url})
+                        )?
+                    ),
+                ),
+                Change::Start => ("start", call!(start)),
+            };
+            let op = result.map_err(|e| {
+                classify(
+                    &format!("{what} of Compute Engine instance {name} ({why})"),
+                    &e,
+                )
+            })?;
+            self.operations.track(&req.uid, scope.clone(), what, &op);
         }
         Ok(connection(req, Some(&instance)))
     }
@@ -694,30 +661,59 @@ mod tests {
     }
 
     #[test]
-    fn differences_name_what_update_changes() {
+    fn update_plans_one_step_of_a_machine_type_change_at_a_time() {
         let req = request(
             json!({"zone": "z", "machineType": "e2-medium", "labels": {"team": "a"}, "tags": ["b", "a"]}),
         );
+        let instance = |status: &str, machine: &str, team: &str| {
+            json!({"status": status, "machineType": format!("https://x/zones/z/machineTypes/{machine}"),
+                   "labels": {"team": team, "plinth-uid": "uid-1"}, "labelFingerprint": "Zmlu",
+                   "tags": {"items": ["a", "b"]}})
+        };
+        let kinds = |changes: Vec<(Change, String)>| -> Vec<(String, String)> {
+            changes
+                .into_iter()
+                .map(|(c, why)| {
+                    (
+                        format!("{c:?}").split('(').next().unwrap_or("").to_string(),
+                        why,
+                    )
+                })
+                .collect()
+        };
         let cases = [
+            ("an instance as the spec asks needs nothing", instance("RUNNING", "e2-medium", "a"), vec![]),
             (
-                "an instance as the spec asks differs in nothing",
-                json!({"status": "RUNNING", "machineType": "https://x/zones/z/machineTypes/e2-medium",
-                       "labels": {"team": "a", "plinth-uid": "uid-1"}, "tags": {"items": ["a", "b"]}}),
-                vec![],
+                "a running instance of another type is stopped first",
+                instance("RUNNING", "e2-small", "a"),
+                vec![("Stop".to_string(), "machineType: e2-small → e2-medium".to_string())],
             ),
             (
-                "a stopped instance of another type differs in both",
-                json!({"status": "TERMINATED", "machineType": "zones/z/machineTypes/e2-small",
-                       "labels": {"team": "a", "plinth-uid": "uid-1"}, "tags": {"items": ["a", "b"]}}),
-                vec![
-                    "machineType: e2-small → e2-medium",
-                    "status: TERMINATED → RUNNING",
-                ],
+                "a stopped instance of another type gets the type, not yet a start",
+                instance("TERMINATED", "e2-small", "a"),
+                vec![("MachineType".to_string(), "machineType: e2-small → e2-medium".to_string())],
+            ),
+            (
+                "a stopped instance of the right type is started",
+                instance("TERMINATED", "e2-medium", "a"),
+                vec![("Start".to_string(), "status: TERMINATED → RUNNING".to_string())],
+            ),
+            (
+                "changed labels are set in place with their fingerprint",
+                instance("RUNNING", "e2-medium", "b"),
+                vec![("Labels".to_string(), "labels: {\"team\":\"b\",\"plinth-uid\":\"uid-1\"} → {\"team\":\"a\",\"plinth-uid\":\"uid-1\"}".to_string())],
             ),
         ];
-        for (reason, instance, want) in cases {
-            assert_eq!(differences(&req, &instance), want, "{reason}");
+        for (reason, observed, want) in cases {
+            assert_eq!(kinds(plan(&req, "z", &observed)), want, "{reason}");
         }
+        let labels = plan(&req, "z", &instance("RUNNING", "e2-medium", "b"));
+        assert_eq!(
+            labels[0].0,
+            Change::Labels(
+                json!({"labels": {"team": "a", "plinth-uid": "uid-1"}, "labelFingerprint": "Zmlu"})
+            )
+        );
     }
 
     #[test]
