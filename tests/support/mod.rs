@@ -172,6 +172,20 @@ impl Plinth {
         self.child.as_ref().and_then(|c| c.id())
     }
 
+    /// The status and message of a condition of the first object a `kubectl
+    /// get RESOURCE` lists, empty while it has none.
+    pub async fn condition(&self, resource: &str, type_: &str) -> (String, String) {
+        let jsonpath = format!(
+            "jsonpath={{.items[0].status.conditions[?(@.type==\"{type_}\")].status}}|{{.items[0].status.conditions[?(@.type==\"{type_}\")].message}}"
+        );
+        let out = self
+            .kubectl(&["get", resource, "-o", &jsonpath])
+            .await
+            .stdout;
+        let (status, message) = out.split_once('|').unwrap_or(("", ""));
+        (status.to_string(), message.to_string())
+    }
+
     /// The pid of a provider this server runs as a child, from the socket
     /// name in its Provider's status (`.../plinth-NAME-PID.sock`).
     pub async fn provider_pid(&self, provider: &str) -> String {

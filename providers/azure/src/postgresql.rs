@@ -3,11 +3,12 @@
 //! flexibleServers`, api-version 2022-12-01, GA). The built-in
 //! PostgreSQLInstance claim asks for PostgreSQL; Azure SQL is SQL Server.
 
-use provider_sdk::connection::{database_details, Endpoint};
 use provider_sdk::{ConnectionDetails, KindSchema, ProviderError, Readiness, Request};
 use serde_json::{json, Map, Value};
 
-use crate::resource::{password, state_readiness, tags, ArmKind, Place};
+use crate::resource::{
+    admin_connection, admin_login, password, state_readiness, tags, ArmKind, Place,
+};
 
 pub const GROUP: &str = "dbforpostgresql.azure.plinth.dev";
 pub const API_VERSION: &str = "2022-12-01";
@@ -18,13 +19,6 @@ pub const CONNECTION_KEYS: [&str; 6] = ["host", "port", "username", "password", 
 pub const STORAGE_SIZES: [i64; 11] = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768];
 
 pub struct FlexibleServer;
-
-fn login(req: &Request) -> &str {
-    req.field("administratorLogin")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("plinthadmin")
-}
 
 #[provider_sdk::async_trait]
 impl ArmKind for FlexibleServer {
@@ -80,7 +74,7 @@ impl ArmKind for FlexibleServer {
 
     fn body(&self, req: &Request, place: &Place) -> Result<Value, ProviderError> {
         let mut properties = Map::new();
-        properties.insert("administratorLogin".into(), json!(login(req)));
+        properties.insert("administratorLogin".into(), json!(admin_login(req)));
         properties.insert(
             "administratorLoginPassword".into(),
             json!(password(
@@ -188,23 +182,14 @@ impl ArmKind for FlexibleServer {
         req: &Request,
         observed: Option<&Value>,
     ) -> Result<ConnectionDetails, ProviderError> {
-        let password = password(
+        admin_connection(
             req,
-            "administratorLoginPasswordSecretRef",
-            "administrator-password",
-        )?;
-        let host = observed
-            .and_then(|o| o.pointer("/properties/fullyQualifiedDomainName"))
-            .and_then(Value::as_str);
-        Ok(database_details(&Endpoint {
-            scheme: "postgresql",
-            host,
-            port: 5432,
-            username: login(req),
-            password: Some(&password),
-            database: "postgres",
-            sslmode: Some("require"),
-        }))
+            observed,
+            "postgresql",
+            5432,
+            "postgres",
+            Some("require"),
+        )
     }
 
     fn immutable(&self, want: &Value, have: &Value) -> Vec<String> {

@@ -172,6 +172,48 @@ pub fn password(req: &Request, secret_ref: &str, purpose: &str) -> Result<String
         })
 }
 
+/// The login of a database server's administrator: the spec's
+/// `administratorLogin`, else `plinthadmin`.
+pub fn admin_login(req: &Request) -> &str {
+    req.field("administratorLogin")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("plinthadmin")
+}
+
+/// The connection details of a database server's administrator, whose
+/// password is the `administratorLoginPasswordSecretRef` Secret's or a
+/// generated one, at the server's `fullyQualifiedDomainName` once Azure has
+/// given it one.
+pub fn admin_connection(
+    req: &Request,
+    observed: Option<&Value>,
+    scheme: &str,
+    port: u16,
+    database: &str,
+    sslmode: Option<&str>,
+) -> Result<ConnectionDetails, ProviderError> {
+    let password = password(
+        req,
+        "administratorLoginPasswordSecretRef",
+        "administrator-password",
+    )?;
+    let host = observed
+        .and_then(|o| o.pointer("/properties/fullyQualifiedDomainName"))
+        .and_then(Value::as_str);
+    Ok(provider_sdk::connection::database_details(
+        &provider_sdk::connection::Endpoint {
+            scheme,
+            host,
+            port,
+            username: admin_login(req),
+            password: Some(&password),
+            database,
+            sslmode,
+        },
+    ))
+}
+
 /// The tags a tagged resource should carry: the spec's and Plinth's own.
 pub fn tags(req: &Request) -> Value {
     let mut tags = match req.field("tags") {

@@ -3,11 +3,12 @@
 //! `sql.azure.plinth.dev`. Azure SQL is SQL Server; the built-in
 //! PostgreSQLInstance claim uses `postgresql::FlexibleServer` instead.
 
-use provider_sdk::connection::{database_details, Endpoint};
 use provider_sdk::{ConnectionDetails, KindSchema, ProviderError, Readiness, Request};
 use serde_json::{json, Value};
 
-use crate::resource::{password, state_readiness, tags, ArmKind, Place};
+use crate::resource::{
+    admin_connection, admin_login, password, state_readiness, tags, ArmKind, Place,
+};
 
 pub const GROUP: &str = "sql.azure.plinth.dev";
 pub const API_VERSION: &str = "2021-11-01";
@@ -123,7 +124,7 @@ impl ArmKind for Server {
             "version".into(),
             json!(text(req, "version").unwrap_or("12.0")),
         );
-        properties.insert("administratorLogin".into(), json!(login(req)));
+        properties.insert("administratorLogin".into(), json!(admin_login(req)));
         properties.insert(
             "administratorLoginPassword".into(),
             json!(password(
@@ -149,7 +150,7 @@ impl ArmKind for Server {
             problems.push(("metadata.name".into(), format!("{name:?} is not an Azure SQL server name: 1 to 63 lowercase letters, digits and hyphens, not starting or ending with a hyphen")));
         }
         if matches!(
-            login(req),
+            admin_login(req),
             "admin"
                 | "administrator"
                 | "sa"
@@ -163,7 +164,7 @@ impl ArmKind for Server {
                 "administratorLogin".into(),
                 format!(
                     "{:?} is reserved by Azure SQL; choose another login",
-                    login(req)
+                    admin_login(req)
                 ),
             ));
         }
@@ -193,23 +194,7 @@ impl ArmKind for Server {
         req: &Request,
         observed: Option<&Value>,
     ) -> Result<ConnectionDetails, ProviderError> {
-        let password = password(
-            req,
-            "administratorLoginPasswordSecretRef",
-            "administrator-password",
-        )?;
-        let host = observed
-            .and_then(|o| o.pointer("/properties/fullyQualifiedDomainName"))
-            .and_then(Value::as_str);
-        Ok(database_details(&Endpoint {
-            scheme: "sqlserver",
-            host,
-            port: 1433,
-            username: login(req),
-            password: Some(&password),
-            database: "master",
-            sslmode: None,
-        }))
+        admin_connection(req, observed, "sqlserver", 1433, "master", None)
     }
 
     fn immutable(&self, want: &Value, have: &Value) -> Vec<String> {
@@ -223,10 +208,6 @@ impl ArmKind for Server {
         }
         Vec::new()
     }
-}
-
-fn login(req: &Request) -> &str {
-    text(req, "administratorLogin").unwrap_or("plinthadmin")
 }
 
 /// `Database.sql.azure.plinth.dev`: a database on an Azure SQL server.

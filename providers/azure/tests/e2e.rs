@@ -253,19 +253,6 @@ spec:
     );
 }
 
-/// The condition of a type on the first managed resource of a kind.
-async fn condition(plinth: &Plinth, resource: &str, type_: &str) -> (String, String) {
-    let jsonpath = format!(
-        "jsonpath={{.items[0].status.conditions[?(@.type==\"{type_}\")].status}}|{{.items[0].status.conditions[?(@.type==\"{type_}\")].message}}"
-    );
-    let out = plinth
-        .kubectl(&["get", resource, "-o", &jsonpath])
-        .await
-        .stdout;
-    let (status, message) = out.split_once('|').unwrap_or(("", ""));
-    (status.to_string(), message.to_string())
-}
-
 const FLEXIBLE_SERVERS: &str = "Microsoft.DBforPostgreSQL/flexibleServers";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +278,7 @@ spec:
         Duration::from_secs(60),
         "Synced=False says the secret was refused",
         || async {
-            let (status, message) = condition(&plinth, resource, "Synced").await;
+            let (status, message) = plinth.condition(resource, "Synced").await;
             status == "False" && message.contains("AADSTS7000215")
         },
     )
@@ -310,7 +297,7 @@ spec:
         Duration::from_secs(60),
         "Synced=False names the quota",
         || async {
-            let (status, message) = condition(&plinth, resource, "Synced").await;
+            let (status, message) = plinth.condition(resource, "Synced").await;
             status == "False"
                 && message.contains("QuotaExceeded")
                 && message.contains("approved Total Regional vCores quota")

@@ -279,19 +279,6 @@ spec:
     );
 }
 
-/// The condition of a type on the first managed resource of a kind.
-async fn condition(plinth: &Plinth, resource: &str, type_: &str) -> (String, String) {
-    let jsonpath = format!(
-        "jsonpath={{.items[0].status.conditions[?(@.type==\"{type_}\")].status}}|{{.items[0].status.conditions[?(@.type==\"{type_}\")].message}}"
-    );
-    let out = plinth
-        .kubectl(&["get", resource, "-o", &jsonpath])
-        .await
-        .stdout;
-    let (status, message) = out.split_once('|').unwrap_or(("", ""));
-    (status.to_string(), message.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_and_a_quota_error_give_clear_conditions_and_create_nothing() {
     let fake = FakeGcp::start().await;
@@ -314,8 +301,9 @@ spec:
         Duration::from_secs(60),
         "Synced=False says the credentials were refused",
         || async {
-            let (status, message) =
-                condition(&plinth, "databaseinstances.sql.gcp.plinth.dev", "Synced").await;
+            let (status, message) = plinth
+                .condition("databaseinstances.sql.gcp.plinth.dev", "Synced")
+                .await;
             status == "False" && message.contains("invalid authentication credentials")
         },
     )
@@ -334,8 +322,9 @@ spec:
         Duration::from_secs(60),
         "Synced=False names the quota",
         || async {
-            let (status, message) =
-                condition(&plinth, "databaseinstances.sql.gcp.plinth.dev", "Synced").await;
+            let (status, message) = plinth
+                .condition("databaseinstances.sql.gcp.plinth.dev", "Synced")
+                .await;
             status == "False"
                 && message.contains("Quota exceeded for quota metric 'Instances'")
                 && message.contains("quotaExceeded")
